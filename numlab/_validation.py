@@ -1,0 +1,192 @@
+"""Shared input checks. Every message has one shape::
+
+    `name` must be <expectation>; got <what was received>.
+
+so that a user reading it knows which argument, what was expected and what arrived.
+Checks that need the data (finiteness, sums) force a device sync on GPU arrays; they
+run once at the entry of a public function, never inside an iteration. On lazy (Dask)
+arrays they are skipped: computing the whole array only to check it would double the
+work.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+from . import _backend
+
+__all__ = [
+    "check_array",
+    "check_probability_vector",
+    "check_scalar",
+    "check_int",
+    "check_option",
+    "check_rng",
+]
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def check_array(
+    x,
+    name,
+    *,
+    xp=None,
+    ndim=None,
+    shape=None,
+    dtype="real floating",
+    finite=True,
+    allow_empty=False,
+    allow_sparse=False,
+):
+    """Check an array argument and return it (a floating copy if it held integers).
+
+    Parameters
+    ----------
+    x : array
+        The argument; it must already be an array of some backend (or a sparse matrix
+        when ``allow_sparse``). Python lists are converted with NumPy.
+    name : str
+        The argument's name, used in messages.
+    xp : namespace, optional
+        Namespace of ``x`` when already known.
+    ndim : int or tuple of int, optional
+        Accepted numbers of dimensions.
+    shape : tuple, optional
+        Expected shape; ``None`` entries match any length.
+    dtype : {"real floating", "numeric", None}
+        ``"real floating"`` accepts float32/float64 and converts integers and booleans to
+        the default float; ``"numeric"`` accepts any real number dtype; ``None`` anything.
+    finite : bool
+        Refuse NaN and infinity.
+    allow_empty : bool
+        Accept arrays with a zero-length axis.
+    allow_sparse : bool
+        Accept ``scipy.sparse`` / ``cupyx.scipy.sparse`` matrices.
+    """
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    sparse = _backend.is_sparse(x)
+    if sparse and not allow_sparse:
+        raise TypeError(f"`{name}` must be a dense array; got a sparse {type(x).__name__}")
+    if not sparse and not hasattr(x, "__array_namespace__") and not isinstance(x, np.ndarray):
+        raise TypeError(f"`{name}` must be an array; got {type(x).__name__}")
+    xp = _backend.namespace(x, xp=xp)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            expected = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"`{name}` must be a {expected} array; got {x.ndim}-D with shape {tuple(x.shape)}")
+    if shape is not None:
+        if len(shape) != x.ndim or any(e is not None and e != s for e, s in zip(shape, x.shape)):
+            raise ValueError(f"`{name}` must have shape {_shape_text(shape)}; got {tuple(x.shape)}")
+    if not allow_empty and any(s == 0 for s in x.shape):
+        raise ValueError(f"`{name}` must not be empty; got shape {tuple(x.shape)}")
+    if dtype is not None:
+        if xp.isdtype(x.dtype, "complex floating"):
+            raise TypeError(f"`{name}` must be real; got complex dtype {x.dtype}")
+        if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"`{name}` must have a real numeric dtype; got {x.dtype}")
+        if dtype == "real floating" and not xp.isdtype(x.dtype, "real floating"):
+            x = x.astype(np.float64) if sparse else xp.astype(x, _backend.float_dtype(xp, x))
+    if finite and not _backend.is_lazy(x):
+        values = x.data if sparse else x
+        if xp.isdtype(values.dtype, "real floating") and not bool(xp.all(xp.isfinite(values))):
+            raise ValueError(f"`{name}` must contain only finite values; got NaN or infinity")
+    return x
+
+
+def check_probability_vector(a, name, n, *, xp=None, dtype=None, device=None, rtol=1e-6):
+    """A probability vector of length ``n``; empty or None means uniform.
+
+    Returns the vector as an ``xp`` array (of ``dtype`` on ``device`` when given).
+    Entries must be non-negative and sum to 1 within ``rtol``.
+    """
+    if a is None or (a.shape if hasattr(a, "shape") else np.shape(a)) == (0,):
+        xp = _backend.namespace(xp=xp)
+        return xp.full((n,), 1.0 / n, dtype=dtype or xp.float64, device=device)
+    a = check_array(a, name, xp=xp, ndim=1, shape=(n,))
+    xp = _backend.namespace(a, xp=xp)
+    if dtype is not None:
+        a = xp.astype(a, dtype)
+    if _backend.is_lazy(a):
+        return a
+    if bool(xp.any(a < 0)):
+        raise ValueError(f"`{name}` must be non-negative; got a minimum of {float(xp.min(a))!r}")
+    total = float(xp.sum(a))
+    tol = max(rtol, 100 * float(xp.finfo(a.dtype).eps))
+    if abs(total - 1.0) > tol:
+        raise ValueError(f"`{name}` must sum to 1 (a probability vector); got a sum of {total!r}")
+    return a
+
+
+def check_scalar(value, name, *, low=None, high=None, low_inclusive=False, high_inclusive=True):
+    """A real scalar in the interval given by ``low`` / ``high``; returned as float.
+
+    By default ``low`` is exclusive and ``high`` inclusive: ``check_scalar(reg, "reg",
+    low=0)`` means ``reg > 0``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"`{name}` must be finite; got {value!r}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"`{name}` must be {op} {low}; got {value!r}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise ValueError(f"`{name}` must be {op} {high}; got {value!r}")
+    return value
+
+
+def check_int(value, name, *, low=None, high=None):
+    """An integer with ``low <= value <= high``; returned as int."""
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"`{name}` must be an integer; got {value!r} of type {type(value).__name__}"
+        ) from None
+    if low is not None and value < low:
+        raise ValueError(f"`{name}` must be >= {low}; got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"`{name}` must be <= {high}; got {value}")
+    return value
+
+
+def check_option(value, name, options):
+    """One of ``options`` (compared with ``==``); returned unchanged."""
+    if value not in options:
+        listed = ", ".join(repr(o) for o in options)
+        raise ValueError(f"`{name}` must be one of {listed}; got {value!r}")
+    return value
+
+
+def check_rng(rng, name="rng") -> np.random.Generator:
+    """A ``numpy.random.Generator`` from None, an int seed or a Generator (SPEC 7).
+
+    The legacy ``numpy.random.RandomState`` is refused: its streams differ from the
+    Generator's and mixing them makes results irreproducible.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        if rng is not None and rng < 0:
+            raise ValueError(f"`{name}` must be a non-negative integer seed; got {rng}")
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.SeedSequence | np.random.BitGenerator):
+        return np.random.default_rng(rng)
+    raise TypeError(
+        f"`{name}` must be None, an integer seed or a numpy.random.Generator; "
+        f"got {type(rng).__name__}"
+        + (" (use numpy.random.default_rng instead of RandomState)"
+           if isinstance(rng, np.random.RandomState) else "")
+    )
