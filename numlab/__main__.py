@@ -1,0 +1,5 @@
+import sys
+
+from numlab.cli import main
+
+sys.exit(main())
