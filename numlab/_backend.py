@@ -26,6 +26,7 @@ __all__ = [
     "is_dask",
     "is_strict",
     "is_lazy",
+    "is_array",
     "is_sparse",
     "sparse_module",
     "as_csr",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 size = _compat.size
+is_array = _compat.is_array_api_obj
 is_lazy = _compat.is_lazy_array
 
 

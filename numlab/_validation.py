@@ -74,7 +74,7 @@ def check_array(
     sparse = _backend.is_sparse(x)
     if sparse and not allow_sparse:
         raise TypeError(f"`{name}` must be a dense array; got a sparse {type(x).__name__}")
-    if not sparse and not hasattr(x, "__array_namespace__") and not isinstance(x, np.ndarray):
+    if not sparse and not _backend.is_array(x):
         raise TypeError(f"`{name}` must be an array; got {type(x).__name__}")
     xp = _backend.namespace(x, xp=xp)
     if ndim is not None:
