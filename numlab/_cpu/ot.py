@@ -1,0 +1,301 @@
+"""Numba kernels of :mod:`numlab.ot` (entropic optimal transport).
+
+Each kernel has the signature and the result of its generic (array-API) version in
+:mod:`numlab.ot._kernels`, which is its specification. None of them allocates an
+``n x m`` temporary: they stream over ``M`` or the kernel matrix ``K`` row by row.
+
+Reductions over a row use four independent accumulators: without ``fastmath`` LLVM
+keeps a single accumulator in strict order, which makes a dot product latency bound
+(four times slower than the memory it reads).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Number of histogram bins: one per biased float64 exponent.
+N_BINS = 2048
+
+
+@njit(cache=True, error_model="numpy")
+def scaling_step(K, u, v, a, b):
+    """One Sinkhorn iteration ``u = a / (K v)``, ``v = b / (K^T u)`` in one pass over K.
+
+    Rows are taken four at a time: their dots with ``v`` give four entries of ``u``, and
+    while the rows are still in cache they are added, times those entries, into
+    ``K^T u``. Four rows also give four independent accumulators (without ``fastmath``
+    a single dot product is latency bound). Also returns the row marginal error
+    ``sum_i |u_i (K v)_i - a_i|`` of the *incoming* scalings.
+    """
+    n, m = K.shape
+    u_new = np.empty(n, dtype=u.dtype)
+    ktu = np.zeros(m, dtype=np.float64)
+    err = 0.0
+    i = 0
+    while i + 4 <= n:
+        r0 = K[i]
+        r1 = K[i + 1]
+        r2 = K[i + 2]
+        r3 = K[i + 3]
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(m):
+            vj = np.float64(v[j])
+            s0 += r0[j] * vj
+            s1 += r1[j] * vj
+            s2 += r2[j] * vj
+            s3 += r3[j] * vj
+        err += abs(u[i] * s0 - a[i]) + abs(u[i + 1] * s1 - a[i + 1])
+        err += abs(u[i + 2] * s2 - a[i + 2]) + abs(u[i + 3] * s3 - a[i + 3])
+        u_new[i] = a[i] / s0
+        u_new[i + 1] = a[i + 1] / s1
+        u_new[i + 2] = a[i + 2] / s2
+        u_new[i + 3] = a[i + 3] / s3
+        u0 = np.float64(u_new[i])
+        u1 = np.float64(u_new[i + 1])
+        u2 = np.float64(u_new[i + 2])
+        u3 = np.float64(u_new[i + 3])
+        for j in range(m):
+            ktu[j] += (r0[j] * u0 + r1[j] * u1) + (r2[j] * u2 + r3[j] * u3)
+        i += 4
+    while i < n:
+        row = K[i]
+        s = 0.0
+        for j in range(m):
+            s += row[j] * np.float64(v[j])
+        err += abs(u[i] * s - a[i])
+        u_new[i] = a[i] / s
+        ui = np.float64(u_new[i])
+        for j in range(m):
+            ktu[j] += row[j] * ui
+        i += 1
+    v_new = np.empty(m, dtype=v.dtype)
+    for j in range(m):
+        v_new[j] = b[j] / ktu[j]
+    return u_new, v_new, err
+
+
+@njit(cache=True, error_model="numpy")
+def lse_rows(M, g, reg):
+    """``out_i = log sum_j exp((g_j - M_ij) / reg)`` (max-shifted, two passes per row)."""
+    n, m = M.shape
+    out = np.empty(n, dtype=g.dtype)
+    for i in range(n):
+        mx = -np.inf
+        for j in range(m):
+            x = (g[j] - M[i, j]) / reg
+            if x > mx:
+                mx = x
+        if mx == -np.inf:
+            out[i] = -np.inf
+            continue
+        s = 0.0
+        for j in range(m):
+            s += math.exp((g[j] - M[i, j]) / reg - mx)
+        out[i] = mx + math.log(s)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def column_kernel(M, f, reg, clamp, out):
+    """Exact log-domain column step fused with building the kernel matrix.
+
+    With ``x_ij = (f_i - M_ij) / reg`` and column maxima ``mx_j``, writes
+    ``out_ij = exp(x_ij - mx_j)`` (0 below ``clamp``) and returns
+    ``(out, colsum, mx)``. A first pass finds the maxima (no exponential), the second
+    evaluates each exponential once, for ``K`` and its column sums together.
+    """
+    n, m = M.shape
+    mx = np.full(m, -np.inf)
+    for i in range(n):
+        for j in range(m):
+            x = (f[i] - M[i, j]) / reg
+            if x > mx[j]:
+                mx[j] = x
+    colsum = np.zeros(m)
+    for i in range(n):
+        for j in range(m):
+            s = (f[i] - M[i, j]) / reg - mx[j]
+            k = math.exp(s) if s >= clamp else 0.0
+            out[i, j] = k
+            colsum[j] += out[i, j]
+    return out, colsum.astype(f.dtype), mx.astype(f.dtype)
+
+
+@njit(cache=True, error_model="numpy")
+def kernel_matrix(M, f, g, reg, clamp, out):
+    """``out_ij = exp((f_i + g_j - M_ij) / reg)``, set to 0 where the exponent is below ``clamp``.
+
+    The clamp keeps subnormal numbers (100x slower arithmetic on x86) out of ``K``.
+    """
+    n, m = M.shape
+    for i in range(n):
+        for j in range(m):
+            s = (f[i] + g[j] - M[i, j]) / reg
+            out[i, j] = math.exp(s) if s >= clamp else 0.0
+    return out
+
+
+@njit(cache=True)
+def _exponent(x, buf, bits):
+    # Biased binary exponent of a float64 (0 for zero and subnormals), read from its bits.
+    buf[0] = x
+    return (bits[0] >> 52) & 0x7FF
+
+
+@njit(cache=True, error_model="numpy")
+def marginals(K, u, v, ra, rb):
+    """Marginals of the plan ``P = diag(u) K diag(v)`` and a mass histogram.
+
+    Returns ``r = P 1``, ``c = P^T 1``, and for the weights ``w_ij = P_ij ra_i rb_j``
+    the total weight and the number of entries in each binary-exponent bin (the bin of
+    ``w`` is its biased float64 exponent, 0 for zero).
+    """
+    n, m = K.shape
+    r = np.empty(n, dtype=u.dtype)
+    c = np.zeros(m, dtype=np.float64)
+    mass = np.zeros(N_BINS)
+    count = np.zeros(N_BINS, dtype=np.int64)
+    buf = np.empty(1)
+    bits = buf.view(np.int64)
+    vw = np.empty(m)
+    for j in range(m):
+        vw[j] = np.float64(v[j]) * rb[j]
+    for i in range(n):
+        row = K[i]
+        ui = np.float64(u[i])
+        uw = ui * ra[i]
+        s = 0.0
+        for j in range(m):
+            kij = np.float64(row[j])
+            p = ui * kij * v[j]
+            s += p
+            c[j] += p
+            w = kij * uw * vw[j]
+            e = _exponent(w, buf, bits)
+            mass[e] += w
+            count[e] += 1
+        r[i] = s
+    c_out = np.empty(m, dtype=v.dtype)
+    for j in range(m):
+        c_out[j] = c[j]
+    return r, c_out, mass, count
+
+
+@njit(cache=True, error_model="numpy")
+def sparse_plan_csr(K, u, v, ra, rb, min_exponent, nnz):
+    """The entries of ``P = diag(u) K diag(v)`` whose weight ``w_ij = P_ij ra_i rb_j`` has a
+    binary exponent ``>= min_exponent``, as CSR arrays ``(indptr, indices, data)``.
+
+    ``nnz`` is the number of kept entries (known from :func:`marginals`' histogram), so
+    the matrix is written in one pass without a COO intermediate.
+    """
+    n, m = K.shape
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indices = np.empty(nnz, dtype=np.int32)
+    data = np.empty(nnz, dtype=np.float64)
+    buf = np.empty(1)
+    bits = buf.view(np.int64)
+    vw = np.empty(m)
+    for j in range(m):
+        vw[j] = np.float64(v[j]) * rb[j]
+    k = 0
+    indptr[0] = 0
+    for i in range(n):
+        ui = np.float64(u[i])
+        uw = ui * ra[i]
+        for j in range(m):
+            kij = np.float64(K[i, j])
+            w = kij * uw * vw[j]
+            if _exponent(w, buf, bits) >= min_exponent and k < nnz:
+                indices[k] = j
+                data[k] = ui * kij * v[j]
+                k += 1
+        indptr[i + 1] = k
+    return indptr, indices[:k], data[:k]
+
+
+@njit(cache=True, error_model="numpy")
+def _hessian_matvec(indptr, indices, data, r, c, x1, x2, y1, y2):
+    # y = [[diag r, S], [S^T, diag c]] x in one pass over the CSR matrix S.
+    n = r.shape[0]
+    for j in range(c.shape[0]):
+        y2[j] = c[j] * x2[j]
+    for i in range(n):
+        s = 0.0
+        xi = x1[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            s += data[k] * x2[j]
+            y2[j] += data[k] * xi
+        y1[i] = r[i] * xi + s
+
+
+@njit(cache=True, error_model="numpy")
+def csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter):
+    """Jacobi-preconditioned CG on ``[[diag r, S], [S^T, diag c]] x = (b1, b2)``."""
+    n = r.shape[0]
+    m = c.shape[0]
+    x1 = np.zeros(n)
+    x2 = np.zeros(m)
+    res1 = b1.astype(np.float64)
+    res2 = b2.astype(np.float64)
+    z1 = res1 / r
+    z2 = res2 / c
+    p1 = z1.copy()
+    p2 = z2.copy()
+    q1 = np.empty(n)
+    q2 = np.empty(m)
+    rz = np.dot(res1, z1) + np.dot(res2, z2)
+    bnorm = math.sqrt(np.dot(res1, res1) + np.dot(res2, res2))
+    it = 0
+    if bnorm == 0.0:
+        return x1, x2, it
+    while it < maxiter:
+        it += 1
+        _hessian_matvec(indptr, indices, data, r, c, p1, p2, q1, q2)
+        pq = np.dot(p1, q1) + np.dot(p2, q2)
+        if not pq > 0.0:
+            break
+        alpha = rz / pq
+        x1 += alpha * p1
+        x2 += alpha * p2
+        res1 -= alpha * q1
+        res2 -= alpha * q2
+        if math.sqrt(np.dot(res1, res1) + np.dot(res2, res2)) <= rtol * bnorm:
+            break
+        z1 = res1 / r
+        z2 = res2 / c
+        rz_new = np.dot(res1, z1) + np.dot(res2, z2)
+        beta = rz_new / rz
+        rz = rz_new
+        p1 = z1 + beta * p1
+        p2 = z2 + beta * p2
+    return x1, x2, it
+
+
+def newton_direction(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, rtol, maxiter):
+    """Newton direction of the sparsified dual Hessian: CSR build, then CG, both in Numba."""
+    indptr, indices, data = sparse_plan_csr(K, u, v, ra, rb, int(min_exponent), int(nnz))
+    x1, x2, it = csr_newton_cg(
+        indptr, indices, data,
+        np.asarray(r, dtype=np.float64), np.asarray(c, dtype=np.float64),
+        np.asarray(b1, dtype=np.float64), np.asarray(b2, dtype=np.float64),
+        float(rtol), int(maxiter),
+    )
+    return x1.astype(u.dtype, copy=False), x2.astype(v.dtype, copy=False), it
+
+
+@njit(cache=True, error_model="numpy")
+def scale_plan(K, u, v):
+    """``K <- diag(u) K diag(v)`` in place (the final plan, without a second buffer)."""
+    n, m = K.shape
+    for i in range(n):
+        for j in range(m):
+            K[i, j] = u[i] * K[i, j] * v[j]
+    return K

@@ -1,0 +1,58 @@
+"""Ground cost matrices between point clouds."""
+
+from __future__ import annotations
+
+from .. import _backend
+from .._validation import check_array, check_option
+
+__all__ = ["dist"]
+
+METRICS = ("sqeuclidean", "euclidean", "cityblock")
+
+
+def dist(x1, x2=None, metric="sqeuclidean"):
+    """Cost matrix between the rows of ``x1`` and ``x2`` (POT's ``ot.dist``).
+
+    Parameters
+    ----------
+    x1 : array of shape (n, d)
+        First point cloud.
+    x2 : array of shape (m, d), optional
+        Second point cloud; ``x1`` when omitted.
+    metric : {"sqeuclidean", "euclidean", "cityblock"}
+        Squared Euclidean distance (POT's default), Euclidean distance, or the L1 distance.
+
+    Returns
+    -------
+    M : array of shape (n, m)
+        ``M[i, j]`` is the distance between ``x1[i]`` and ``x2[j]``, in the namespace,
+        device and floating dtype of the inputs. Memory: ``M`` itself plus, for
+        ``cityblock``, one ``n x m`` buffer (the sum runs over the ``d`` coordinates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> nl.ot.dist(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]), metric="euclidean")
+    array([[5.]])
+    """
+    metric = check_option(metric, "metric", METRICS)
+    x1 = check_array(x1, "x1", ndim=2)
+    x2 = x1 if x2 is None else check_array(x2, "x2", ndim=2)
+    xp = _backend.namespace(x1, x2)
+    if x1.shape[1] != x2.shape[1]:
+        raise ValueError(
+            f"`x2` must have as many columns as `x1` ({x1.shape[1]}); got shape {tuple(x2.shape)}"
+        )
+    dtype = _backend.float_dtype(xp, x1, x2)
+    x1, x2 = xp.astype(x1, dtype), xp.astype(x2, dtype)
+    if metric == "cityblock":
+        M = xp.zeros((x1.shape[0], x2.shape[0]), dtype=dtype, device=_backend.device(x1))
+        for k in range(x1.shape[1]):
+            M = M + xp.abs(x1[:, k][:, None] - x2[:, k][None, :])
+        return M
+    n1 = xp.sum(x1 * x1, axis=1)
+    n2 = xp.sum(x2 * x2, axis=1)
+    M = n1[:, None] + n2[None, :] - 2.0 * (x1 @ x2.T)
+    M = xp.maximum(M, xp.zeros((), dtype=dtype, device=_backend.device(x1)))
+    return xp.sqrt(M) if metric == "euclidean" else M

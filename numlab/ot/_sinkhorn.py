@@ -1,0 +1,621 @@
+"""Entropic optimal transport: Sinkhorn scaling, log-stable scaling, Sinkhorn-Newton-Sparse.
+
+The problem (POT's convention, ``reg`` = 1/eta of the paper)::
+
+    min_P  <P, M> + reg * sum_ij P_ij (log P_ij - 1)   s.t.  P 1 = a,  P^T 1 = b
+
+has the plan ``P_ij = exp((f_i + g_j - M_ij) / reg)`` at the optimum of the concave dual
+``D(f, g) = <a, f> + <b, g> - reg * sum_ij exp((f_i + g_j - M_ij) / reg)``.
+
+The solvers keep the plan as ``diag(u) K diag(v)`` with ``K = exp((f + g - M) / reg)``:
+a Sinkhorn iteration updates the scalings ``u, v`` (two matrix-vector products, fused
+into one pass over ``K``), and whenever a scaling leaves ``[e^-tau, e^tau]`` it is
+absorbed into the potentials ``f, g`` and ``K`` is rebuilt (Schmitzer's stabilisation).
+Entries of ``K`` below ``exp(clamp)`` are stored as zeros, so no subnormal number enters
+the hot loop and nothing overflows at any ``reg``. A Newton step is a rescaling too:
+``u <- u exp(d_f / reg)``, so it costs one pass over ``K`` and no exponential per entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from .. import _backend
+from .._dispatch import kernel
+from .._validation import check_array, check_int, check_option, check_scalar
+from . import _kernels  # noqa: F401  (registers the kernels)
+
+__all__ = ["OTResult", "ConvergenceWarning", "sinkhorn", "sinkhorn2", "METHODS"]
+
+METHODS = ("sns", "sinkhorn", "log")
+
+# Fraction of the current marginal violation that the dropped plan entries may weigh
+# (the "safe" sparsification rule; see the module docstring of numlab.ot).
+_DROP_FRACTION = 0.1
+# Newton steps are abandoned for a few Sinkhorn iterations when the line search fails.
+_FALLBACK_SINKHORN_STEPS = 100
+
+
+class ConvergenceWarning(UserWarning):
+    """An OT solver stopped before reaching its tolerance (see ``OTResult.converged``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OTResult:
+    """Result of an entropic optimal transport solve.
+
+    Attributes
+    ----------
+    plan : array, shape (n, m)
+        The transport plan, same namespace, device and dtype as ``M``.
+    cost : float
+        The transport cost ``<plan, M>`` (without the entropy term, like POT's
+        ``sinkhorn2``).
+    f, g : arrays, shapes (n,) and (m,)
+        Dual potentials in cost units: ``plan = exp((f[:, None] + g[None, :] - M) / reg)``.
+        ``f / reg`` and ``g / reg`` are POT's ``log_u`` and ``log_v``. Points of zero
+        weight get ``-inf`` (their plan row or column is exactly zero).
+    n_iter : int
+        Total iterations, ``n_sinkhorn + n_newton``.
+    n_sinkhorn, n_newton : int
+        Sinkhorn (scaling) iterations and Newton iterations.
+    converged : bool
+        Whether the final marginal violation is ``<= tol``.
+    violation : float
+        Final marginal violation ``||P 1 - a||_1 + ||P^T 1 - b||_1``.
+    history : numpy.ndarray
+        Marginal violation at each convergence check (every iteration on NumPy, every
+        few iterations on other backends, every Newton iteration).
+    method : str
+        The method that ran (``"sns"`` reports whether Newton steps were taken through
+        ``n_newton``).
+    """
+
+    plan: object
+    cost: float
+    f: object
+    g: object
+    n_iter: int
+    n_sinkhorn: int
+    n_newton: int
+    converged: bool
+    violation: float
+    history: np.ndarray
+    method: str
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _weights(w, name, n, xp, dtype, dev):
+    if w is None or (hasattr(w, "shape") and tuple(w.shape) == (0,)) or (
+        isinstance(w, (list, tuple)) and len(w) == 0
+    ):
+        return xp.full((n,), 1.0 / n, dtype=dtype, device=dev)
+    if isinstance(w, (list, tuple)):
+        w = _backend.asarray(np.asarray(w, dtype=np.float64), xp=xp, device=dev)
+    w = check_array(w, name, xp=xp, ndim=1, shape=(n,))
+    w = xp.astype(w, dtype)
+    if bool(xp.any(w < 0)):
+        raise ValueError(f"`{name}` must be non-negative; got a minimum of {float(xp.min(w))!r}")
+    if not float(xp.sum(w)) > 0:
+        raise ValueError(f"`{name}` must have a positive total mass; got {float(xp.sum(w))!r}")
+    return w
+
+
+def _check_inputs(a, b, M, reg):
+    arrays = [x for x in (a, b, M) if hasattr(x, "__array_namespace__") or isinstance(x, np.ndarray)]
+    xp = _backend.namespace(*arrays)
+    if isinstance(M, (list, tuple)):
+        M = _backend.asarray(np.asarray(M, dtype=np.float64), xp=xp)
+    M = check_array(M, "M", xp=xp, ndim=2)
+    dtype = _backend.float_dtype(xp, *arrays)
+    M = xp.astype(M, dtype)
+    dev = _backend.device(M)
+    n, m = M.shape
+    a = _weights(a, "a", n, xp, dtype, dev)
+    b = _weights(b, "b", m, xp, dtype, dev)
+    sa, sb = float(xp.sum(a)), float(xp.sum(b))
+    if abs(sa - sb) > max(1e-6, 100 * float(xp.finfo(dtype).eps)) * max(sa, sb):
+        raise ValueError(
+            f"`a` and `b` must have the same total mass; got sum(a) = {sa!r} and sum(b) = {sb!r}"
+        )
+    reg = check_scalar(reg, "reg", low=0)
+    return xp, a, b, M, reg
+
+
+# ----------------------------------------------------------------------------- the solver
+
+
+class _Solver:
+    """State and steps of one solve: potentials ``f, g``, kernel ``K``, scalings ``u, v``."""
+
+    def __init__(self, xp, a, b, M, reg, *, tol, max_iter, n_sinkhorn, density, switch_tol):
+        self.xp, self.a, self.b, self.M, self.reg = xp, a, b, M, reg
+        self.tol, self.max_iter = tol, max_iter
+        self.n_switch, self.density, self.switch_tol = n_sinkhorn, density, switch_tol
+        self.n, self.m = M.shape
+        self.dtype = M.dtype
+        self.dev = _backend.device(M)
+        log_max = math.log(float(xp.finfo(self.dtype).max))
+        self.tau = log_max / 7  # absorb scalings beyond e^tau (101 in float64, 12.7 in float32)
+        self.clamp = -0.7 * log_max  # K entries below e^clamp are stored as 0
+        self.check_every = 1 if _backend.is_numpy(xp) else 10
+        self.mass = float(xp.sum(a))
+        self.history = []
+        self.n_sinkhorn = 0
+        self.n_newton = 0
+        self.K = None
+        # weights of the plan entries in the sparsification rule: P_ij / sqrt(n a_i m b_j)
+        self.ra = xp.astype(1.0 / xp.sqrt(self.n * a / self.mass), xp.float64)
+        self.rb = xp.astype(1.0 / xp.sqrt(self.m * b / self.mass), xp.float64)
+
+    # -- helpers
+    @property
+    def n_iter(self):
+        return self.n_sinkhorn + self.n_newton
+
+    def _k(self, name):
+        return kernel(name, self.xp)
+
+    def _ones(self, k):
+        return self.xp.ones((k,), dtype=self.dtype, device=self.dev)
+
+    def _zeros(self, k):
+        return self.xp.zeros((k,), dtype=self.dtype, device=self.dev)
+
+    def _max_abs_log(self, x):
+        return float(self.xp.max(self.xp.abs(self.xp.log(x))))
+
+    def potentials(self, u=None, v=None):
+        xp, reg = self.xp, self.reg
+        u = self.u if u is None else u
+        v = self.v if v is None else v
+        return self.f + reg * xp.log(u), self.g + reg * xp.log(v)
+
+    def rebuild(self, f, g, clamp=None):
+        """Absorb everything into the potentials: ``K = exp((f + g - M) / reg)``, u = v = 1."""
+        self.f, self.g = f, g
+        if self.K is None:
+            self.K = self.xp.empty(self.M.shape, dtype=self.dtype, device=self.dev)
+        clamp = self.clamp if clamp is None else clamp
+        self.K = self._k("ot.kernel_matrix")(self.M, f, g, self.reg, clamp, self.K)
+        self.u, self.v = self._ones(self.n), self._ones(self.m)
+
+    def log_step(self, G):
+        """An exact Sinkhorn iteration in the log domain from column potential ``G``.
+
+        The row step is a log-sum-exp per row; the column step is fused with building
+        ``K`` (one exponential per entry), its exact column scaling kept in ``v``.
+        """
+        xp, reg = self.xp, self.reg
+        self.f = reg * (xp.log(self.a) - self._k("ot.lse_rows")(self.M, G, reg))
+        if self.K is None:
+            self.K = xp.empty(self.M.shape, dtype=self.dtype, device=self.dev)
+        self.K, colsum, mx = self._k("ot.column_kernel")(self.M, self.f, reg, self.clamp, self.K)
+        self.g = -reg * mx
+        self.u, self.v = self._ones(self.n), self.b / colsum
+        self.n_sinkhorn += 1
+
+    # -- initialisation
+    def start(self, method):
+        if method == "sinkhorn":
+            # classic scaling on K = exp(-M / reg), as POT's sinkhorn_knopp
+            self.rebuild(self._zeros(self.n), self._zeros(self.m), clamp=-math.inf)
+        else:
+            self.f = self._zeros(self.n)
+            self.log_step(self._zeros(self.m))
+
+    # -- Sinkhorn stage
+    def run_sinkhorn(self, max_steps, *, stable, switch):
+        """Scaling iterations; returns why they stopped.
+
+        "converged", "budget" (max_iter), "steps" (max_steps done), "switch" (Newton
+        should take over), "underflow" (classic scaling broke down), "stalled".
+        """
+        xp = self.xp
+        step = self._k("ot.scaling_step")
+        ok_u, ok_v, ok_iter = self.u, self.v, self.n_sinkhorn
+        steps = 0
+        best, best_iter = math.inf, self.n_iter
+        while steps < max_steps:
+            if self.n_iter >= self.max_iter:
+                return "budget"
+            u, v, err = step(self.K, self.u, self.v, self.a, self.b)
+            steps += 1
+            if steps % self.check_every and steps < max_steps:
+                self.u, self.v = u, v
+                self.n_sinkhorn += 1
+                continue
+            # err is the row violation of the incoming scalings (columns are exact)
+            err = float(err)
+            finite = math.isfinite(err)
+            if finite:
+                self.history.append((self.n_iter, err))
+                if err <= self.tol:
+                    return "converged"
+                if err < 0.99 * best:
+                    best, best_iter = err, self.n_iter
+                elif self.n_iter - best_iter > max(1000, self.n_iter // 2):
+                    return "stalled"
+                if switch and self._switch_now(err):
+                    return "switch"
+            big = max(self._max_abs_log(u), self._max_abs_log(v)) if finite else math.nan
+            if finite and big <= self.tau:
+                self.u, self.v = u, v
+                self.n_sinkhorn += 1
+                ok_u, ok_v, ok_iter = u, v, self.n_sinkhorn
+            elif not stable:
+                if finite and math.isfinite(big):
+                    self.u, self.v = u, v
+                    self.n_sinkhorn += 1
+                    ok_u, ok_v, ok_iter = u, v, self.n_sinkhorn
+                else:
+                    self.u, self.v, self.n_sinkhorn = ok_u, ok_v, ok_iter
+                    return "underflow"
+            elif finite and math.isfinite(big):
+                # large but finite scalings: absorb them into the potentials
+                self.rebuild(*self.potentials(u, v))
+                self.n_sinkhorn += 1
+                ok_u, ok_v, ok_iter = self.u, self.v, self.n_sinkhorn
+            else:
+                # overflow or underflow since the last check: redo it exactly in the log domain
+                self.n_sinkhorn = ok_iter
+                _, G = self.potentials(ok_u, ok_v)
+                self.log_step(G)
+                ok_u, ok_v, ok_iter = self.u, self.v, self.n_sinkhorn
+        return "steps"
+
+    def _switch_now(self, err):
+        """Whether the Newton stage should start now (method "sns")."""
+        if self.n_switch is not None:
+            return self.n_sinkhorn >= self.n_switch
+        if err > self.switch_tol or self.n_sinkhorn < self._next_decision:
+            return False
+        # Project the Sinkhorn iterations still needed from the observed linear rate and
+        # compare them with the cost of a few Newton steps (in Sinkhorn iterations),
+        # which grows with the density of the sparsified Hessian.
+        rate = self._sinkhorn_rate()
+        remaining = math.inf if rate >= 1 else math.log(self.tol / err) / math.log(rate)
+        _, _, mass_h, count_h = self._k("ot.marginals")(self.K, self.u, self.v, self.ra, self.rb)
+        _, nnz = self._threshold(mass_h, count_h, err)
+        density = nnz / (self.n * self.m)
+        newton_cost = 4 * (4 + 40 * 1.5 * density)
+        if remaining > newton_cost:
+            return True
+        self._next_decision = self.n_sinkhorn + max(20, int(remaining) // 4)
+        return False
+
+    _next_decision = 0
+
+    def _sinkhorn_rate(self):
+        it1, e1 = self.history[-1]
+        for it0, e0 in reversed(self.history[:-1]):
+            if it1 - it0 >= 10 and e0 > 0:
+                return (e1 / e0) ** (1.0 / (it1 - it0))
+        return 1.0
+
+    # -- Newton stage
+    def _threshold(self, mass_h, count_h, violation):
+        """Lowest kept exponent bin and the number of kept entries."""
+        mass_h = _backend.to_numpy(mass_h)
+        count_h = _backend.to_numpy(count_h)
+        if self.density is None:
+            budget = _DROP_FRACTION * violation / self.mass * float(mass_h.sum())
+            e = int(np.searchsorted(np.cumsum(mass_h), budget, side="right"))
+        else:
+            from_top = np.cumsum(count_h[::-1])[::-1]
+            target = self.density * self.n * self.m
+            e = int(np.nonzero(from_top >= min(target, from_top[0]))[0][-1])
+        e = min(max(e, 1), len(count_h) - 1)
+        return e, int(count_h[e:].sum())
+
+    def _evaluate(self, u, v):
+        xp = self.xp
+        r, c, mass_h, count_h = self._k("ot.marginals")(self.K, u, v, self.ra, self.rb)
+        viol = float(xp.sum(xp.abs(r - self.a)) + xp.sum(xp.abs(c - self.b)))
+        F, G = self.potentials(u, v)
+        dual = float(xp.sum(self.a * F) + xp.sum(self.b * G) - self.reg * xp.sum(r))
+        return r, c, mass_h, count_h, viol, dual
+
+    def run_newton(self):
+        """Sparse Newton steps; returns "converged", "budget", "fallback" or "stalled"."""
+        xp, reg = self.xp, self.reg
+        direction = self._k("ot.newton_direction")
+        r, c, mass_h, count_h, viol, dual = self._evaluate(self.u, self.v)
+        slow = 0
+        while viol > self.tol:
+            if self.n_iter >= self.max_iter:
+                return "budget"
+            e, nnz = self._threshold(mass_h, count_h, viol)
+            cg_rtol = min(1e-2, viol / self.mass)
+            d1, d2, _ = direction(
+                self.K, self.u, self.v, self.ra, self.rb, e, nnz, r, c,
+                reg * (self.a - r), reg * (self.b - c), cg_rtol, 1000,
+            )
+            slope = float(xp.sum((self.a - r) * d1) + xp.sum((self.b - c) * d2))
+            accepted = False
+            alpha = 1.0
+            for _ in range(30):
+                lu, lv = (alpha / reg) * d1, (alpha / reg) * d2
+                if max(float(xp.max(xp.abs(lu))), float(xp.max(xp.abs(lv)))) > self.tau:
+                    alpha *= 0.5  # a step this long is outside Newton's region anyway
+                    continue
+                if max(self._max_abs_log(self.u), self._max_abs_log(self.v)) > self.tau:
+                    self.rebuild(*self.potentials())
+                u2, v2 = self.u * xp.exp(lu), self.v * xp.exp(lv)
+                r2, c2, mh2, ch2, viol2, dual2 = self._evaluate(u2, v2)
+                flat = abs(dual2 - dual) <= 1e-12 * (abs(dual) + reg * self.mass)
+                if math.isfinite(viol2) and (
+                    dual2 >= dual + 1e-4 * alpha * slope or (flat and viol2 < viol)
+                ):
+                    accepted = True
+                    break
+                alpha *= 0.5
+            if not accepted:
+                return "fallback"
+            slow = slow + 1 if viol2 > 0.5 * viol else 0
+            self.u, self.v = u2, v2
+            r, c, mass_h, count_h, viol, dual = r2, c2, mh2, ch2, viol2, dual2
+            self.n_newton += 1
+            self.history.append((self.n_iter, viol))
+            if slow >= 20:
+                return "stalled"
+        return "converged"
+
+    # -- result
+    def finish(self, method):
+        xp = self.xp
+        F, G = self.potentials()
+        r = self.u * (self.K @ self.v)
+        c = self.v * (self.u @ self.K)
+        viol = float(xp.sum(xp.abs(r - self.a)) + xp.sum(xp.abs(c - self.b)))
+        plan = self._k("ot.scale_plan")(self.K, self.u, self.v)
+        cost = float(xp.vecdot(xp.reshape(plan, (-1,)), xp.reshape(self.M, (-1,))))
+        if not self.history or self.history[-1][0] != self.n_iter:
+            self.history.append((self.n_iter, viol))
+        history = np.asarray([h for _, h in self.history], dtype=np.float64)
+        return plan, cost, F, G, viol, history
+
+
+def _solve(xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_tol):
+    s = _Solver(
+        xp, a, b, M, reg, tol=tol, max_iter=max_iter, n_sinkhorn=n_sinkhorn,
+        density=density, switch_tol=switch_tol,
+    )
+    s.start(method)
+    stable = method != "sinkhorn"
+    reason = s.run_sinkhorn(math.inf, stable=stable, switch=method == "sns")
+    fallbacks = 0
+    while reason == "switch":
+        reason = s.run_newton()
+        if reason == "fallback":
+            fallbacks += 1
+            if fallbacks > 10:
+                reason = "stalled"
+                break
+            reason = s.run_sinkhorn(_FALLBACK_SINKHORN_STEPS, stable=True, switch=False)
+            if reason == "steps":
+                reason = "switch"
+    plan, cost, F, G, viol, history = s.finish(method)
+    return dict(
+        plan=plan, cost=cost, f=F, g=G, violation=viol, history=history, reason=reason,
+        n_sinkhorn=s.n_sinkhorn, n_newton=s.n_newton,
+    )
+
+
+# ----------------------------------------------------------------------------- zero weights
+
+
+def _support(w, xp):
+    """Indices of the positive entries of ``w``, or None when all are positive."""
+    if bool(xp.all(w > 0)):
+        return None
+    return xp.nonzero(w > 0)[0]
+
+
+def _embed(x, idx, length, axis, fill, xp):
+    """Put ``x`` (restricted to ``idx`` along ``axis``) back into full ``length``."""
+    if idx is None:
+        return x
+    dev = _backend.device(x)
+    pad_shape = list(x.shape)
+    pad_shape[axis] = 1
+    padded = xp.concat([x, xp.full(tuple(pad_shape), fill, dtype=x.dtype, device=dev)], axis=axis)
+    k = x.shape[axis]
+    where = xp.full((length,), k, dtype=xp.int64, device=dev)
+    # where[idx] = arange(k), written without item assignment (not in every array API)
+    pos = xp.arange(length, dtype=xp.int64, device=dev)
+    hits = xp.searchsorted(xp.astype(idx, xp.int64), pos)
+    hits_c = xp.clip(hits, 0, k - 1)
+    found = xp.take(xp.astype(idx, xp.int64), hits_c) == pos
+    where = xp.where(found, hits_c, where)
+    return xp.take(padded, where, axis=axis)
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def sinkhorn(
+    a,
+    b,
+    M,
+    reg,
+    *,
+    method="sns",
+    tol=1e-9,
+    max_iter=10_000,
+    n_sinkhorn=None,
+    density=None,
+    switch_tol=1e-2,
+    warn=True,
+):
+    """Entropic optimal transport plan between histograms ``a`` and ``b``.
+
+    Solves ``min_P <P, M> + reg * sum_ij P_ij (log P_ij - 1)`` subject to
+    ``P 1 = a`` and ``P^T 1 = b`` (POT's ``ot.sinkhorn`` problem and conventions).
+
+    Parameters
+    ----------
+    a : array of shape (n,), or None or empty
+        Source weights (non-negative). None or an empty array means uniform.
+    b : array of shape (m,), or None or empty
+        Target weights, same total mass as ``a``.
+    M : array of shape (n, m)
+        Ground cost matrix. Its namespace and device decide where the solve runs.
+    reg : float
+        Entropic regularisation, ``> 0`` (the paper's ``1 / eta``). Any value works:
+        the solvers are log-stable (except ``method="sinkhorn"``).
+    method : {"sns", "sinkhorn", "log"}
+        ``"sns"``: Sinkhorn-Newton-Sparse (Tang et al., 2024): log-stable Sinkhorn
+        until the violation is below ``switch_tol``, then Newton steps on the dual with
+        a sparsified Hessian, solved by conjugate gradients, with a line search. It
+        stays in Sinkhorn when the projected Sinkhorn iterations cost less than the
+        Newton steps (dense plans at large ``reg``).
+        ``"log"``: Sinkhorn in the log domain, computed as stabilised scaling (scalings
+        absorbed into the potentials whenever they leave ``[e^-tau, e^tau]``): as
+        stable as log-sum-exp iterations at the price of two matrix-vector products.
+        ``"sinkhorn"``: classic scaling on ``exp(-M / reg)`` (POT's ``sinkhorn_knopp``);
+        breaks down at small ``reg``, which is then reported, never returned as NaN.
+    tol : float
+        Target marginal violation ``||P 1 - a||_1 + ||P^T 1 - b||_1``.
+    max_iter : int
+        Maximum number of iterations (Sinkhorn and Newton together).
+    n_sinkhorn : int, optional
+        ``"sns"`` only: switch to Newton after exactly this many Sinkhorn iterations
+        (the paper's ``N1``) instead of the adaptive rule.
+    density : float in (0, 1], optional
+        ``"sns"`` only: keep this fraction of the plan entries in the Hessian (the
+        paper's fixed sparsity ``lambda``; ``2 / n`` in the paper). By default the
+        smallest entries are dropped as long as their total (Jacobi-scaled) mass stays
+        below a tenth of the current violation, which keeps Newton's fast local
+        convergence (the fixed rule converged only linearly in our measurements).
+    switch_tol : float
+        ``"sns"`` only: violation below which the Newton stage may start.
+    warn : bool
+        Issue a :class:`ConvergenceWarning` when ``tol`` is not reached.
+
+    Returns
+    -------
+    OTResult
+        ``plan``, ``cost``, potentials ``f`` and ``g``, iteration counts, ``converged``,
+        ``violation`` and ``history``.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, NaN or infinity in ``M``, negative weights, weights with
+        different totals, or ``reg <= 0``.
+
+    Notes
+    -----
+    Float32 input is solved in float32 (scalings and accumulations in float64 in the
+    Numba kernels); the violation reachable in float32 is about 1e-6, below that the
+    solve stops with ``converged=False``. Points of zero weight are removed before the
+    solve and get zero plan rows or columns.
+
+    References
+    ----------
+    X. Tang, M. Shavlovsky, H. Rahmanian, E. Tardini, K. K. Thekumparampil, T. Xiao,
+    L. Ying, "Accelerating Sinkhorn algorithm with sparse Newton iterations", ICLR 2024.
+    B. Schmitzer, "Stabilized sparse scaling algorithms for entropy regularized transport
+    problems", SIAM J. Sci. Comput. 41 (2019).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> x = np.random.default_rng(0).random((50, 2))
+    >>> M = nl.ot.dist(x, x[::-1] + 0.1)
+    >>> res = nl.ot.sinkhorn(None, None, M / M.max(), 1e-3)
+    >>> bool(res.converged), res.plan.shape
+    (True, (50, 50))
+    """
+    method = check_option(method, "method", METHODS)
+    xp, a, b, M, reg = _check_inputs(a, b, M, reg)
+    tol = check_scalar(tol, "tol", low=0)
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    if n_sinkhorn is not None:
+        n_sinkhorn = check_int(n_sinkhorn, "n_sinkhorn", low=1)
+    if density is not None:
+        density = check_scalar(density, "density", low=0, high=1)
+    switch_tol = check_scalar(switch_tol, "switch_tol", low=0)
+    n, m = M.shape
+    ia, ib = _support(a, xp), _support(b, xp)
+    a_s = a if ia is None else xp.take(a, ia)
+    b_s = b if ib is None else xp.take(b, ib)
+    M_s = M if ia is None else xp.take(M, ia, axis=0)
+    M_s = M_s if ib is None else xp.take(M_s, ib, axis=1)
+    out = _solve(xp, a_s, b_s, M_s, reg, method, tol, max_iter, n_sinkhorn, density, switch_tol)
+    plan = _embed(_embed(out["plan"], ia, n, 0, 0.0, xp), ib, m, 1, 0.0, xp)
+    f = _embed(out["f"], ia, n, 0, -math.inf, xp)
+    g = _embed(out["g"], ib, m, 0, -math.inf, xp)
+    converged = out["violation"] <= tol
+    if not converged and warn:
+        why = {
+            "budget": f"max_iter={max_iter} iterations were not enough",
+            "underflow": "exp(-M / reg) underflowed; use method='log' or 'sns'",
+            "stalled": "the violation stopped decreasing (precision floor of "
+            f"{np.dtype(_backend.numpy_dtype(M.dtype, xp)).name}?)",
+        }.get(out["reason"], "the iterations stopped early")
+        warnings.warn(
+            f"sinkhorn(method={method!r}) did not converge: marginal violation "
+            f"{out['violation']:.3g} > tol={tol:g} ({why})",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return OTResult(
+        plan=plan,
+        cost=out["cost"],
+        f=f,
+        g=g,
+        n_iter=out["n_sinkhorn"] + out["n_newton"],
+        n_sinkhorn=out["n_sinkhorn"],
+        n_newton=out["n_newton"],
+        converged=bool(converged),
+        violation=out["violation"],
+        history=out["history"],
+        method=method,
+    )
+
+
+def sinkhorn2(a, b, M, reg, **kwargs):
+    """Entropic OT cost ``<P, M>``, batched over several target histograms.
+
+    Parameters
+    ----------
+    a : array of shape (n,), or None or empty
+        Source weights.
+    b : array of shape (m,) or (m, k)
+        Target weights; with ``k`` columns, ``k`` problems are solved (one per column).
+    M : array of shape (n, m)
+        Ground cost.
+    reg : float
+        Entropic regularisation, ``> 0``.
+    **kwargs
+        Passed to :func:`sinkhorn` (``method``, ``tol``, ...).
+
+    Returns
+    -------
+    float or array of shape (k,)
+        The transport cost ``<P, M>`` (POT's ``sinkhorn2`` value), an array of the
+        namespace of ``M`` when ``b`` has several columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> M = nl.ot.dist(np.arange(4.0)[:, None], np.arange(4.0)[:, None])
+    >>> B = np.stack([np.full(4, 0.25), np.array([0.7, 0.1, 0.1, 0.1])], axis=1)
+    >>> nl.ot.sinkhorn2(None, B, M / M.max(), 1e-2).shape
+    (2,)
+    """
+    if b is not None and hasattr(b, "ndim") and b.ndim == 2:
+        xp = _backend.namespace(M, b)
+        costs = [sinkhorn(a, b[:, k], M, reg, **kwargs).cost for k in range(b.shape[1])]
+        return _backend.asarray(np.asarray(costs), xp=xp, device=_backend.device(M), dtype=M.dtype)
+    return sinkhorn(a, b, M, reg, **kwargs).cost
