@@ -1,0 +1,294 @@
+"""Numba kernels of the counter-based very sparse random projection.
+
+The matrix is defined in :mod:`numlab.random_projection._hash`; these kernels follow
+that definition draw for draw, so they give the same integers as the generic and the
+CuPy implementations, and, for the projections, the same bits as the CuPy kernels
+(products added in the same order, no fused multiply-add).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_ONE = np.uint64(1)
+_S11 = np.uint64(11)
+_S27 = np.uint64(27)
+_S30 = np.uint64(30)
+_S31 = np.uint64(31)
+_TWO_M53 = 2.0**-53
+_BLOCK = 256  # columns (or rows) per parallel task
+
+
+@numba.njit(cache=True, inline="always")
+def _mix64(z):
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@numba.njit(cache=True, inline="always")
+def _key(seed, j):
+    return _mix64(seed ^ _mix64(np.uint64(j)))
+
+
+@numba.njit(cache=True, inline="always")
+def _draw(key, t):
+    """(gap uniform in (0, 1], sign bit) of draw ``t`` of a column."""
+    h = _mix64(key + np.uint64(t + 1) * _GOLDEN)
+    u = np.float64((h >> _S11) + _ONE) * _TWO_M53
+    return u, h & _ONE
+
+
+@numba.njit(cache=True, inline="always")
+def _advance(table, pos, u):
+    """The next position after ``pos`` (``>= k`` ends the column).
+
+    The gap is ``1 + c`` with ``c = #{g : table[g] >= u}`` (the table is decreasing). A
+    gap of ``m = k - 1 - pos`` or more ends the column, which one comparison decides:
+    most draws of a very sparse column do. Otherwise ``c`` is guessed from the
+    logarithm (``table[g] = (1 - p)**(g + 1)``) and corrected by comparisons with the
+    table, so the result never depends on how ``log`` rounds.
+    """
+    k = table.shape[0]
+    m = k - 1 - pos
+    if m <= 0 or table[m - 1] >= u:
+        return k
+    c = 0
+    if table[0] > 0.0:
+        c = min(max(int(np.log(u) / np.log(table[0])), 0), m - 1)
+        while c > 0 and table[c - 1] < u:
+            c -= 1
+        while c < m - 1 and table[c] >= u:
+            c += 1
+    return pos + c + 1
+
+
+@numba.njit(cache=True)
+def _column(key, table, positions, signs):
+    """Fill the nonzeros of one column; return their number."""
+    k = table.shape[0]
+    n = 0
+    pos = -1
+    t = 0
+    while True:
+        u, bit = _draw(key, t)
+        t += 1
+        pos = _advance(table, pos, u)
+        if pos >= k:
+            return n
+        positions[n] = pos
+        signs[n] = 1 - 2 * np.int8(bit)
+        n += 1
+
+
+@numba.njit(cache=True, parallel=True)
+def _column_counts(seed, table, n_features):
+    k = table.shape[0]
+    counts = np.zeros(n_features + 1, dtype=np.int64)
+    n_blocks = (n_features + _BLOCK - 1) // _BLOCK
+    for b in numba.prange(n_blocks):
+        positions = np.empty(k, dtype=np.int32)
+        signs = np.empty(k, dtype=np.int8)
+        for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
+            counts[j + 1] = _column(_key(seed, j), table, positions, signs)
+    return counts
+
+
+@numba.njit(cache=True, parallel=True)
+def _fill_columns(seed, table, indptr, indices, signs):
+    n_features = indptr.shape[0] - 1
+    n_blocks = (n_features + _BLOCK - 1) // _BLOCK
+    for b in numba.prange(n_blocks):
+        for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
+            start = indptr[j]
+            _column(_key(seed, j), table, indices[start:], signs[start:])
+
+
+@numba.njit(cache=True, parallel=True)
+def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts):
+    """One pass: block ``b`` writes its columns from ``starts[b]`` on; False on overflow."""
+    k = table.shape[0]
+    ok = np.ones(starts.shape[0] - 1, dtype=np.bool_)
+    for b in numba.prange(starts.shape[0] - 1):
+        q = starts[b]
+        end = starts[b + 1]
+        for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
+            key = _key(seed, j)
+            pos = -1
+            t = 0
+            c = 0
+            while True:
+                u, bit = _draw(key, t)
+                t += 1
+                pos = _advance(table, pos, u)
+                if pos >= k:
+                    break
+                if q == end:
+                    ok[b] = False
+                    break
+                positions[q] = pos
+                signs[q] = 1 - 2 * np.int8(bit)
+                q += 1
+                c += 1
+            counts[j + 1] = c
+    return ok
+
+
+@numba.njit(cache=True, parallel=True)
+def _gather_blocks(starts, positions, signs, indptr, indices, out_signs):
+    n_features = indptr.shape[0] - 1
+    for b in numba.prange(starts.shape[0] - 1):
+        first = indptr[b * _BLOCK]
+        last = indptr[min(n_features, (b + 1) * _BLOCK)]
+        src = starts[b]
+        for q in range(last - first):
+            indices[first + q] = positions[src + q]
+            out_signs[first + q] = signs[src + q]
+
+
+def hash_columns(seed, table, n_features):
+    """Numba version of :func:`numlab.random_projection._hash.hash_columns`.
+
+    One generation pass into per-block regions sized well above the expected count
+    (mean + 8 standard deviations), then a parallel copy into place; the exact
+    two-pass count-then-fill runs only if some block overflowed its region.
+    """
+    seed = np.uint64(seed)
+    k = table.shape[0]
+    density = 1.0 - table[0] if k else 0.0
+    n_blocks = (n_features + _BLOCK - 1) // _BLOCK
+    sizes = np.full(n_blocks, _BLOCK, dtype=np.int64)
+    sizes[-1] = n_features - (n_blocks - 1) * _BLOCK
+    mean = sizes * (k * density)
+    caps = np.minimum(sizes * k, np.ceil(mean + 8.0 * np.sqrt(mean) + 32.0).astype(np.int64))
+    starts = np.zeros(n_blocks + 1, dtype=np.int64)
+    np.cumsum(caps, out=starts[1:])
+    positions = np.empty(starts[-1], dtype=np.int32)
+    signs = np.empty(starts[-1], dtype=np.int8)
+    counts = np.zeros(n_features + 1, dtype=np.int64)
+    if _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts).all():
+        indptr = np.cumsum(counts)
+        indices = np.empty(indptr[-1], dtype=np.int32)
+        out_signs = np.empty(indptr[-1], dtype=np.int8)
+        _gather_blocks(starts, positions, signs, indptr, indices, out_signs)
+        return indptr, indices, out_signs
+    counts = _column_counts(seed, table, n_features)
+    indptr = np.cumsum(counts)
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    out_signs = np.empty(indptr[-1], dtype=np.int8)
+    _fill_columns(seed, table, indptr, indices, out_signs)
+    return indptr, indices, out_signs
+
+
+@numba.njit(cache=True, parallel=True)
+def _project_csr(seed, table, indptr, indices, data, scale, out):
+    n = indptr.shape[0] - 1
+    k = table.shape[0]
+    plus = scale
+    minus = -scale
+    for i in numba.prange(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            x = data[p]
+            key = _key(seed, indices[p])
+            pos = -1
+            t = 0
+            while True:
+                u, bit = _draw(key, t)
+                t += 1
+                pos = _advance(table, pos, u)
+                if pos >= k:
+                    break
+                out[i, pos] = out[i, pos] + x * (minus if bit else plus)
+
+
+def hash_project_csr(seed, table, indptr, indices, data, n_features, scale):
+    """Numba version of :func:`numlab.random_projection._hash.hash_project_csr`."""
+    out = np.zeros((indptr.shape[0] - 1, table.shape[0]), dtype=data.dtype)
+    _project_csr(np.uint64(seed), table, indptr, indices, data, data.dtype.type(scale), out)
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _project_dense(seed, table, X, scale, out):
+    n, d = X.shape
+    k = table.shape[0]
+    plus = scale
+    minus = -scale
+    n_blocks = (n + 63) // 64
+    for b in numba.prange(n_blocks):
+        positions = np.empty(k, dtype=np.int32)
+        signs = np.empty(k, dtype=np.int8)
+        lo = b * 64
+        hi = min(n, lo + 64)
+        for j in range(d):
+            m = -1  # the column is generated only when a row of the block needs it
+            for i in range(lo, hi):
+                x = X[i, j]
+                if x == 0:
+                    continue
+                if m < 0:
+                    m = _column(_key(seed, j), table, positions, signs)
+                for q in range(m):
+                    out[i, positions[q]] = out[i, positions[q]] + x * (plus if signs[q] > 0 else minus)
+
+
+def hash_project_dense(seed, table, X, scale):
+    """Numba version of :func:`numlab.random_projection._hash.hash_project_dense`."""
+    out = np.zeros((X.shape[0], table.shape[0]), dtype=X.dtype)
+    _project_dense(np.uint64(seed), table, X, X.dtype.type(scale), out)
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_values, out):
+    n = indptr.shape[0] - 1
+    for i in numba.prange(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            x = data[p]
+            j = indices[p]
+            for q in range(col_indptr[j], col_indptr[j + 1]):
+                c = col_indices[q]
+                out[i, c] = out[i, c] + x * col_values[q]
+
+
+def csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_values, n_components):
+    """Numba version of :func:`numlab.random_projection._hash.csr_times_columns`."""
+    out = np.zeros((indptr.shape[0] - 1, n_components), dtype=data.dtype)
+    _csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_values.astype(data.dtype, copy=False), out)
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _row_counts(Y, counts):
+    for i in numba.prange(Y.shape[0]):
+        c = 0
+        for j in range(Y.shape[1]):
+            if Y[i, j] != 0:
+                c += 1
+        counts[i + 1] = c
+
+
+@numba.njit(cache=True, parallel=True)
+def _fill_rows(Y, indptr, indices, data):
+    for i in numba.prange(Y.shape[0]):
+        q = indptr[i]
+        for j in range(Y.shape[1]):
+            if Y[i, j] != 0:
+                indices[q] = j
+                data[q] = Y[i, j]
+                q += 1
+
+
+def dense_to_csr(Y):
+    """Numba version of :func:`numlab.random_projection._hash.dense_to_csr`."""
+    counts = np.zeros(Y.shape[0] + 1, dtype=np.int64)
+    _row_counts(Y, counts)
+    indptr = np.cumsum(counts)
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    data = np.empty(indptr[-1], dtype=Y.dtype)
+    _fill_rows(Y, indptr, indices, data)
+    return indptr, indices, data
