@@ -238,44 +238,64 @@ def _hessian_matvec(indptr, indices, data, r, c, x1, x2, y1, y2):
 
 @njit(cache=True, error_model="numpy")
 def csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter):
-    """Jacobi-preconditioned CG on ``[[diag r, S], [S^T, diag c]] x = (b1, b2)``."""
+    """Jacobi-preconditioned CG on ``[[diag r, S], [S^T, diag c]] x = (b1, b2)``.
+
+    The two halves of every vector are kept apart (no concatenation) and every vector
+    operation is a loop over preallocated arrays: one CG iteration allocates nothing.
+    """
     n = r.shape[0]
     m = c.shape[0]
     x1 = np.zeros(n)
     x2 = np.zeros(m)
     res1 = b1.astype(np.float64)
     res2 = b2.astype(np.float64)
-    z1 = res1 / r
-    z2 = res2 / c
-    p1 = z1.copy()
-    p2 = z2.copy()
+    p1 = res1 / r
+    p2 = res2 / c
     q1 = np.empty(n)
     q2 = np.empty(m)
-    rz = np.dot(res1, z1) + np.dot(res2, z2)
-    bnorm = math.sqrt(np.dot(res1, res1) + np.dot(res2, res2))
+    rz = 0.0
+    bb = 0.0
+    for i in range(n):
+        rz += res1[i] * p1[i]
+        bb += res1[i] * res1[i]
+    for j in range(m):
+        rz += res2[j] * p2[j]
+        bb += res2[j] * res2[j]
     it = 0
-    if bnorm == 0.0:
+    if bb == 0.0:
         return x1, x2, it
+    stop = rtol * rtol * bb
     while it < maxiter:
         it += 1
         _hessian_matvec(indptr, indices, data, r, c, p1, p2, q1, q2)
-        pq = np.dot(p1, q1) + np.dot(p2, q2)
+        pq = 0.0
+        for i in range(n):
+            pq += p1[i] * q1[i]
+        for j in range(m):
+            pq += p2[j] * q2[j]
         if not pq > 0.0:
             break
         alpha = rz / pq
-        x1 += alpha * p1
-        x2 += alpha * p2
-        res1 -= alpha * q1
-        res2 -= alpha * q2
-        if math.sqrt(np.dot(res1, res1) + np.dot(res2, res2)) <= rtol * bnorm:
+        rr = 0.0
+        rz_new = 0.0
+        for i in range(n):
+            x1[i] += alpha * p1[i]
+            res1[i] -= alpha * q1[i]
+            rr += res1[i] * res1[i]
+            rz_new += res1[i] * res1[i] / r[i]
+        for j in range(m):
+            x2[j] += alpha * p2[j]
+            res2[j] -= alpha * q2[j]
+            rr += res2[j] * res2[j]
+            rz_new += res2[j] * res2[j] / c[j]
+        if rr <= stop:
             break
-        z1 = res1 / r
-        z2 = res2 / c
-        rz_new = np.dot(res1, z1) + np.dot(res2, z2)
         beta = rz_new / rz
         rz = rz_new
-        p1 = z1 + beta * p1
-        p2 = z2 + beta * p2
+        for i in range(n):
+            p1[i] = res1[i] / r[i] + beta * p1[i]
+        for j in range(m):
+            p2[j] = res2[j] / c[j] + beta * p2[j]
     return x1, x2, it
 
 
