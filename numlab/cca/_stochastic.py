@@ -1,0 +1,615 @@
+"""Stochastic CCA / PLS by mini-batch gradient descent on the Eckhart-Young loss.
+
+Imported on first use: the estimators build on scikit-learn's ``BaseEstimator``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "numlab.cca.StochasticCCA needs scikit-learn (pip install scikit-learn); "
+        "numlab.cca.cca works without it"
+    ) from exc
+
+from .. import _backend
+from .._validation import check_int, check_option, check_rng, check_scalar
+from ._exact import (
+    _inverse_sqrt,
+    check_n_components,
+    check_shrinkage,
+    check_views,
+    covariance,
+    projection_correlations,
+    solve_gep,
+)
+from ._loss import batch_moments, ey_loss_and_gradient
+
+__all__ = ["StochasticCCA", "StochasticPLS"]
+
+#: Default initial learning rates, per optimiser, in the preconditioned coordinates.
+_DEFAULT_LR = {"adam": 0.03, "sgd": 0.05}
+_SCHEDULES = ("step", "cosine", "constant")
+_ADAM_BETAS = (0.9, 0.999)
+_ADAM_EPS = 1e-8
+#: Rows of the sub-sample that estimates the whitening preconditioner (at least).
+_WHITEN_ROWS = 4000
+
+
+def _schedule_factor(schedule, fraction):
+    """The learning-rate multiplier after ``fraction`` (in [0, 1)) of the training."""
+    if callable(schedule):
+        return float(schedule(fraction))
+    if schedule == "step":
+        # Halve the rate six times over the run (every 5 epochs of 30).
+        return 0.5 ** math.floor(6 * fraction)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * fraction))
+    return 1.0
+
+
+class _Progress:
+    """A one-line text progress bar on stderr (no dependency)."""
+
+    def __init__(self, total, name, enabled):
+        self.total, self.name, self.enabled = total, name, enabled
+
+    def update(self, done, loss):
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        sys.stderr.write(f"\r{self.name} epoch {done}/{self.total} [{bar}] loss {loss:.5g}")
+        if done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class StochasticCCA(BaseEstimator):
+    """Stochastic (regularised, multiview) CCA by SGD on the Eckhart-Young loss.
+
+    Minimises the unconstrained loss of Chapman, Aguila & Wells (2024),
+    ``L(U) = tr(-2 U^T A U + (U^T B U)^2)`` for the CCA generalized eigenproblem
+    ``(A, B)``, estimated from mini-batch covariances, by SGD or Adam with a decaying
+    learning rate. Its minimisers span the top canonical subspace; after fitting, the
+    learned subspace is rotated to ordered canonical directions (a small exact CCA of
+    the projections, i.e. Rayleigh-Ritz), so ``x_weights_[:, 0]`` is the top direction.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of canonical directions.
+    reg : float in [0, 1] or sequence (one per view), default=0.0
+        Shrinkage of each within-view covariance towards the identity: 0 is CCA,
+        1 is PLS (see :class:`StochasticPLS`).
+    objective : {"ey"}, default="ey"
+        The loss: the Eckhart-Young objective (the only one implemented).
+    batch_size : int, default=128
+        Rows per gradient step (split into two independent halves when
+        ``unbiased``). Clipped to the number of samples.
+    epochs : int, default=30
+        Passes over the data in :meth:`fit`.
+    lr : float, optional
+        Initial learning rate, in the preconditioned coordinates (features scaled to
+        unit variance, or whitened): scale free. Default 0.03 for Adam, 0.05 for SGD.
+    optimizer : {"adam", "sgd"}, default="adam"
+    lr_schedule : {"step", "cosine", "constant"} or callable, default="step"
+        Decay of the learning rate over :meth:`fit`: "step" halves it six times in
+        the run (every 5 epochs of 30), "cosine" anneals it to zero; a callable maps
+        the fraction of the run done (in [0, 1)) to a multiplier. A constant rate
+        slowly degrades the fit after many epochs. :meth:`partial_fit` uses ``lr``
+        unchanged.
+    unbiased : bool, default=True
+        Use the paper's unbiased estimate from two independent half-batches;
+        False uses one batch (a biased estimate of the quadratic term).
+    precondition : bool, default=False
+        Optimise in whitened coordinates ``W_i = P_i W'_i`` with
+        ``P_i = (B_i + ridge I)^{-1/2}`` estimated from a random sub-sample of at least
+        4000 rows (or ``10 p_i``). Much faster on ill-conditioned views; costs
+        ``O(p_i^2)`` memory. False scales each feature to unit variance only.
+    precondition_ridge : float, default=1e-2
+        Ridge of the whitening, relative to the mean feature variance: a
+        sub-sample covariance misjudges rare features, and whitening them without a
+        ridge makes the first steps explode.
+    progress : bool, default=False
+        Show a progress bar (epochs and loss) on stderr.
+    callback : callable, optional
+        ``callback(model, epoch, loss)`` after every epoch of :meth:`fit`; the
+        model's ``weights_`` hold the current (unrotated) weights, so
+        :meth:`score` and :meth:`transform` work. Returning True stops the fit.
+    random_state : None, int or numpy.random.Generator, default=None
+        Seed of the initial weights and the shuffling.
+
+    Attributes
+    ----------
+    weights_ : list of arrays (n_features_i, n_components)
+        Weights per view, ordered canonical directions after :meth:`fit`.
+    x_weights_, y_weights_ : arrays
+        The first two views' weights.
+    means_ : list of arrays (n_features_i,)
+    correlations_ : array (n_components,)
+        The GEP eigenvalues of the learned subspace on the training data
+        (canonical correlations for ``reg=0``), decreasing.
+    history_ : list of float
+        Mean mini-batch loss of every epoch.
+    n_iter_ : int
+        Epochs run.
+    n_steps_ : int
+        Gradient steps taken.
+    n_features_in_ : int
+        Features of the first view.
+
+    References
+    ----------
+    J. Chapman, A. L. Aguila, L. Wells, "Unconstrained Stochastic CCA: Unifying
+    Multiview and Self-Supervised Learning", ICLR 2024, arXiv:2310.01012.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((2000, 2))
+    >>> X = np.hstack([z, rng.standard_normal((2000, 8))])
+    >>> Y = np.hstack([z + 0.3 * rng.standard_normal((2000, 2)), rng.standard_normal((2000, 6))])
+    >>> model = nl.cca.StochasticCCA(2, epochs=10, random_state=0).fit(X, Y)
+    >>> exact = nl.cca.cca(X, Y, 2).correlations.sum()
+    >>> bool(model.score(X, Y) > 0.99 * exact)
+    True
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        reg=0.0,
+        objective="ey",
+        batch_size=128,
+        epochs=30,
+        lr=None,
+        optimizer="adam",
+        lr_schedule="step",
+        unbiased=True,
+        precondition=False,
+        precondition_ridge=1e-2,
+        progress=False,
+        callback=None,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.reg = reg
+        self.objective = objective
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.lr = lr
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.unbiased = unbiased
+        self.precondition = precondition
+        self.precondition_ridge = precondition_ridge
+        self.progress = progress
+        self.callback = callback
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+
+    def _check_params(self, views):
+        check_option(self.objective, "objective", ("ey",))
+        check_option(self.optimizer, "optimizer", ("adam", "sgd"))
+        if not callable(self.lr_schedule):
+            check_option(self.lr_schedule, "lr_schedule", _SCHEDULES)
+        self._k = check_n_components(self.n_components, views)
+        self._shrinkage = check_shrinkage(self.reg, len(views))
+        self._batch = check_int(self.batch_size, "batch_size", low=4 if self.unbiased else 2)
+        check_int(self.epochs, "epochs", low=1)
+        lr = _DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+        self._lr = check_scalar(lr, "lr", low=0.0)
+        check_scalar(self.precondition_ridge, "precondition_ridge", low=0.0, low_inclusive=True)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"`callback` must be callable or None; got {type(self.callback).__name__}")
+
+    # ------------------------------------------------------------------ set-up
+
+    def _preconditioners(self, views, xp, rng):
+        """Per view: a (p,) scale vector (diagonal) or a (p, p) whitening matrix.
+
+        ``B_i^{-1/2}`` (diagonal or whitening) makes the constraint well conditioned;
+        one common factor ``sqrt(mean variance / mean B_ii)`` then sets the scale of
+        the eigenvalues (1 for CCA, the covariance for PLS), so that the learning
+        rate means the same for data in any units. Adam is invariant to the scale of
+        the loss, so for PLS this reparametrisation is as good as rescaling the data.
+        """
+        out = []
+        n = views[0].shape[0]
+        variance, constraint = 0.0, 0.0
+        for X, c in zip(views, self._shrinkage):
+            v = float(xp.mean(xp.var(X, axis=0, correction=1))) if n > 1 else 0.0
+            variance += v
+            constraint += (1 - c) * v + c
+        gain = math.sqrt(variance / constraint) if variance > 0 and constraint > 0 else 1.0
+        for X, c in zip(views, self._shrinkage):
+            p = X.shape[1]
+            if self.precondition:
+                rows = min(n, max(_WHITEN_ROWS, 10 * p))
+                sample = X if rows == n else xp.take(X, self._indices(rng.choice(n, rows, replace=False), X, xp), axis=0)
+                _, S = covariance([sample], xp)
+                mean_var = float(xp.mean(xp.linalg.diagonal(S)))
+                eye = xp.eye(p, dtype=X.dtype, device=_backend.device(X))
+                B = (1 - c) * (S + (self.precondition_ridge * mean_var) * eye) + c * eye
+                out.append(gain * _inverse_sqrt(B, xp))
+            else:
+                var = xp.var(X, axis=0, correction=1) if n > 1 else xp.zeros(p, dtype=X.dtype)
+                b = (1 - c) * var + c
+                # Constant features (zero variance, no ridge) get zero weight for good.
+                tiny = xp.finfo(X.dtype).eps * xp.max(b)
+                keep = b > tiny
+                scale = gain / xp.sqrt(xp.where(keep, b, xp.ones_like(b)))
+                out.append(xp.where(keep, scale, xp.zeros_like(b)))
+        return out
+
+    @staticmethod
+    def _indices(index, like, xp):
+        return _backend.asarray(np.asarray(index, dtype=np.int64), xp=xp, device=_backend.device(like))
+
+    def _apply(self, P, params):
+        """Weights ``W_i = P_i W'_i`` from the optimised parameters."""
+        return [p[:, None] * w if p.ndim == 1 else p @ w for p, w in zip(P, params)]
+
+    def _initial_params(self, views, xp, rng, P):
+        """Random directions, signed and scaled to minimise the loss on one batch.
+
+        Each view's column j is signed so that it correlates positively with the first
+        view's, then all weights are scaled by the ``s`` minimising
+        ``L(sU) = -2 s^2 tr C + s^4 |V|^2``, i.e. ``s^2 = tr C / |V|^2``: the start is
+        then at the optimum's scale (about 1 for CCA, the covariance for PLS).
+        """
+        n = views[0].shape[0]
+        rows = self._indices(rng.choice(n, min(n, max(self._batch, 4 * self._k)), replace=False), views[0], xp)
+        batch = [xp.take(X, rows, axis=0) for X in views]
+        params, first = [], None
+        for i, (X, p) in enumerate(zip(batch, P)):
+            W0 = _backend.random_normal(
+                rng, (X.shape[1], self._k), xp=xp, device=_backend.device(X), dtype=X.dtype
+            )
+            Z = X @ self._apply([p], [W0])[0]
+            Z = Z - xp.mean(Z, axis=0)
+            std = xp.sqrt(xp.sum(Z * Z, axis=0))
+            W0 = W0 / xp.where(std > 0, std, xp.ones_like(std))
+            Z = Z / xp.where(std > 0, std, xp.ones_like(std))
+            if first is None:
+                first = Z
+            else:
+                sign = xp.where(xp.sum(first * Z, axis=0) < 0, -xp.ones_like(std), xp.ones_like(std))
+                W0 = W0 * sign
+            params.append(W0)
+        _, _, cross, V = batch_moments(batch, self._apply(P, params), self._shrinkage, xp)
+        cross, quad = float(cross), float(xp.sum(V * V))
+        if cross > 0 and quad > 0:
+            params = [w * math.sqrt(cross / quad) for w in params]
+        return params
+
+    def _curvatures(self, views, xp, rng):
+        """Per view, the largest eigenvalue of ``P B P`` on a sample (power iteration).
+
+        The EY loss's curvature in view i's weights scales with it, so plain SGD
+        divides its step by it (Adam's steps are scale free already).
+        """
+        n = views[0].shape[0]
+        rows = self._indices(rng.choice(n, min(n, max(self._batch, 1000)), replace=False), views[0], xp)
+        out = []
+        for X, P, c in zip(views, self._P, self._shrinkage):
+            S = xp.take(X, rows, axis=0)
+            S = S - xp.mean(S, axis=0)
+            v = _backend.random_normal(rng, (X.shape[1], 1), xp=xp, device=_backend.device(X), dtype=X.dtype)
+            top = 1.0
+            for _ in range(20):
+                u = self._apply([P], [v])[0]
+                Bu = (1 - c) * (S.T @ (S @ u)) / (S.shape[0] - 1) + c * u
+                w = self._apply([P], [Bu])[0]
+                top = float(xp.sqrt(xp.sum(w * w)))
+                if top == 0.0:
+                    top = 1.0
+                    break
+                v = w / top
+            out.append(top)
+        return out
+
+    def _start(self, views, xp, rng):
+        self._P = self._preconditioners(views, xp, rng)
+        self._step_scale = self._curvatures(views, xp, rng) if self.optimizer == "sgd" else None
+        self._params = self._initial_params(views, xp, rng, self._P)
+        self._moments = [[xp.zeros_like(w) for w in self._params] for _ in range(2)]
+        self._t = 0
+        self.n_steps_ = 0
+        self.history_ = []
+        self.n_features_in_ = views[0].shape[1]
+
+    # ------------------------------------------------------------------ one step
+
+    def _step(self, batch, lr, xp):
+        weights = self._apply(self._P, self._params)
+        if self.unbiased:
+            half = batch[0].shape[0] // 2
+            loss, grads = ey_loss_and_gradient(
+                [b[:half, ...] for b in batch], weights, self._shrinkage, xp,
+                other=[b[half:, ...] for b in batch],
+            )
+        else:
+            loss, grads = ey_loss_and_gradient(batch, weights, self._shrinkage, xp)
+        # Chain rule through W = P W': the gradient in W' is P^T dL/dW (P symmetric).
+        grads = [p[:, None] * g if p.ndim == 1 else p @ g for p, g in zip(self._P, grads)]
+        self._t += 1
+        if self.optimizer == "sgd":
+            self._params = [w - (lr / L) * g for w, g, L in zip(self._params, grads, self._step_scale)]
+        else:
+            b1, b2 = _ADAM_BETAS
+            m, v = self._moments
+            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads)]
+            v = [b2 * vi + (1 - b2) * (g * g) for vi, g in zip(v, grads)]
+            self._moments = [m, v]
+            step = lr * math.sqrt(1 - b2**self._t) / (1 - b1**self._t)
+            self._params = [w - step * mi / (xp.sqrt(vi) + _ADAM_EPS) for w, mi, vi in zip(self._params, m, v)]
+        self.n_steps_ += 1
+        return loss
+
+    # ------------------------------------------------------------------ rotation
+
+    def _order(self, views, xp):
+        """Rotate the learned subspace to ordered canonical directions (Rayleigh-Ritz).
+
+        The EY loss fixes the subspace only up to an invertible k x k map per view;
+        the exact GEP restricted to the span of each view's weights orders it.
+        """
+        weights = self._apply(self._P, self._params)
+        projections = [(X - m) @ W for X, m, W in zip(views, self.means_, weights)]
+        k = self._k
+        _, cov = covariance(projections, xp)
+        constraints = []
+        for i, (W, c) in enumerate(zip(weights, self._shrinkage)):
+            block = cov[i * k : (i + 1) * k, i * k : (i + 1) * k]
+            constraints.append((1 - c) * block + c * (W.T @ W))
+        evals, rotations = solve_gep(cov, [k] * len(views), constraints, k, xp)
+        self.weights_ = [W @ R for W, R in zip(weights, rotations)]
+        self.correlations_ = evals
+
+    # ------------------------------------------------------------------ public API
+
+    def fit(self, X, Y=None):
+        """Fit on two views ``X, Y`` (or a sequence of views in ``X``).
+
+        Parameters
+        ----------
+        X : array (n_samples, n_features_x) or sequence of arrays
+        Y : array (n_samples, n_features_y), optional
+
+        Returns
+        -------
+        self
+        """
+        views, xp, _ = check_views(X, Y)
+        self._check_params(views)
+        rng = check_rng(self.random_state, "random_state")
+        n = views[0].shape[0]
+        batch = min(self._batch, n)
+        if batch < (4 if self.unbiased else 2):
+            raise ValueError(f"`X` must have at least {4 if self.unbiased else 2} samples; got {n}")
+        self.means_ = [xp.mean(v, axis=0) for v in views]
+        self._start(views, xp, rng)
+        steps = max(n // batch, 1)
+        bar = _Progress(self.epochs, type(self).__name__, self.progress)
+        self.n_iter_ = 0
+        for epoch in range(self.epochs):
+            order = self._indices(rng.permutation(n), views[0], xp)
+            kept = [xp.asarray(w, copy=True) for w in self._params]
+            total = None
+            for s in range(steps):
+                lr = self._lr * _schedule_factor(self.lr_schedule, (epoch + s / steps) / self.epochs)
+                rows = order[s * batch : (s + 1) * batch]
+                loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
+                total = loss if total is None else total + loss
+            # One device sync per epoch; non-finite weights turn the sum into NaN.
+            for w in self._params:
+                total = total + 0.0 * xp.sum(w)
+            mean_loss = float(total) / steps
+            if not math.isfinite(mean_loss):
+                self._params = kept
+                warnings.warn(
+                    f"{type(self).__name__} diverged in epoch {epoch + 1}; keeping the weights "
+                    f"of epoch {epoch}. Lower `lr` or use precondition=True.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            self.history_.append(mean_loss)
+            self.n_iter_ = epoch + 1
+            bar.update(epoch + 1, mean_loss)
+            if self.callback is not None:
+                self.weights_ = self._apply(self._P, self._params)
+                if self.callback(self, epoch + 1, mean_loss):
+                    bar.close()
+                    break
+        self._order(views, xp)
+        return self
+
+    def partial_fit(self, X, Y=None):
+        """One gradient step on a mini-batch (for streams of mini-batches).
+
+        The first call sets the preconditioner from this batch; the means are running
+        means over all batches seen; ``weights_`` are ordered on the latest batch
+        (the learned subspace, and :meth:`score`, do not depend on that ordering).
+
+        Parameters
+        ----------
+        X : array (batch, n_features_x) or sequence of arrays
+        Y : array (batch, n_features_y), optional
+
+        Returns
+        -------
+        self
+        """
+        views, xp, _ = check_views(X, Y)
+        n = views[0].shape[0]
+        if n < (4 if self.unbiased else 2):
+            raise ValueError(
+                f"`X` must hold at least {4 if self.unbiased else 2} rows per partial_fit call; got {n}"
+            )
+        first = not hasattr(self, "_params")
+        if not first and len(views) != len(self.means_):
+            raise ValueError(f"`X` must hold {len(self.means_)} views, as before; got {len(views)}")
+        if first:
+            self._check_params(views)
+            self._rng = check_rng(self.random_state, "random_state")
+            self._start(views, xp, self._rng)
+            self.means_ = [xp.mean(v, axis=0) for v in views]
+            self._seen = 0
+            self.n_iter_ = 0
+        else:
+            for v, m in zip(views, self.means_):
+                if v.shape[1] != m.shape[0]:
+                    raise ValueError(f"every view must keep its feature count ({m.shape[0]}); got {v.shape[1]}")
+        loss = self._step(views, self._lr, xp)
+        total = self._seen + n
+        self.means_ = [m + (n / total) * (xp.mean(v, axis=0) - m) for v, m in zip(views, self.means_)]
+        self._seen = total
+        self.history_.append(float(loss))
+        self._order(views, xp)
+        return self
+
+    def _check_transform_input(self, X, Y):
+        check_is_fitted(self, "weights_")
+        views, xp, dtype = check_views(X, Y) if (Y is not None or isinstance(X, (list, tuple))) else (None, None, None)
+        if views is None:
+            from .._validation import check_array
+
+            views = [check_array(X, "X", ndim=2)]
+            xp = _backend.namespace(views[0])
+        if len(views) > len(self.weights_):
+            raise ValueError(f"`X` must hold at most {len(self.weights_)} views; got {len(views)}")
+        for i, (v, W) in enumerate(zip(views, self.weights_)):
+            if v.shape[1] != W.shape[0]:
+                raise ValueError(f"view {i} must have {W.shape[0]} features, as in fit; got {v.shape[1]}")
+        return views, xp
+
+    def transform(self, X, Y=None):
+        """Project the views on the canonical directions.
+
+        Returns
+        -------
+        Zx : array (n_samples, n_components)
+            When only ``X`` (one array) is given.
+        (Zx, Zy, ...) : tuple of arrays
+            When two or more views are given.
+        """
+        views, xp = self._check_transform_input(X, Y)
+        out = tuple(
+            (v - xp.astype(m, v.dtype)) @ xp.astype(W, v.dtype)
+            for v, m, W in zip(views, self.means_, self.weights_)
+        )
+        return out[0] if len(out) == 1 else out
+
+    def score(self, X, Y=None):
+        """Total canonical correlation captured on ``(X, Y)``.
+
+        The sum of the canonical correlations between the views' projections (the
+        sum of the MCCA eigenvalues for more than two views): invariant to any
+        invertible map within the learned subspace, so it measures the subspace.
+
+        Returns
+        -------
+        float
+        """
+        views, xp = self._check_transform_input(X, Y)
+        if len(views) < 2:
+            raise ValueError("`Y` is missing: the score needs every view")
+        projections = self.transform(views)
+        evals, _ = projection_correlations(list(projections), xp)
+        return float(xp.sum(evals))
+
+    @property
+    def x_weights_(self):
+        check_is_fitted(self, "weights_")
+        return self.weights_[0]
+
+    @property
+    def y_weights_(self):
+        check_is_fitted(self, "weights_")
+        return self.weights_[1]
+
+
+class StochasticPLS(StochasticCCA):
+    """Stochastic PLS by SGD on the Eckhart-Young loss (:class:`StochasticCCA`, ``reg=1``).
+
+    With ``B = I`` the problem is well conditioned: the weights converge to the top
+    singular subspace of the cross-covariance; after fitting they are rotated to the
+    ordered singular vectors (orthonormal columns per view).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    reg : float in [0, 1] or sequence, default=1.0
+        Shrinkage; 1 is PLS. Other parameters as :class:`StochasticCCA`.
+
+    References
+    ----------
+    J. Chapman, A. L. Aguila, L. Wells, ICLR 2024, arXiv:2310.01012.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.standard_normal((2000, 6)), rng.standard_normal((2000, 5))
+    >>> Y[:, 0] += X[:, 0]
+    >>> model = nl.cca.StochasticPLS(1, epochs=5, random_state=0).fit(X, Y)
+    >>> model.x_weights_.shape
+    (6, 1)
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        reg=1.0,
+        objective="ey",
+        batch_size=128,
+        epochs=30,
+        lr=None,
+        optimizer="adam",
+        lr_schedule="step",
+        unbiased=True,
+        precondition=False,
+        precondition_ridge=1e-2,
+        progress=False,
+        callback=None,
+        random_state=None,
+    ):
+        super().__init__(
+            n_components,
+            reg=reg,
+            objective=objective,
+            batch_size=batch_size,
+            epochs=epochs,
+            lr=lr,
+            optimizer=optimizer,
+            lr_schedule=lr_schedule,
+            unbiased=unbiased,
+            precondition=precondition,
+            precondition_ridge=precondition_ridge,
+            progress=progress,
+            callback=callback,
+            random_state=random_state,
+        )

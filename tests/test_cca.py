@@ -1,0 +1,382 @@
+"""nl.cca: exact CCA/PLS/MCCA against SciPy and cca_zoo, the EY loss, the stochastic estimators."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import numlab as nl
+from numlab import _backend
+from numlab.cca._loss import ey_loss_and_gradient
+
+# --------------------------------------------------------------------------- data
+
+
+def latent_views(rng, n=600, sizes=(8, 6), k=3, noise=(0.5, 0.8)):
+    """Views sharing ``k`` latent signals, with correlated (ill-scaled) features."""
+    z = rng.standard_normal((n, k)) * np.linspace(1.5, 0.5, k)  # distinct correlations
+    views = []
+    for p, s in zip(sizes, noise):
+        mix = rng.standard_normal((k, p))
+        own = rng.standard_normal((n, p)) @ rng.standard_normal((p, p)) * 0.3
+        views.append(z @ mix + s * own + rng.uniform(-2, 2, size=p))
+    return views
+
+
+def scipy_gep(views, reg, k):
+    """Reference: scipy.linalg.eigh on the block GEP (A = off-diagonal covariance, B = shrunk blocks)."""
+    reg = np.broadcast_to(reg, (len(views),))
+    stacked = np.hstack([v - v.mean(0) for v in views])
+    cov = stacked.T @ stacked / (len(stacked) - 1)
+    A, B = cov.copy(), np.zeros_like(cov)
+    start = 0
+    for v, c in zip(views, reg):
+        p = v.shape[1]
+        sl = slice(start, start + p)
+        A[sl, sl] = 0
+        B[sl, sl] = (1 - c) * cov[sl, sl] + c * np.eye(p)
+        start += p
+    evals = scipy.linalg.eigh(A, B, eigvals_only=True)
+    return evals[::-1][:k]
+
+
+def tcc(Za, Zb):
+    """Total canonical correlation between two projections (reference, NumPy)."""
+    qa = np.linalg.qr(Za - Za.mean(0))[0]
+    qb = np.linalg.qr(Zb - Zb.mean(0))[0]
+    return np.linalg.svd(qa.T @ qb, compute_uv=False).sum()
+
+
+# --------------------------------------------------------------------------- exact solver
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.3, 1.0, (0.0, 0.5)])
+def test_exact_matches_scipy_eigh(rng, reg):
+    X, Y = latent_views(rng)
+    res = nl.cca.cca(X, Y, 4, reg=reg)
+    np.testing.assert_allclose(res.correlations, scipy_gep([X, Y], reg, 4), rtol=1e-6, atol=1e-9)
+
+
+def test_exact_multiview_matches_scipy_eigh(rng):
+    views = latent_views(rng, sizes=(7, 5, 6), noise=(0.5, 0.7, 0.9))
+    res = nl.cca.cca(views, n_components=3, reg=0.1)
+    np.testing.assert_allclose(res.correlations, scipy_gep(views, 0.1, 3), rtol=1e-6)
+    assert len(res.weights) == 3
+    # Without shrinkage the MCCA eigenvalue is at most M - 1 (a perfectly shared direction).
+    plain = nl.cca.cca(views, n_components=3)
+    np.testing.assert_allclose(plain.correlations, scipy_gep(views, 0.0, 3), rtol=1e-6)
+    assert np.all(plain.correlations <= 2 + 1e-9)
+    shared = rng.standard_normal((200, 1))
+    same = [np.hstack([shared, rng.standard_normal((200, 2))]) for _ in range(3)]
+    assert nl.cca.cca(same, n_components=1).correlations[0] == pytest.approx(2.0)
+
+
+def test_exact_on_backends(backend, rng):
+    X, Y = latent_views(rng)
+    ref = nl.cca.cca(X, Y, 3)
+    res = nl.cca.cca(backend.asarray(X), backend.asarray(Y), 3)
+    assert res.correlations.dtype == backend.dtype
+    assert res.x_weights.dtype == backend.dtype
+    tol = 1e-3 if backend.float_name == "float32" else 1e-8
+    np.testing.assert_allclose(backend.to_numpy(res.correlations), ref.correlations, rtol=tol)
+    Zx, Zy = res.transform(backend.asarray(X), backend.asarray(Y))
+    Zx, Zy = backend.to_numpy(Zx), backend.to_numpy(Zy)
+    # Projections: unit variance, and component j of X correlates with component j of Y by rho_j.
+    np.testing.assert_allclose(Zx.var(0, ddof=1), 1.0, rtol=10 * tol)
+    corr = [np.corrcoef(Zx[:, j], Zy[:, j])[0, 1] for j in range(3)]
+    np.testing.assert_allclose(corr, ref.correlations, rtol=10 * tol)
+
+
+def test_exact_against_cca_zoo(rng):
+    cca_zoo = pytest.importorskip("cca_zoo.linear")
+    X, Y = latent_views(rng)
+    res = nl.cca.cca(X, Y, 3)
+    zoo = cca_zoo.CCA(3).fit([X, Y])
+    Zx, Zy = zoo.transform([X, Y])
+    zoo_corr = [abs(np.corrcoef(Zx[:, j], Zy[:, j])[0, 1]) for j in range(3)]
+    np.testing.assert_allclose(res.correlations, zoo_corr, rtol=1e-6)
+    # Ridge CCA: the same shrinkage convention (0 = CCA, 1 = PLS).
+    ours = nl.cca.cca(X, Y, 2, reg=0.5)
+    zoo = cca_zoo.RidgeCCA(2, shrinkage=0.5).fit([X, Y])
+    for w_ours, w_zoo in zip(ours.weights, zoo.weights_):
+        cos = np.abs(np.sum(w_ours * w_zoo, 0)) / np.linalg.norm(w_ours, axis=0) / np.linalg.norm(w_zoo, axis=0)
+        np.testing.assert_allclose(cos, 1.0, atol=1e-6)
+
+
+def test_pls_is_svd_of_cross_covariance(rng):
+    X, Y = latent_views(rng)
+    res = nl.cca.pls(X, Y, 3)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    U, s, Vt = np.linalg.svd(Xc.T @ Yc / (len(X) - 1))
+    np.testing.assert_allclose(res.correlations, s[:3], rtol=1e-8)
+    np.testing.assert_allclose(res.x_weights.T @ res.x_weights, np.eye(3), atol=1e-8)
+    np.testing.assert_allclose(np.abs(np.sum(res.x_weights * U[:, :3], 0)), 1.0, atol=1e-8)
+
+
+def test_constant_feature_gets_zero_weight(rng):
+    X, Y = latent_views(rng)
+    X = np.hstack([X, np.full((len(X), 1), 3.0)])
+    res = nl.cca.cca(X, Y, 2)
+    assert np.all(np.isfinite(res.x_weights))
+    np.testing.assert_allclose(res.x_weights[-1], 0.0, atol=1e-8)
+    np.testing.assert_allclose(res.correlations, nl.cca.cca(X[:, :-1], Y, 2).correlations, rtol=1e-8)
+
+
+# --------------------------------------------------------------------------- the EY loss
+
+
+def test_loss_minimum_is_minus_sum_of_squared_eigenvalues(rng):
+    X, Y = latent_views(rng)
+    xp = _backend.namespace(X)
+    for reg in (0.0, 0.4):
+        res = nl.cca.cca(X, Y, 3, reg=reg)
+        lam = res.correlations
+        # U = W Lambda^{1/2} with U^T B U = Lambda: each view holds half of the B-norm.
+        U = [w * np.sqrt(lam / 2) for w in res.weights]
+        loss, grads = ey_loss_and_gradient([X, Y], U, [reg, reg], xp)
+        np.testing.assert_allclose(float(loss), -np.sum(lam**2), rtol=1e-8)
+        for g in grads:  # a stationary point
+            np.testing.assert_allclose(g, 0.0, atol=1e-8)
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.4])
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_loss_gradient_by_finite_differences(rng, reg, unbiased):
+    views = latent_views(rng, n=80, sizes=(5, 4, 3), noise=(0.5, 0.6, 0.7))
+    xp = _backend.namespace(views[0])
+    W = [rng.standard_normal((v.shape[1], 2)) for v in views]
+    a = [v[:40] for v in views]
+    b = [v[40:] for v in views] if unbiased else None
+    loss, grads = ey_loss_and_gradient(a, W, [reg] * 3, xp, other=b)
+    h = 1e-6
+    for i, Wi in enumerate(W):
+        numeric = np.zeros_like(Wi)
+        for idx in np.ndindex(Wi.shape):
+            plus = [w.copy() for w in W]
+            minus = [w.copy() for w in W]
+            plus[i][idx] += h
+            minus[i][idx] -= h
+            numeric[idx] = (
+                float(ey_loss_and_gradient(a, plus, [reg] * 3, xp, other=b)[0])
+                - float(ey_loss_and_gradient(a, minus, [reg] * 3, xp, other=b)[0])
+            ) / (2 * h)
+        np.testing.assert_allclose(grads[i], numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_two_batch_estimate_is_unbiased(rng):
+    """Mean over independent batch pairs -> the population loss; the one-batch estimate is biased."""
+    n, b = 300, 6
+    X, Y = latent_views(rng, n=n, sizes=(3, 3), k=2)
+    xp = _backend.namespace(X)
+    W = [rng.standard_normal((3, 2)) * 0.5, rng.standard_normal((3, 2)) * 0.5]
+    # Population = the empirical distribution: covariances divide by n. Sampling rows with
+    # replacement makes batches i.i.d. from it.
+    full = float(ey_loss_and_gradient([X, Y], W, [0.0, 0.0], xp)[0])
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    Zx, Zy = Xc @ W[0], Yc @ W[1]
+    C = (Zx.T @ Zy + Zy.T @ Zx) / n
+    V = (Zx.T @ Zx + Zy.T @ Zy) / n
+    population = -2 * np.trace(C) + np.sum(V * V)
+    assert abs(full - population) > 1e-3  # the n vs n-1 difference is visible
+    draws = 5000
+    two, one = np.empty(draws), np.empty(draws)
+    for t in range(draws):
+        r1, r2 = rng.integers(0, n, b), rng.integers(0, n, b)
+        two[t] = float(ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp, other=[X[r2], Y[r2]])[0])
+        one[t] = float(ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp)[0])
+    se = two.std() / np.sqrt(draws)
+    assert abs(two.mean() - population) < 4 * se
+    assert one.mean() - population > 10 * one.std() / np.sqrt(draws)
+
+
+# --------------------------------------------------------------------------- stochastic estimators
+
+
+def test_stochastic_cca_reaches_exact(rng):
+    X, Y = latent_views(rng, n=3000, sizes=(12, 10))
+    exact = nl.cca.cca(X, Y, 3)
+    model = nl.cca.StochasticCCA(3, epochs=15, random_state=0).fit(X, Y)
+    assert model.score(X, Y) >= 0.99 * exact.correlations.sum()
+    # Rotated to ordered canonical directions: the correlations match the exact ones.
+    np.testing.assert_allclose(model.correlations_, exact.correlations, rtol=0.03)
+    assert np.all(np.diff(model.correlations_) <= 0)
+    Zx, Zy = model.transform(X, Y)
+    corr = [np.corrcoef(Zx[:, j], Zy[:, j])[0, 1] for j in range(3)]
+    np.testing.assert_allclose(corr, model.correlations_, rtol=1e-6)
+    # And the canonical variates themselves agree with the exact ones (up to sign).
+    for Z_model, Z_exact in zip(model.transform(X, Y), exact.transform(X, Y)):
+        corr = [abs(np.corrcoef(Z_model[:, j], Z_exact[:, j])[0, 1]) for j in range(3)]
+        assert np.all(np.array(corr) > 0.95)
+    assert len(model.history_) == model.n_iter_ == 15
+    assert model.history_[-1] < model.history_[0]
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "sgd"},
+    {"precondition": True},
+    {"precondition": True, "optimizer": "sgd", "lr": 0.01},
+    {"unbiased": False},
+    {"lr_schedule": "cosine"},
+    {"lr_schedule": lambda f: 1.0 / (1.0 + 10 * f)},
+])
+def test_stochastic_cca_options(rng, options):
+    X, Y = latent_views(rng, n=3000, sizes=(12, 10))
+    exact = nl.cca.cca(X, Y, 3).correlations.sum()
+    model = nl.cca.StochasticCCA(3, epochs=15, random_state=1, **options).fit(X, Y)
+    assert model.score(X, Y) >= 0.95 * exact
+
+
+def test_stochastic_on_backends(backend, rng):
+    X, Y = latent_views(rng, n=1200, sizes=(6, 5), k=2)
+    ref = nl.cca.StochasticCCA(2, epochs=4, random_state=3).fit(X, Y)
+    model = nl.cca.StochasticCCA(2, epochs=4, random_state=3).fit(backend.asarray(X), backend.asarray(Y))
+    Zx, Zy = model.transform(backend.asarray(X), backend.asarray(Y))
+    assert Zx.dtype == backend.dtype and model.x_weights_.dtype == backend.dtype
+    assert _backend.namespace(Zx) is _backend.namespace(backend.asarray(X))
+    # Same seed, same draws on every backend: the same fit up to rounding.
+    tol = 2e-2 if backend.float_name == "float32" else 1e-6
+    np.testing.assert_allclose(backend.to_numpy(model.correlations_), ref.correlations_, rtol=tol)
+    score = model.score(backend.asarray(X), backend.asarray(Y))
+    assert isinstance(score, float)
+    assert score == pytest.approx(ref.score(X, Y), rel=tol)
+
+
+def test_stochastic_multiview_reaches_exact_mcca(rng):
+    views = latent_views(rng, n=3000, sizes=(8, 6, 7), noise=(0.5, 0.6, 0.7))
+    exact = nl.cca.cca(views, n_components=2)
+    model = nl.cca.StochasticCCA(2, epochs=15, random_state=0).fit(views)
+    np.testing.assert_allclose(model.correlations_, exact.correlations, rtol=0.02)
+    assert len(model.transform(views)) == 3
+
+
+def test_stochastic_pls_reaches_top_singular_values(rng):
+    X, Y = latent_views(rng, n=3000, sizes=(12, 10))
+    exact = nl.cca.pls(X, Y, 3)
+    # The EY loss weighs component j by lambda_j^2: a small third singular value (here
+    # 1/8 of the first) is learned last.
+    model = nl.cca.StochasticPLS(3, epochs=20, random_state=0).fit(X, Y)
+    np.testing.assert_allclose(model.correlations_, exact.correlations, rtol=0.01)
+    np.testing.assert_allclose(model.x_weights_.T @ model.x_weights_, np.eye(3), atol=1e-8)
+    Zx, Zy = model.transform(X, Y)
+    np.testing.assert_allclose(np.sum((Zx - Zx.mean(0)) * (Zy - Zy.mean(0)), 0) / (len(X) - 1),
+                               model.correlations_, rtol=1e-6)
+
+
+def test_digits_halves_target(rng):
+    """The issue's target: held-out >= 0.99x and training >= 0.96x the exact TCC in 30 epochs."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    from sklearn.model_selection import train_test_split
+
+    images = datasets.load_digits().images
+    left = images[:, :, :4].reshape(len(images), -1)
+    right = images[:, :, 4:].reshape(len(images), -1)
+    Xtr, Xte, Ytr, Yte = train_test_split(left, right, test_size=597, random_state=0)
+    keep_x, keep_y = Xtr.std(0) > 0, Ytr.std(0) > 0
+    mx, sx, my, sy = Xtr[:, keep_x].mean(0), Xtr[:, keep_x].std(0), Ytr[:, keep_y].mean(0), Ytr[:, keep_y].std(0)
+    Xtr, Xte = (Xtr[:, keep_x] - mx) / sx, (Xte[:, keep_x] - mx) / sx
+    Ytr, Yte = (Ytr[:, keep_y] - my) / sy, (Yte[:, keep_y] - my) / sy
+    exact = nl.cca.cca(Xtr, Ytr, 5)
+    model = nl.cca.StochasticCCA(5, epochs=30, random_state=0).fit(Xtr, Ytr)
+    assert model.score(Xtr, Ytr) >= 0.96 * tcc(*exact.transform(Xtr, Ytr))
+    assert model.score(Xte, Yte) >= 0.99 * tcc(*exact.transform(Xte, Yte))
+
+
+def test_partial_fit_stream(rng):
+    X, Y = latent_views(rng, n=6000, sizes=(8, 6))
+    exact = nl.cca.cca(X, Y, 2).correlations.sum()
+    model = nl.cca.StochasticCCA(2, random_state=0)
+    for _ in range(3):
+        for start in range(0, len(X), 200):
+            model.partial_fit(X[start : start + 200], Y[start : start + 200])
+    assert model.n_steps_ == 90
+    assert model.score(X, Y) >= 0.97 * exact
+    np.testing.assert_allclose(model.means_[0], X.mean(0), atol=1e-10)
+
+
+def test_score_is_rotation_invariant_and_reproducible(rng):
+    X, Y = latent_views(rng, n=1500)
+    a = nl.cca.StochasticCCA(2, epochs=3, random_state=7).fit(X, Y)
+    b = nl.cca.StochasticCCA(2, epochs=3, random_state=7).fit(X, Y)
+    np.testing.assert_array_equal(a.x_weights_, b.x_weights_)
+    score = a.score(X, Y)
+    rotation = rng.standard_normal((2, 2))
+    a.weights_ = [a.weights_[0] @ rotation, a.weights_[1]]
+    assert a.score(X, Y) == pytest.approx(score, rel=1e-10)
+    assert score == pytest.approx(tcc(*b.transform(X, Y)), rel=1e-10)
+
+
+def test_callback_progress_and_clone(rng, capsys):
+    from sklearn.base import clone
+
+    X, Y = latent_views(rng, n=800)
+    seen = []
+
+    def callback(model, epoch, loss):
+        seen.append((epoch, loss, model.score(X, Y)))
+        return epoch == 3
+
+    model = nl.cca.StochasticCCA(2, epochs=10, progress=True, callback=callback, random_state=0).fit(X, Y)
+    assert [s[0] for s in seen] == [1, 2, 3] and model.n_iter_ == 3
+    assert "epoch 3/10" in capsys.readouterr().err
+    copy = clone(model)
+    assert copy.get_params()["epochs"] == 10 and not hasattr(copy, "weights_")
+
+
+def test_divergence_warns_and_keeps_finite_weights(rng):
+    X, Y = latent_views(rng, n=800)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy overflow warnings
+            warnings.filterwarnings("always", message=".*diverged.*")
+            model = nl.cca.StochasticCCA(2, optimizer="sgd", lr=1e6, epochs=5, random_state=0).fit(X, Y)
+    assert all(np.all(np.isfinite(w)) for w in model.weights_)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input(rng):
+    X, Y = latent_views(rng, n=100)
+    with pytest.raises(ValueError, match="`Y` must have as many samples"):
+        nl.cca.cca(X, Y[:50], 2)
+    with pytest.raises(ValueError, match="`n_components` must be <= 6"):
+        nl.cca.cca(X, Y, 7)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="`X` must contain only finite"):
+        nl.cca.cca(bad, Y, 2)
+    with pytest.raises(ValueError, match="`reg` must be <= 1"):
+        nl.cca.cca(X, Y, 2, reg=1.5)
+    with pytest.raises(ValueError, match="`reg` must be a scalar or one value per view"):
+        nl.cca.cca(X, Y, 2, reg=[0.1, 0.2, 0.3])
+    with pytest.raises(TypeError, match="`Y` is missing"):
+        nl.cca.cca(X, n_components=2)
+    with pytest.raises(TypeError, match="`Y` must be omitted"):
+        nl.cca.cca([X, Y], Y)
+    with pytest.raises(ValueError, match="`X\\[1\\]` must be a 2-D array"):
+        nl.cca.cca([X, Y[:, 0]], n_components=1)
+    with pytest.raises(ValueError, match="`Y` must have as many samples"):
+        nl.cca.StochasticCCA(2).fit(X, Y[:-1])
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        nl.cca.StochasticCCA(2, optimizer="lbfgs").fit(X, Y)
+    with pytest.raises(ValueError, match="`n_components` must be <= 6"):
+        nl.cca.StochasticCCA(9).fit(X, Y)
+    with pytest.raises(ValueError, match="`batch_size` must be >= 4"):
+        nl.cca.StochasticCCA(2, batch_size=3).fit(X, Y)
+    with pytest.raises(ValueError, match="`lr` must be > 0"):
+        nl.cca.StochasticCCA(2, lr=0).fit(X, Y)
+    with pytest.raises(ValueError, match="`lr_schedule` must be one of"):
+        nl.cca.StochasticCCA(2, lr_schedule="linear").fit(X, Y)
+    with pytest.raises(ValueError, match="`X` must contain only finite"):
+        nl.cca.StochasticCCA(2).fit(bad, Y)
+    model = nl.cca.StochasticCCA(2, epochs=1, random_state=0)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        model.transform(X)
+    model.fit(X, Y)
+    with pytest.raises(ValueError, match="view 0 must have 8 features"):
+        model.transform(X[:, :5])
+    with pytest.raises(ValueError, match="`Y` is missing"):
+        model.score(X)
