@@ -1,10 +1,8 @@
 """Randomized low-rank linear algebra: truncated SVD, range finding, PiSSA initialisation.
 
-.. autosummary::
-
-   randomized_svd
-   randomized_range_finder
-   pissa_init
+- :func:`randomized_svd`: truncated SVD, fixed rank or fixed precision (``tol=``);
+- :func:`randomized_range_finder`: an orthonormal basis of the dominant range;
+- :func:`pissa_init`: PiSSA factors and residual of (a stack of) weight matrices.
 
 Every function accepts dense arrays of any array-API library (NumPy, CuPy, ...), sparse
 matrices (``scipy.sparse``, ``cupyx.scipy.sparse``) and, where it makes sense, SciPy

@@ -70,14 +70,43 @@ def _qr(Y, xp):
     return xp.linalg.qr(Y).Q
 
 
+def _cholesky_qr(Y, xp, gram=None):
+    """Q with orthonormal columns spanning Y, by Cholesky of the wide-precision Gram.
+
+    Two GEMM-shaped products instead of Householder QR (several times faster on tall
+    blocks, and on GPUs). Returns ``(Q, R)`` with ``Y = Q R``, or ``None`` when Y is too
+    ill-conditioned for the Gram (cond(Y) > 1e5), where Householder QR must be used.
+    ``gram`` may pass a Gram already computed (in the wide dtype).
+    """
+    wide = _wide_dtype(xp, _backend.device(Y))
+    Yw = xp.astype(Y, wide)
+    G = Yw.T @ Yw if gram is None else gram
+    try:
+        R = xp.linalg.cholesky(G, upper=True)
+    except Exception:  # not positive definite (numpy/array-api-strict raise LinAlgError)
+        return None
+    d = xp.abs(xp.linalg.diagonal(R))
+    lo, hi = float(xp.min(d)), float(xp.max(d))
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo > 1e-5 * hi:
+        return None
+    Rinv = xp.linalg.inv(R)
+    return xp.astype(Yw @ Rinv, Y.dtype), R
+
+
+def _orth(Y, xp, gram=None):
+    """Orthonormal basis of span(Y): Cholesky-QR, Householder QR when ill-conditioned."""
+    result = _cholesky_qr(Y, xp, gram)
+    return _qr(Y, xp) if result is None else result[0]
+
+
 def _orthonormalize(Y, xp, basis=None):
     """An orthonormal basis of span(Y), orthogonal to ``basis`` when given (CGS2)."""
     if basis is None:
-        return _qr(Y, xp)
+        return _orth(Y, xp)
     Y = Y - basis @ (basis.T @ Y)
-    Q = _qr(Y, xp)
+    Q = _orth(Y, xp)
     Q = Q - basis @ (basis.T @ Q)  # second pass: orthogonality to working precision
-    return _qr(Q, xp)
+    return _orth(Q, xp)
 
 
 def _scale_columns(Z, xp):
@@ -107,11 +136,10 @@ def _ritz_converged(previous, current, k, rtol):
 
 def _flip_signs(U, Vt, xp):
     """Make the entry of largest magnitude of each column of U positive (deterministic)."""
-    m, k = U.shape
-    rows = xp.argmax(xp.abs(U), axis=0)
-    flat = rows * k + xp.arange(k, dtype=rows.dtype, device=_backend.device(U))
-    pivots = xp.take(xp.reshape(U, (-1,)), flat)
-    signs = xp.where(pivots < 0, -xp.ones_like(pivots), xp.ones_like(pivots))
+    # The largest-magnitude entry is negative iff -min > max (no argmax over a tall array).
+    negative = -xp.min(U, axis=0) > xp.max(U, axis=0)
+    one = xp.ones_like(U[0, :])
+    signs = xp.where(negative, -one, one)
     return U * signs, Vt * signs[:, None]
 
 
@@ -165,29 +193,33 @@ def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None):
     wide = _wide_dtype(xp, op.device)
     Q = _orthonormalize(op.matmat(Omega), xp, basis)
     Z = op.rmatmat(Q)
-    ritz = [_ritz_values(Z, xp, wide)]
+    gram = _gram(Z, xp, wide)
+    ritz = [_descending_sqrt(xp.linalg.eigvalsh(gram), xp)]
     upgraded = _upgrade_if_needed(op, op_full, ritz[0], k)
     if upgraded is not op:
         op = upgraded
         Q = xp.astype(Q, op.dtype)
         Z = op.rmatmat(Q)
+        gram = _gram(Z, xp, wide)
         basis = None if basis is None else xp.astype(basis, op.dtype)
     max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
     while it < max_iter:
         if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol):
             break
-        P = _qr(Z, xp)
+        # The Gram of Z gives both the Ritz values and the Cholesky-QR of Z.
+        P = _orth(Z, xp, gram)
         Q = _orthonormalize(op.matmat(P), xp, basis)
         Z = op.rmatmat(Q)
-        ritz.append(_ritz_values(Z, xp, wide))
+        gram = _gram(Z, xp, wide)
+        ritz.append(_descending_sqrt(xp.linalg.eigvalsh(gram), xp))
         it += 1
     return _Sketch(Q, Z, op, it, ritz)
 
 
-def _ritz_values(Z, xp, wide):
+def _gram(Z, xp, wide):
     Zw = xp.astype(Z, wide)
-    return _descending_sqrt(xp.linalg.eigvalsh(Zw.T @ Zw), xp)
+    return Zw.T @ Zw
 
 
 def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol):
@@ -259,11 +291,12 @@ def _rayleigh_ritz(sketch, op, size):
     Q = xp.astype(sketch.Q, wide)
     Z = xp.astype(sketch.Z, wide)
     if sketch.op.dtype != op.dtype:
-        Q = _top_ritz_basis(Q, Z, size, xp)
-        Q = _qr(Q, xp)
+        Q = _orth(_top_ritz_basis(Q, Z, size, xp), xp)
         Z = xp.astype(op.rmatmat(xp.astype(Q, op.dtype)), wide)
-    elif sketch.op.dtype != wide:
-        Q, R = xp.linalg.qr(Q)
+    else:
+        # Q is orthonormal to the pass precision; make it so to the wide one.
+        result = _cholesky_qr(Q, xp)
+        Q, R = xp.linalg.qr(Q) if result is None else result
         Z = xp.linalg.solve(R.T, Z.T).T  # Z R^-1: the projection onto the new basis
     W, s, Xt = xp.linalg.svd(Z, full_matrices=False)  # Z = W s Xt, so Q.T A = Xt.T s W.T
     return Q, W, s, Xt.T
@@ -380,8 +413,8 @@ def randomized_svd(
     -----
     For float64 input with at least 2**20 entries, the passes run on a float32 copy of
     ``A`` and a final float64 pass projects ``A`` onto the float64-orthonormalised basis;
-    when sigma_k / sigma_1 falls below 1e-3 the passes switch back to float64. Dense
-    input is sketched on its smaller side.
+    when sigma_k / sigma_1 falls below 1e-3 the passes switch back to float64. Wide
+    input is handled through its transpose.
 
     References
     ----------
@@ -409,8 +442,8 @@ def randomized_svd(
     xp = op.xp
     out_dtype = op.dtype
     m, n = op.shape
-    # Sketch the smaller side: the basis (and the Krylov blocks) live there.
-    transposed = m > n
+    # Work on the tall orientation: the test matrix and Z = A.T @ Q are small blocks.
+    transposed = m < n
     work = op.T if transposed else op
     if tol is not None:
         tol = check_scalar(tol, "tol", low=0, high=1, high_inclusive=False)
