@@ -242,6 +242,13 @@ def test_stochastic_on_backends(backend, rng):
     assert score == pytest.approx(ref.score(X, Y), rel=tol)
 
 
+def test_fortran_ordered_input_gives_the_same_fit(rng):
+    X, Y = latent_views(rng, n=1000)
+    a = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(X, Y)
+    b = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(np.asfortranarray(X), np.asfortranarray(Y))
+    np.testing.assert_allclose(a.x_weights_, b.x_weights_, rtol=1e-10)
+
+
 def test_stochastic_multiview_reaches_exact_mcca(rng):
     views = latent_views(rng, n=3000, sizes=(8, 6, 7), noise=(0.5, 0.6, 0.7))
     exact = nl.cca.cca(views, n_components=2)
