@@ -108,7 +108,9 @@ class ExactCCA:
     param_names = ["solver"]
 
     def setup(self, solver):
+        single_thread()
         self.X, self.Y, _, _ = cached("cca-digits", digits_halves)
+        self._solve(solver)  # warm up (first-call imports and allocations)
 
     def _solve(self, solver):
         if solver == "numlab":
