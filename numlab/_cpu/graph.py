@@ -5,69 +5,121 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+_CHUNK = 1024  # rows per task of the column reductions
+
+
+@numba.njit(cache=True, inline="always")
+def _accumulate(row, weight, normalize, out, first_write):
+    """``out (+)= weight * row / ||row||``; ``first_write`` assigns instead of adding."""
+    scale = weight
+    if normalize:
+        s = 0.0
+        for c in range(row.shape[0]):
+            s += np.float64(row[c]) * row[c]
+        if s > 0.0:
+            scale = weight / np.sqrt(s)
+    w = row.dtype.type(scale)
+    if first_write:
+        for c in range(row.shape[0]):
+            out[c] = w * row[c]
+    else:
+        for c in range(row.shape[0]):
+            out[c] += w * row[c]
+
 
 @numba.njit(cache=True, parallel=True)
-def _first_term(first, weight, normalize, acc):
-    n, dim = first.shape
-    for i in numba.prange(n):
-        scale = weight
-        if normalize:
-            s = 0.0
-            for c in range(dim):
-                s += np.float64(first[i, c]) * first[i, c]
-            if s > 0.0:
-                scale = weight / np.sqrt(s)
-        w = first.dtype.type(scale)
-        for c in range(dim):
-            acc[i, c] = w * first[i, c]
-
-
-@numba.njit(cache=True, parallel=True)
-def _propagate_step(indptr, indices, data, previous, current, weight, normalize, acc):
-    """``current = A @ previous``; then ``acc += weight * normalize(current)`` row by row.
-
-    One pass over the graph: a row of ``current`` is accumulated, its norm taken and
-    added to ``acc`` while it is still in cache.
-    """
-    n, dim = previous.shape
+def _first_step(indptr, indices, data, r_indptr, r_indices, r_data, current, weight, normalize, acc, first_write):
+    """``current = A @ (L R)`` with the very sparse ``L R`` in CSR; accumulate if weighted."""
+    n, dim = current.shape
     for i in numba.prange(n):
         row = current[i]
         for c in range(dim):
             row[c] = 0
         for p in range(indptr[i], indptr[i + 1]):
             a = data[p]
-            src = previous[indices[p]]
-            for c in range(dim):
-                row[c] += a * src[c]
+            j = indices[p]
+            for q in range(r_indptr[j], r_indptr[j + 1]):
+                row[r_indices[q]] += a * r_data[q]
         if weight != 0.0:
-            scale = weight
-            if normalize:
-                s = 0.0
-                for c in range(dim):
-                    s += np.float64(row[c]) * row[c]
-                if s > 0.0:
-                    scale = weight / np.sqrt(s)
-            w = row.dtype.type(scale)
-            out = acc[i]
+            _accumulate(row, weight, normalize, acc[i], first_write)
+
+
+@numba.njit(cache=True, parallel=True)
+def _propagate_step(indptr, indices, data, previous, current, weight, normalize, acc, first_write, store):
+    """``current = A @ previous``, then ``acc (+)= weight * normalize(current)`` row by row.
+
+    One pass over the graph: a row of ``current`` is accumulated in a small buffer, its
+    norm taken and added to ``acc`` while it is still in cache. The last step does not
+    ``store`` ``current``: only its contribution to ``acc`` is needed.
+    """
+    n, dim = previous.shape
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    for b in numba.prange(n_chunks):
+        buf = np.empty(dim, dtype=previous.dtype)
+        for i in range(b * _CHUNK, min(n, (b + 1) * _CHUNK)):
             for c in range(dim):
-                out[c] += w * row[c]
+                buf[c] = 0
+            for p in range(indptr[i], indptr[i + 1]):
+                a = data[p]
+                j = indices[p]
+                for c in range(dim):
+                    buf[c] += a * previous[j, c]
+            if store:
+                for c in range(dim):
+                    current[i, c] = buf[c]
+            if weight != 0.0:
+                _accumulate(buf, weight, normalize, acc[i], first_write)
 
 
-def fastrp_propagate(indptr, indices, data, first, weights, normalize):
+def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, weights, normalize):
     """Numba version of :func:`numlab.graph._fastrp.fastrp_propagate`."""
     weights = [float(w) for w in weights]
     last = max(i for i, w in enumerate(weights) if w != 0)
-    first = np.ascontiguousarray(first)
-    data = data.astype(first.dtype, copy=False)
-    acc = np.zeros_like(first)
-    if weights[0] != 0:
-        _first_term(first, weights[0], bool(normalize), acc)
-    previous = first
-    current = np.empty_like(first)
-    spare = None
+    first_weighted = min(i for i, w in enumerate(weights) if w != 0)
+    dtype = r_data.dtype
+    n = indptr.shape[0] - 1
+    data = data.astype(dtype, copy=False)
+    normalize = bool(normalize)
+    acc = np.empty((n, dim), dtype=dtype)  # written, not added to, at the first weighted step
+    previous = np.empty((n, dim), dtype=dtype)
+    current = np.empty((n, dim), dtype=dtype) if last else None
+    _first_step(indptr, indices, data, r_indptr, r_indices, r_data, previous, weights[0], normalize, acc, first_weighted == 0)
     for i in range(1, last + 1):
-        _propagate_step(indptr, indices, data, previous, current, weights[i], bool(normalize), acc)
-        if spare is None:
-            spare = np.empty_like(first)  # never overwrite the caller's `first`
-        previous, current = current, spare if previous is first else previous
+        _propagate_step(
+            indptr, indices, data, previous, current, weights[i], normalize, acc, first_weighted == i, i < last
+        )
+        previous, current = current, previous
     return acc
+
+
+@numba.njit(cache=True, parallel=True)
+def _column_sums(U, centre, power):
+    n, dim = U.shape
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    partial = np.zeros((n_chunks, dim))
+    for b in numba.prange(n_chunks):
+        for i in range(b * _CHUNK, min(n, (b + 1) * _CHUNK)):
+            for c in range(dim):
+                x = np.float64(U[i, c]) - centre[c]
+                partial[b, c] += x * x if power == 2 else x
+    return partial.sum(axis=0)
+
+
+@numba.njit(cache=True, parallel=True)
+def _apply_scaling(U, mean, inv_std, out):
+    n, dim = U.shape
+    for i in numba.prange(n):
+        for c in range(dim):
+            out[i, c] = (np.float64(U[i, c]) - mean[c]) * inv_std[c]
+
+
+def standardize_columns(U):
+    """Numba version of :func:`numlab.graph._fastrp.standardize_columns`."""
+    n, dim = U.shape
+    mean = _column_sums(U, np.zeros(dim), 1) / n
+    var = _column_sums(U, mean, 2) / n
+    std = np.sqrt(var)
+    inv_std = 1.0 / np.where(std > 0, std, 1.0)
+    out = np.empty_like(U)
+    _apply_scaling(U, mean, inv_std, out)
+    return out

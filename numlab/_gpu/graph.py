@@ -1,7 +1,7 @@
 """CuPy kernels of the graph family (FastRP).
 
-The propagation ``A @ N`` is cuSPARSE's SpMM (through ``cupyx.scipy.sparse``); the row
-normalisation and the weighted sum are one fused elementwise kernel per step.
+The products with the transition matrix are cuSPARSE's (through ``cupyx.scipy.sparse``);
+the row normalisation and the weighted sum are one fused elementwise kernel per step.
 """
 
 from __future__ import annotations
@@ -27,17 +27,20 @@ def _row_scales(current, weight, normalize):
     return cupy.where(norms > 0, weight / cupy.where(norms > 0, norms, 1.0), weight)
 
 
-def fastrp_propagate(indptr, indices, data, first, weights, normalize):
+def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, weights, normalize):
     """CuPy version of :func:`numlab.graph._fastrp.fastrp_propagate`."""
     weights = [float(w) for w in weights]
     last = max(i for i, w in enumerate(weights) if w != 0)
-    n = first.shape[0]
+    dtype = r_data.dtype
+    n = indptr.shape[0] - 1
     A = cupyx.scipy.sparse.csr_matrix(
-        (cupy.asarray(data, dtype=first.dtype), cupy.asarray(indices), cupy.asarray(indptr)),
-        shape=(n, n),
+        (cupy.asarray(data, dtype=dtype), cupy.asarray(indices), cupy.asarray(indptr)), shape=(n, n)
     )
-    acc = cupy.zeros_like(first)
-    current = first
+    LR = cupyx.scipy.sparse.csr_matrix(
+        (cupy.asarray(r_data), cupy.asarray(r_indices), cupy.asarray(r_indptr)), shape=(n, dim)
+    )
+    acc = cupy.zeros((n, dim), dtype=dtype)
+    current = (A @ LR).toarray()
     for i in range(last + 1):
         if i:
             current = A @ current

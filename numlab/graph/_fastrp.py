@@ -48,15 +48,26 @@ def _weighted_sum(xp, first, weights, normalize, matmul):
 def _example_propagate(xp, rng):
     import scipy.sparse
 
-    n = 30
+    n, dim = 30, 8
     S = scipy.sparse.random_array((n, n), density=0.2, format="csr", rng=rng)
     S = S + S.T
     deg = np.asarray(S.sum(axis=1)).ravel()
-    A = scipy.sparse.diags(np.where(deg > 0, 1 / np.where(deg > 0, deg, 1), 0)) @ S
-    A = scipy.sparse.csr_matrix(A)
+    A = scipy.sparse.csr_matrix(scipy.sparse.diags(np.where(deg > 0, 1 / np.where(deg > 0, deg, 1), 0)) @ S)
     A.sort_indices()
-    first = rng.standard_normal((n, 8))
-    return (A.indptr, A.indices, A.data, first, (0.5, 0.0, 1.0, 6.0), True), {}
+    R = scipy.sparse.random_array((n, dim), density=0.3, format="csr", rng=rng)
+    R.sort_indices()
+    return (A.indptr, A.indices, A.data, R.indptr, R.indices, R.data, dim, (0.5, 0.0, 1.0, 6.0), True), {}
+
+
+def _csr_product(xp, indptr, indices, data, dtype):
+    """``X -> M @ X`` for the CSR arrays of ``M`` (specification: n x nnz memory)."""
+    t = xp.arange(data.shape[0], dtype=xp.int64, device=_backend.device(data))
+    starts = xp.astype(indptr[:-1], xp.int64)[:, None]
+    stops = xp.astype(indptr[1:], xp.int64)[:, None]
+    owner = xp.astype((t[None, :] >= starts) & (t[None, :] < stops), dtype)
+    cols = xp.astype(indices, xp.int64)
+    values = xp.astype(data, dtype)[:, None]
+    return lambda X: owner @ (values * xp.take(X, cols, axis=0))
 
 
 @register_kernel(
@@ -66,15 +77,17 @@ def _example_propagate(xp, rng):
     example=_example_propagate,
     rtol=1e-9,
 )
-def fastrp_propagate(indptr, indices, data, first, weights, normalize):
+def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, weights, normalize):
     """FastRP's weighted sum of propagated, row-normalised embeddings.
 
     Parameters
     ----------
     indptr, indices, data : arrays
         The CSR arrays of the transition matrix ``A = D^-1 S`` (n x n).
-    first : array of shape (n, dim)
-        ``N_1 = A L R``.
+    r_indptr, r_indices, r_data : arrays
+        The CSR arrays of the very sparse ``L R`` (n x dim); its dtype is the result's.
+    dim : int
+        Embedding dimension.
     weights : tuple of float
         ``alpha_1 .. alpha_q``, at least one nonzero.
     normalize : bool
@@ -82,22 +95,43 @@ def fastrp_propagate(indptr, indices, data, first, weights, normalize):
 
     Returns
     -------
-    U : array of shape (n, dim), ``first``'s dtype
-        ``sum_i alpha_i N_i`` with ``N_i = A N_{i-1}``.
+    U : array of shape (n, dim)
+        ``sum_i alpha_i N_i`` with ``N_1 = A L R`` and ``N_i = A N_{i-1}``.
     """
-    xp = _backend.namespace(data, first)
-    t = xp.arange(data.shape[0], dtype=xp.int64, device=_backend.device(data))
-    starts = xp.astype(indptr[:-1], xp.int64)[:, None]
-    stops = xp.astype(indptr[1:], xp.int64)[:, None]
-    # Specification only (n x nnz memory): row sums through the row-membership matrix.
-    owner = xp.astype((t[None, :] >= starts) & (t[None, :] < stops), first.dtype)
-    cols = xp.astype(indices, xp.int64)
-    values = xp.astype(data, first.dtype)[:, None]
+    xp = _backend.namespace(data, r_data)
+    dtype = r_data.dtype
+    dev = _backend.device(r_data)
+    onehot = xp.astype(
+        xp.astype(r_indices, xp.int64)[:, None] == xp.arange(dim, device=dev)[None, :], dtype
+    )
+    LR = _csr_product(xp, r_indptr, xp.arange(r_data.shape[0], device=dev), r_data, dtype)(onehot)
+    matmul = _csr_product(xp, indptr, indices, data, dtype)
+    return _weighted_sum(xp, matmul(LR), tuple(float(w) for w in weights), normalize, matmul)
 
-    def matmul(X):
-        return owner @ (values * xp.take(X, cols, axis=0))
 
-    return _weighted_sum(xp, first, tuple(float(w) for w in weights), normalize, matmul)
+def _example_standardize(xp, rng):
+    U = rng.standard_normal((50, 6)) * rng.uniform(0.1, 5, 6) + rng.uniform(-3, 3, 6)
+    U[:, 2] = 1.5  # a constant column keeps its zero spread
+    return (U,), {}
+
+
+@register_kernel(
+    "graph.standardize_columns",
+    numba="numlab._cpu.graph:standardize_columns",
+    example=_example_standardize,
+    rtol=1e-9,
+)
+def standardize_columns(U):
+    """Columns to zero mean and unit variance (``sklearn.preprocessing.scale``).
+
+    Statistics in float64 whatever the dtype; a constant column is only centred.
+    """
+    xp = _backend.namespace(U)
+    wide = xp.astype(U, xp.float64)
+    mean = xp.mean(wide, axis=0)
+    std = xp.std(wide, axis=0)
+    std = xp.where(std > 0, std, xp.ones_like(std))
+    return xp.astype((wide - mean) / std, U.dtype)
 
 
 # --------------------------------------------------------------------------- public
@@ -116,15 +150,6 @@ def _check_weights(weights):
     if not any(out):
         raise ValueError(f"`weights` must contain a nonzero weight; got {weights!r}")
     return tuple(out)
-
-
-def _standardize(xp, U):
-    """Columns to zero mean and unit variance (``sklearn.preprocessing.scale``)."""
-    wide = xp.astype(U, xp.float64) if U.dtype == xp.float32 else U
-    mean = xp.mean(wide, axis=0)
-    std = xp.std(wide, axis=0)
-    std = xp.where(std > 0, std, xp.ones_like(std))
-    return xp.astype((wide - mean) / std, U.dtype)
 
 
 def fastrp(
@@ -247,7 +272,7 @@ def fastrp(
         U = _fastrp_sparse(S, xp, dim, weights, beta, normalize, seed)
     else:
         U = _fastrp_dense(S, xp, dim, weights, beta, normalize, seed)
-    return _standardize(xp, U) if standardize else U
+    return kernel("graph.standardize_columns", xp)(U) if standardize else U
 
 
 def _degree_terms(xp, deg, beta, dtype):
@@ -265,23 +290,22 @@ def _projection_scale(n, dim):
 
 
 def _fastrp_sparse(S, xp, dim, weights, beta, normalize, seed):
-    sparse = _backend.sparse_module(xp)
     n = S.shape[0]
     dtype = S.dtype
     deg = S.astype(xp.float64).sum(axis=1)
     deg = (deg.A if hasattr(deg, "A") else deg).reshape(-1)  # np.matrix from scipy
     inv_deg, deg_scale = _degree_terms(xp, deg, beta, dtype)
     row_of_entry = xp.repeat(xp.arange(n), xp.diff(S.indptr).astype(xp.int64))
-    A = sparse.csr_matrix((S.data * inv_deg[row_of_entry], S.indices, S.indptr), shape=(n, n))
+    a_data = S.data * inv_deg[row_of_entry]  # A = D^-1 S, same pattern as S
     # R^T (n x dim): the columns of the counter-based (dim x n) matrix, one per node.
     density, scale = _projection_scale(n, dim)
     table = _backend.asarray(gap_table(density, dim), xp=xp, device=_backend.device(S))
     indptr, indices, signs = kernel("random_projection.hash_columns", xp)(seed, table, n)
     node_of_entry = xp.repeat(xp.arange(n), xp.diff(indptr).astype(xp.int64))
     values = signs.astype(dtype) * (deg_scale[node_of_entry] * dtype.type(scale))
-    LR = sparse.csr_matrix((values, indices, indptr), shape=(n, dim))
-    first = (A @ LR).toarray()
-    return kernel("graph.fastrp_propagate", xp)(A.indptr, A.indices, A.data, first, weights, normalize)
+    return kernel("graph.fastrp_propagate", xp)(
+        S.indptr, S.indices, a_data, indptr, indices, values, dim, weights, normalize
+    )
 
 
 def _fastrp_dense(S, xp, dim, weights, beta, normalize, seed):
