@@ -41,11 +41,17 @@ _DROP_FRACTION = 0.1
 # or when this many Newton steps in a row did not halve the violation.
 _FALLBACK_SINKHORN_STEPS = 100
 _SLOW_NEWTON_STEPS = 5
-# CG stops at a relative residual min(_CG_RTOL_MAX, violation / mass) (inexact Newton
-# with a forcing term proportional to the violation keeps quadratic convergence), or
-# after the work of _CG_WORK passes over the dense plan.
+# Sinkhorn has stalled when the violation did not improve by 1 % in this many iterations.
+_STALL_ITERATIONS = 500
+# Below reg = spread(M) / _ANNEAL_RATIO, solve at 10 reg first (to _ANNEAL_TOL) and warm-start.
+_ANNEAL_RATIO = 500
+_ANNEAL_TOL = 1e-3
+# CG stops at a relative residual min(_CG_RTOL_MAX, (violation / mass)**_CG_POWER)
+# (inexact Newton with a forcing term that vanishes with the violation converges
+# superlinearly), or after the work of _CG_WORK passes over the dense plan.
 _CG_RTOL_MAX = 1e-2
 _CG_WORK = 50
+_CG_POWER = 0.5
 _DEBUG = bool(os.environ.get("NUMLAB_OT_DEBUG"))
 
 
@@ -65,7 +71,8 @@ class OTResult:
         The transport cost ``<plan, M>`` (without the entropy term, like POT's
         ``sinkhorn2``).
     f, g : arrays, shapes (n,) and (m,)
-        Dual potentials in cost units: ``plan = exp((f[:, None] + g[None, :] - M) / reg)``.
+        Dual potentials in cost units: ``plan = exp((f[:, None] + g[None, :] - M) / reg)``
+        (plan entries below about ``1e-128`` times the largest may be stored as zeros).
         ``f / reg`` and ``g / reg`` are POT's ``log_u`` and ``log_v``. Points of zero
         weight get ``-inf`` (their plan row or column is exactly zero).
     n_iter : int
@@ -249,8 +256,10 @@ class _Solver:
                     return "converged"
                 if err < 0.99 * best:
                     best, best_iter = err, self.n_iter
-                elif self.n_iter - best_iter > max(1000, self.n_iter // 2):
-                    return "stalled"
+                elif switch and self.n_iter - best_iter > max(_STALL_ITERATIONS, self.n_iter // 2):
+                    return "switch"  # a Sinkhorn plateau (small reg): Newton may get out
+                elif self.n_iter - best_iter > max(10 * _STALL_ITERATIONS, self.n_iter // 2):
+                    return "stalled"  # rounding floor (or a very long plateau)
                 if switch and self._switch_now(err):
                     return "switch"
             big = max(self._max_abs_log(u), self._max_abs_log(v)) if finite else math.nan
@@ -289,6 +298,8 @@ class _Solver:
         # compare them with the cost of a few Newton steps (in Sinkhorn iterations),
         # which grows with the density of the sparsified Hessian.
         rate = self._sinkhorn_rate()
+        if rate is None:
+            return False  # not enough history for a rate yet
         remaining = math.inf if rate >= 1 else math.log(self.tol / err) / math.log(rate)
         _, _, mass_h, count_h = self._k("ot.marginals")(self.K, self.u, self.v, self.ra, self.rb)
         _, nnz = self._threshold(mass_h, count_h, err)
@@ -306,7 +317,7 @@ class _Solver:
         for it0, e0 in reversed(self.history[:-1]):
             if it1 - it0 >= 10 and e0 > 0:
                 return (e1 / e0) ** (1.0 / (it1 - it0))
-        return 1.0
+        return None
 
     # -- Newton stage
     def _threshold(self, mass_h, count_h, violation):
@@ -341,7 +352,7 @@ class _Solver:
             if self.n_iter >= self.max_iter:
                 return "budget"
             e, nnz = self._threshold(mass_h, count_h, viol)
-            cg_rtol = min(_CG_RTOL_MAX, viol / self.mass)
+            cg_rtol = min(_CG_RTOL_MAX, (viol / self.mass) ** _CG_POWER)
             d1, d2, n_cg = direction(
                 self.K, self.u, self.v, self.ra, self.rb, e, nnz, r, c,
                 reg * (self.a - r), reg * (self.b - c), cg_rtol,
@@ -404,15 +415,33 @@ def _solve(xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_
         xp, a, b, M, reg, tol=tol, max_iter=max_iter, n_sinkhorn=n_sinkhorn,
         density=density, switch_tol=switch_tol,
     )
-    s.start(method)
+    spread = float(xp.max(M) - xp.min(M))
+    if method != "sinkhorn" and spread > _ANNEAL_RATIO * reg:
+        # Small reg: warm-start from the solution at 10 reg (epsilon scaling), which
+        # also starts from 100 reg and so on; Sinkhorn alone has long plateaus here and
+        # Newton's region of fast convergence shrinks with reg.
+        coarse = _solve(
+            xp, a, b, M, 10 * reg, method, max(tol, _ANNEAL_TOL * s.mass), max_iter,
+            None, density, switch_tol,
+        )
+        s.n_sinkhorn, s.n_newton = coarse["n_sinkhorn"], coarse["n_newton"]
+        s.history = list(coarse["history_pairs"])
+        s.f = coarse["f"]
+        s.log_step(coarse["g"])
+    else:
+        s.start(method)
     stable = method != "sinkhorn"
     reason = s.run_sinkhorn(math.inf, stable=stable, switch=method == "sns")
-    fallbacks = 0
+    # Newton and Sinkhorn alternate when Newton stalls; give up only when several
+    # rounds in a row did not halve the violation.
+    fruitless, best = 0, math.inf
     while reason == "switch":
         reason = s.run_newton()
         if reason == "fallback":
-            fallbacks += 1
-            if fallbacks > 10:
+            current = s.history[-1][1] if s.history else math.inf
+            fruitless = 0 if current < 0.5 * best else fruitless + 1
+            best = min(best, current)
+            if fruitless > 10:
                 reason = "stalled"
                 break
             reason = s.run_sinkhorn(_FALLBACK_SINKHORN_STEPS, stable=True, switch=False)
@@ -421,7 +450,7 @@ def _solve(xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_
     plan, cost, F, G, viol, history = s.finish(method)
     return dict(
         plan=plan, cost=cost, f=F, g=G, violation=viol, history=history, reason=reason,
-        n_sinkhorn=s.n_sinkhorn, n_newton=s.n_newton,
+        n_sinkhorn=s.n_sinkhorn, n_newton=s.n_newton, history_pairs=s.history,
     )
 
 
@@ -578,7 +607,7 @@ def sinkhorn(
             "underflow": "exp(-M / reg) underflowed; use method='log' or 'sns'",
             "stalled": "the violation stopped decreasing (precision floor of "
             f"{np.dtype(_backend.numpy_dtype(M.dtype, xp)).name}?)",
-        }.get(out["reason"], "the iterations stopped early")
+        }.get(out["reason"], "rounding limits the violation reachable in this dtype")
         warnings.warn(
             f"sinkhorn(method={method!r}) did not converge: marginal violation "
             f"{out['violation']:.3g} > tol={tol:g} ({why})",
