@@ -91,7 +91,9 @@ def fit(library, k, Xtr, Ytr, *, epochs, batch_size, seed=0, **options):
     if library == "numlab":
         import numlab as nl
 
-        model = nl.cca.StochasticCCA(k, epochs=epochs, batch_size=batch_size, random_state=seed, **options)
+        model = nl.cca.StochasticCCA(
+            k, epochs=epochs, batch_size=batch_size, random_state=seed, **options
+        )
         model.fit(Xtr, Ytr)
         return lambda X, Y: model.transform(X, Y)
     from cca_zoo.stochastic import StochasticCCAEY
@@ -153,8 +155,10 @@ class DigitsStochastic:
     def _ratios(self, library):
         Xtr, Ytr, Xte, Yte = self.data
         project = fit(library, 5, Xtr, Ytr, epochs=self.epochs[library], batch_size=128)
-        return (total_correlation(*project(Xtr, Ytr)) / self.exact[0],
-                total_correlation(*project(Xte, Yte)) / self.exact[1])
+        return (
+            total_correlation(*project(Xtr, Ytr)) / self.exact[0],
+            total_correlation(*project(Xte, Yte)) / self.exact[1],
+        )
 
     def track_train_ratio_to_exact(self, library):
         return self._ratios(library)[0]
@@ -180,7 +184,9 @@ class PatchesMultiview:
 
     def _fit(self, library):
         options = {"precondition": True} if library == "numlab" else {}
-        return fit(library, 5, *self.data[:2], epochs=self.epochs[library], batch_size=256, **options)
+        return fit(
+            library, 5, *self.data[:2], epochs=self.epochs[library], batch_size=256, **options
+        )
 
     def time_fit(self, library):
         self._fit(library)

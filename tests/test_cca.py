@@ -17,7 +17,7 @@ def latent_views(rng, n=600, sizes=(8, 6), k=3, noise=(0.5, 0.8)):
     """Views sharing ``k`` latent signals, with correlated (ill-scaled) features."""
     z = rng.standard_normal((n, k)) * np.linspace(1.5, 0.5, k)  # distinct correlations
     views = []
-    for p, s in zip(sizes, noise):
+    for p, s in zip(sizes, noise, strict=False):
         mix = rng.standard_normal((k, p))
         own = rng.standard_normal((n, p)) @ rng.standard_normal((p, p)) * 0.3
         views.append(z @ mix + s * own + rng.uniform(-2, 2, size=p))
@@ -25,13 +25,16 @@ def latent_views(rng, n=600, sizes=(8, 6), k=3, noise=(0.5, 0.8)):
 
 
 def scipy_gep(views, reg, k):
-    """Reference: scipy.linalg.eigh on the block GEP (A = off-diagonal covariance, B = shrunk blocks)."""
+    """Reference: scipy.linalg.eigh on the block GEP.
+
+    A = the off-diagonal covariance blocks, B = the shrunk diagonal blocks.
+    """
     reg = np.broadcast_to(reg, (len(views),))
     stacked = np.hstack([v - v.mean(0) for v in views])
     cov = stacked.T @ stacked / (len(stacked) - 1)
     A, B = cov.copy(), np.zeros_like(cov)
     start = 0
-    for v, c in zip(views, reg):
+    for v, c in zip(views, reg, strict=False):
         p = v.shape[1]
         sl = slice(start, start + p)
         A[sl, sl] = 0
@@ -99,8 +102,12 @@ def test_exact_against_cca_zoo(rng):
     # Ridge CCA: the same shrinkage convention (0 = CCA, 1 = PLS).
     ours = nl.cca.cca(X, Y, 2, reg=0.5)
     zoo = cca_zoo.RidgeCCA(2, shrinkage=0.5).fit([X, Y])
-    for w_ours, w_zoo in zip(ours.weights, zoo.weights_):
-        cos = np.abs(np.sum(w_ours * w_zoo, 0)) / np.linalg.norm(w_ours, axis=0) / np.linalg.norm(w_zoo, axis=0)
+    for w_ours, w_zoo in zip(ours.weights, zoo.weights_, strict=False):
+        cos = (
+            np.abs(np.sum(w_ours * w_zoo, 0))
+            / np.linalg.norm(w_ours, axis=0)
+            / np.linalg.norm(w_zoo, axis=0)
+        )
         np.testing.assert_allclose(cos, 1.0, atol=1e-6)
 
 
@@ -120,7 +127,9 @@ def test_constant_feature_gets_zero_weight(rng):
     res = nl.cca.cca(X, Y, 2)
     assert np.all(np.isfinite(res.x_weights))
     np.testing.assert_allclose(res.x_weights[-1], 0.0, atol=1e-8)
-    np.testing.assert_allclose(res.correlations, nl.cca.cca(X[:, :-1], Y, 2).correlations, rtol=1e-8)
+    np.testing.assert_allclose(
+        res.correlations, nl.cca.cca(X[:, :-1], Y, 2).correlations, rtol=1e-8
+    )
 
 
 # --------------------------------------------------------------------------- the EY loss
@@ -165,7 +174,7 @@ def test_loss_gradient_by_finite_differences(rng, reg, unbiased):
 
 
 def test_two_batch_estimate_is_unbiased(rng):
-    """Mean over independent batch pairs -> the population loss; the one-batch estimate is biased."""
+    """Mean over independent batch pairs -> the population loss; one batch is biased."""
     n, b = 300, 6
     X, Y = latent_views(rng, n=n, sizes=(3, 3), k=2)
     xp = _backend.namespace(X)
@@ -183,7 +192,9 @@ def test_two_batch_estimate_is_unbiased(rng):
     two, one = np.empty(draws), np.empty(draws)
     for t in range(draws):
         r1, r2 = rng.integers(0, n, b), rng.integers(0, n, b)
-        two[t] = float(ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp, other=[X[r2], Y[r2]])[0])
+        two[t] = float(
+            ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp, other=[X[r2], Y[r2]])[0]
+        )
         one[t] = float(ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp)[0])
     se = two.std() / np.sqrt(draws)
     assert abs(two.mean() - population) < 4 * se
@@ -205,21 +216,24 @@ def test_stochastic_cca_reaches_exact(rng):
     corr = [np.corrcoef(Zx[:, j], Zy[:, j])[0, 1] for j in range(3)]
     np.testing.assert_allclose(corr, model.correlations_, rtol=1e-6)
     # And the canonical variates themselves agree with the exact ones (up to sign).
-    for Z_model, Z_exact in zip(model.transform(X, Y), exact.transform(X, Y)):
+    for Z_model, Z_exact in zip(model.transform(X, Y), exact.transform(X, Y), strict=False):
         corr = [abs(np.corrcoef(Z_model[:, j], Z_exact[:, j])[0, 1]) for j in range(3)]
         assert np.all(np.array(corr) > 0.95)
     assert len(model.history_) == model.n_iter_ == 15
     assert model.history_[-1] < model.history_[0]
 
 
-@pytest.mark.parametrize("options", [
-    {"optimizer": "sgd"},
-    {"precondition": True},
-    {"precondition": True, "optimizer": "sgd", "lr": 0.01},
-    {"unbiased": False},
-    {"lr_schedule": "cosine"},
-    {"lr_schedule": lambda f: 1.0 / (1.0 + 10 * f)},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"optimizer": "sgd"},
+        {"precondition": True},
+        {"precondition": True, "optimizer": "sgd", "lr": 0.01},
+        {"unbiased": False},
+        {"lr_schedule": "cosine"},
+        {"lr_schedule": lambda f: 1.0 / (1.0 + 10 * f)},
+    ],
+)
 def test_stochastic_cca_options(rng, options):
     X, Y = latent_views(rng, n=3000, sizes=(12, 10))
     exact = nl.cca.cca(X, Y, 3).correlations.sum()
@@ -230,7 +244,9 @@ def test_stochastic_cca_options(rng, options):
 def test_stochastic_on_backends(backend, rng):
     X, Y = latent_views(rng, n=1200, sizes=(6, 5), k=2)
     ref = nl.cca.StochasticCCA(2, epochs=4, random_state=3).fit(X, Y)
-    model = nl.cca.StochasticCCA(2, epochs=4, random_state=3).fit(backend.asarray(X), backend.asarray(Y))
+    model = nl.cca.StochasticCCA(2, epochs=4, random_state=3).fit(
+        backend.asarray(X), backend.asarray(Y)
+    )
     Zx, Zy = model.transform(backend.asarray(X), backend.asarray(Y))
     assert Zx.dtype == backend.dtype and model.x_weights_.dtype == backend.dtype
     assert _backend.namespace(Zx) is _backend.namespace(backend.asarray(X))
@@ -245,7 +261,9 @@ def test_stochastic_on_backends(backend, rng):
 def test_fortran_ordered_input_gives_the_same_fit(rng):
     X, Y = latent_views(rng, n=1000)
     a = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(X, Y)
-    b = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(np.asfortranarray(X), np.asfortranarray(Y))
+    b = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(
+        np.asfortranarray(X), np.asfortranarray(Y)
+    )
     np.testing.assert_allclose(a.x_weights_, b.x_weights_, rtol=1e-10)
 
 
@@ -266,8 +284,11 @@ def test_stochastic_pls_reaches_top_singular_values(rng):
     np.testing.assert_allclose(model.correlations_, exact.correlations, rtol=0.01)
     np.testing.assert_allclose(model.x_weights_.T @ model.x_weights_, np.eye(3), atol=1e-8)
     Zx, Zy = model.transform(X, Y)
-    np.testing.assert_allclose(np.sum((Zx - Zx.mean(0)) * (Zy - Zy.mean(0)), 0) / (len(X) - 1),
-                               model.correlations_, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.sum((Zx - Zx.mean(0)) * (Zy - Zy.mean(0)), 0) / (len(X) - 1),
+        model.correlations_,
+        rtol=1e-6,
+    )
 
 
 def test_digits_halves_target(rng):
@@ -280,7 +301,12 @@ def test_digits_halves_target(rng):
     right = images[:, :, 4:].reshape(len(images), -1)
     Xtr, Xte, Ytr, Yte = train_test_split(left, right, test_size=597, random_state=0)
     keep_x, keep_y = Xtr.std(0) > 0, Ytr.std(0) > 0
-    mx, sx, my, sy = Xtr[:, keep_x].mean(0), Xtr[:, keep_x].std(0), Ytr[:, keep_y].mean(0), Ytr[:, keep_y].std(0)
+    mx, sx, my, sy = (
+        Xtr[:, keep_x].mean(0),
+        Xtr[:, keep_x].std(0),
+        Ytr[:, keep_y].mean(0),
+        Ytr[:, keep_y].std(0),
+    )
     Xtr, Xte = (Xtr[:, keep_x] - mx) / sx, (Xte[:, keep_x] - mx) / sx
     Ytr, Yte = (Ytr[:, keep_y] - my) / sy, (Yte[:, keep_y] - my) / sy
     exact = nl.cca.cca(Xtr, Ytr, 5)
@@ -323,7 +349,9 @@ def test_callback_progress_and_clone(rng, capsys):
         seen.append((epoch, loss, model.score(X, Y)))
         return epoch == 3
 
-    model = nl.cca.StochasticCCA(2, epochs=10, progress=True, callback=callback, random_state=0).fit(X, Y)
+    model = nl.cca.StochasticCCA(
+        2, epochs=10, progress=True, callback=callback, random_state=0
+    ).fit(X, Y)
     assert [s[0] for s in seen] == [1, 2, 3] and model.n_iter_ == 3
     assert "epoch 3/10" in capsys.readouterr().err
     copy = clone(model)
@@ -336,7 +364,9 @@ def test_divergence_warns_and_keeps_finite_weights(rng):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # numpy overflow warnings
             warnings.filterwarnings("always", message=".*diverged.*")
-            model = nl.cca.StochasticCCA(2, optimizer="sgd", lr=1e6, epochs=5, random_state=0).fit(X, Y)
+            model = nl.cca.StochasticCCA(2, optimizer="sgd", lr=1e6, epochs=5, random_state=0).fit(
+                X, Y
+            )
     assert all(np.all(np.isfinite(w)) for w in model.weights_)
 
 

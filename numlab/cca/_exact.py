@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Sequence
 
 from .. import _backend
 from .._validation import check_array, check_int, check_scalar
@@ -74,7 +73,7 @@ class CCAResult:
             raise ValueError(
                 f"`views` must be {len(self.weights)} arrays, one per fitted view; got {len(views)}"
             )
-        return tuple((v - m) @ w for v, m, w in zip(views, self.means, self.weights))
+        return tuple((v - m) @ w for v, m, w in zip(views, self.means, self.weights, strict=False))
 
 
 # --------------------------------------------------------------------------- input checks
@@ -100,10 +99,15 @@ def check_views(X, Y, name_x="X", name_y="Y"):
             raise TypeError(f"`{name_y}` is missing: pass two views X, Y or a sequence of views")
         names = [name_x, name_y]
         raw = [X, Y]
-    views = [check_array(v, n, ndim=2) for v, n in zip(raw, names)]
+    views = [check_array(v, n, ndim=2) for v, n in zip(raw, names, strict=False)]
     xp = _backend.namespace(*views)
+    if _backend.is_dask(xp):
+        raise TypeError(
+            f"`{name_x}` must not be a Dask array: nl.cca works in memory; stream computed "
+            "chunks (NumPy or CuPy) to StochasticCCA.partial_fit instead"
+        )
     n = views[0].shape[0]
-    for v, nm in zip(views[1:], names[1:]):
+    for v, nm in zip(views[1:], names[1:], strict=False):
         if v.shape[0] != n:
             raise ValueError(
                 f"`{nm}` must have as many samples (rows) as `{names[0]}`; "
@@ -119,7 +123,9 @@ def check_shrinkage(reg, n_views, name="reg"):
     if isinstance(reg, (list, tuple)) or (hasattr(reg, "shape") and getattr(reg, "ndim", 0) == 1):
         values = [float(r) if hasattr(r, "dtype") else r for r in reg]
         if len(values) != n_views:
-            raise ValueError(f"`{name}` must be a scalar or one value per view ({n_views}); got {len(values)}")
+            raise ValueError(
+                f"`{name}` must be a scalar or one value per view ({n_views}); got {len(values)}"
+            )
     else:
         values = [reg] * n_views
     return [check_scalar(r, name, low=0.0, high=1.0, low_inclusive=True) for r in values]
@@ -174,7 +180,9 @@ def solve_gep(cov, sizes, constraints, n_components, xp):
         blocks = []
         for j in range(len(sizes)):
             if i == j:
-                blocks.append(xp.zeros((sizes[i], sizes[j]), dtype=cov.dtype, device=_backend.device(cov)))
+                blocks.append(
+                    xp.zeros((sizes[i], sizes[j]), dtype=cov.dtype, device=_backend.device(cov))
+                )
             else:
                 block = cov[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]]
                 blocks.append(whiten[i] @ block @ whiten[j])
@@ -200,7 +208,7 @@ def solve_gep(cov, sizes, constraints, n_components, xp):
 def covariance(views, xp):
     """Means of the views and the covariance of the stacked, centred views (divides by n-1)."""
     means = [xp.mean(v, axis=0) for v in views]
-    stacked = xp.concat([v - m for v, m in zip(views, means)], axis=1)
+    stacked = xp.concat([v - m for v, m in zip(views, means, strict=False)], axis=1)
     n = stacked.shape[0]
     return means, (stacked.T @ stacked) / (n - 1)
 
@@ -208,7 +216,7 @@ def covariance(views, xp):
 def constraint_blocks(cov, sizes, shrinkage, xp):
     """``B_i = (1 - c_i) S_ii + c_i I`` from the stacked covariance."""
     blocks, start = [], 0
-    for p, c in zip(sizes, shrinkage):
+    for p, c in zip(sizes, shrinkage, strict=False):
         S = cov[start : start + p, start : start + p]
         eye = xp.eye(p, dtype=cov.dtype, device=_backend.device(cov))
         blocks.append((1 - c) * S + c * eye)
@@ -275,7 +283,9 @@ def cca(X, Y=None, n_components=1, *, reg=0.0):
         raise ValueError(f"`X` must have at least 2 samples; got {views[0].shape[0]}")
     sizes = [v.shape[1] for v in views]
     means, cov = covariance(views, xp)
-    evals, weights = solve_gep(cov, sizes, constraint_blocks(cov, sizes, shrinkage, xp), n_components, xp)
+    evals, weights = solve_gep(
+        cov, sizes, constraint_blocks(cov, sizes, shrinkage, xp), n_components, xp
+    )
     return CCAResult(evals, tuple(weights), tuple(means))
 
 
@@ -322,5 +332,7 @@ def projection_correlations(projections, xp):
     k = projections[0].shape[1]
     sizes = [z.shape[1] for z in projections]
     _, cov = covariance(projections, xp)
-    evals, weights = solve_gep(cov, sizes, constraint_blocks(cov, sizes, [0.0] * len(sizes), xp), k, xp)
+    evals, weights = solve_gep(
+        cov, sizes, constraint_blocks(cov, sizes, [0.0] * len(sizes), xp), k, xp
+    )
     return evals, weights

@@ -30,7 +30,7 @@ def batch_moments(batch, weights, shrinkage, xp):
     """
     n = batch[0].shape[0]
     centred = []
-    for X, W in zip(batch, weights):
+    for X, W in zip(batch, weights, strict=False):
         Z = X @ W
         centred.append(Z - xp.mean(Z, axis=0))
     total = centred[0]
@@ -39,7 +39,7 @@ def batch_moments(batch, weights, shrinkage, xp):
     # sum_{i != j} tr(Z_i^T Z_j) = |sum_i Z_i|^2 - sum_i |Z_i|^2
     cross = xp.sum(total * total)
     V = None
-    for Z, W, c in zip(centred, weights, shrinkage):
+    for Z, W, c in zip(centred, weights, shrinkage, strict=False):
         cross = cross - xp.sum(Z * Z)
         term = ((1 - c) / (n - 1)) * (Z.T @ Z)
         if c:
@@ -77,10 +77,10 @@ def ey_loss_and_gradient(batch, weights, shrinkage, xp, other=None):
     if other is not None:
         loss = loss - moments[1][2]
     gradients = []
-    for i, (W, c) in enumerate(zip(weights, shrinkage)):
+    for i, (W, c) in enumerate(zip(weights, shrinkage, strict=False)):
         g = None
         # Each half's projections meet the other half's V (the product's gradient).
-        for half, (centred, total, _, _), V_other in zip(halves, moments, (V_b, V_a)):
+        for half, (centred, total, _, _), V_other in zip(halves, moments, (V_b, V_a), strict=False):
             Z = centred[i]
             n = half[i].shape[0]
             M = (Z - total) + (1 - c) * (Z @ V_other)

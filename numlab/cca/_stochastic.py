@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .. import _backend
-from .._validation import check_int, check_option, check_rng, check_scalar
+from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 from ._exact import (
     _inverse_sqrt,
     check_n_components,
@@ -228,7 +228,9 @@ class StochasticCCA(BaseEstimator):
         self._lr = check_scalar(lr, "lr", low=0.0)
         check_scalar(self.precondition_ridge, "precondition_ridge", low=0.0, low_inclusive=True)
         if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"`callback` must be callable or None; got {type(self.callback).__name__}")
+            raise TypeError(
+                f"`callback` must be callable or None; got {type(self.callback).__name__}"
+            )
 
     # ------------------------------------------------------------------ set-up
 
@@ -244,16 +246,22 @@ class StochasticCCA(BaseEstimator):
         out = []
         n = views[0].shape[0]
         variance, constraint = 0.0, 0.0
-        for X, c in zip(views, self._shrinkage):
+        for X, c in zip(views, self._shrinkage, strict=False):
             v = float(xp.mean(xp.var(X, axis=0, correction=1))) if n > 1 else 0.0
             variance += v
             constraint += (1 - c) * v + c
         gain = math.sqrt(variance / constraint) if variance > 0 and constraint > 0 else 1.0
-        for X, c in zip(views, self._shrinkage):
+        for X, c in zip(views, self._shrinkage, strict=False):
             p = X.shape[1]
             if self.precondition:
                 rows = min(n, max(_WHITEN_ROWS, 10 * p))
-                sample = X if rows == n else xp.take(X, self._indices(rng.choice(n, rows, replace=False), X, xp), axis=0)
+                sample = (
+                    X
+                    if rows == n
+                    else xp.take(
+                        X, self._indices(rng.choice(n, rows, replace=False), X, xp), axis=0
+                    )
+                )
                 _, S = covariance([sample], xp)
                 mean_var = float(xp.mean(xp.linalg.diagonal(S)))
                 eye = xp.eye(p, dtype=X.dtype, device=_backend.device(X))
@@ -271,11 +279,13 @@ class StochasticCCA(BaseEstimator):
 
     @staticmethod
     def _indices(index, like, xp):
-        return _backend.asarray(np.asarray(index, dtype=np.int64), xp=xp, device=_backend.device(like))
+        return _backend.asarray(
+            np.asarray(index, dtype=np.int64), xp=xp, device=_backend.device(like)
+        )
 
     def _apply(self, P, params):
         """Weights ``W_i = P_i W'_i`` from the optimised parameters."""
-        return [p[:, None] * w if p.ndim == 1 else p @ w for p, w in zip(P, params)]
+        return [p[:, None] * w if p.ndim == 1 else p @ w for p, w in zip(P, params, strict=False)]
 
     def _initial_params(self, views, xp, rng, P):
         """Random directions, signed and scaled to minimise the loss on one batch.
@@ -286,10 +296,12 @@ class StochasticCCA(BaseEstimator):
         then at the optimum's scale (about 1 for CCA, the covariance for PLS).
         """
         n = views[0].shape[0]
-        rows = self._indices(rng.choice(n, min(n, max(self._batch, 4 * self._k)), replace=False), views[0], xp)
+        rows = self._indices(
+            rng.choice(n, min(n, max(self._batch, 4 * self._k)), replace=False), views[0], xp
+        )
         batch = [xp.take(X, rows, axis=0) for X in views]
         params, first = [], None
-        for i, (X, p) in enumerate(zip(batch, P)):
+        for _i, (X, p) in enumerate(zip(batch, P, strict=False)):
             W0 = _backend.random_normal(
                 rng, (X.shape[1], self._k), xp=xp, device=_backend.device(X), dtype=X.dtype
             )
@@ -301,7 +313,9 @@ class StochasticCCA(BaseEstimator):
             if first is None:
                 first = Z
             else:
-                sign = xp.where(xp.sum(first * Z, axis=0) < 0, -xp.ones_like(std), xp.ones_like(std))
+                sign = xp.where(
+                    xp.sum(first * Z, axis=0) < 0, -xp.ones_like(std), xp.ones_like(std)
+                )
                 W0 = W0 * sign
             params.append(W0)
         _, _, cross, V = batch_moments(batch, self._apply(P, params), self._shrinkage, xp)
@@ -317,12 +331,16 @@ class StochasticCCA(BaseEstimator):
         divides its step by it (Adam's steps are scale free already).
         """
         n = views[0].shape[0]
-        rows = self._indices(rng.choice(n, min(n, max(self._batch, 1000)), replace=False), views[0], xp)
+        rows = self._indices(
+            rng.choice(n, min(n, max(self._batch, 1000)), replace=False), views[0], xp
+        )
         out = []
-        for X, P, c in zip(views, self._P, self._shrinkage):
+        for X, P, c in zip(views, self._P, self._shrinkage, strict=False):
             S = xp.take(X, rows, axis=0)
             S = S - xp.mean(S, axis=0)
-            v = _backend.random_normal(rng, (X.shape[1], 1), xp=xp, device=_backend.device(X), dtype=X.dtype)
+            v = _backend.random_normal(
+                rng, (X.shape[1], 1), xp=xp, device=_backend.device(X), dtype=X.dtype
+            )
             top = 1.0
             for _ in range(20):
                 u = self._apply([P], [v])[0]
@@ -353,24 +371,35 @@ class StochasticCCA(BaseEstimator):
         if self.unbiased:
             half = batch[0].shape[0] // 2
             loss, grads = ey_loss_and_gradient(
-                [b[:half, ...] for b in batch], weights, self._shrinkage, xp,
+                [b[:half, ...] for b in batch],
+                weights,
+                self._shrinkage,
+                xp,
                 other=[b[half:, ...] for b in batch],
             )
         else:
             loss, grads = ey_loss_and_gradient(batch, weights, self._shrinkage, xp)
         # Chain rule through W = P W': the gradient in W' is P^T dL/dW (P symmetric).
-        grads = [p[:, None] * g if p.ndim == 1 else p @ g for p, g in zip(self._P, grads)]
+        grads = [
+            p[:, None] * g if p.ndim == 1 else p @ g for p, g in zip(self._P, grads, strict=False)
+        ]
         self._t += 1
         if self.optimizer == "sgd":
-            self._params = [w - (lr / L) * g for w, g, L in zip(self._params, grads, self._step_scale)]
+            self._params = [
+                w - (lr / L) * g
+                for w, g, L in zip(self._params, grads, self._step_scale, strict=False)
+            ]
         else:
             b1, b2 = _ADAM_BETAS
             m, v = self._moments
-            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads)]
-            v = [b2 * vi + (1 - b2) * (g * g) for vi, g in zip(v, grads)]
+            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads, strict=False)]
+            v = [b2 * vi + (1 - b2) * (g * g) for vi, g in zip(v, grads, strict=False)]
             self._moments = [m, v]
             step = lr * math.sqrt(1 - b2**self._t) / (1 - b1**self._t)
-            self._params = [w - step * mi / (xp.sqrt(vi) + _ADAM_EPS) for w, mi, vi in zip(self._params, m, v)]
+            self._params = [
+                w - step * mi / (xp.sqrt(vi) + _ADAM_EPS)
+                for w, mi, vi in zip(self._params, m, v, strict=False)
+            ]
         self.n_steps_ += 1
         return loss
 
@@ -383,15 +412,15 @@ class StochasticCCA(BaseEstimator):
         the exact GEP restricted to the span of each view's weights orders it.
         """
         weights = self._apply(self._P, self._params)
-        projections = [(X - m) @ W for X, m, W in zip(views, self.means_, weights)]
+        projections = [(X - m) @ W for X, m, W in zip(views, self.means_, weights, strict=False)]
         k = self._k
         _, cov = covariance(projections, xp)
         constraints = []
-        for i, (W, c) in enumerate(zip(weights, self._shrinkage)):
+        for i, (W, c) in enumerate(zip(weights, self._shrinkage, strict=False)):
             block = cov[i * k : (i + 1) * k, i * k : (i + 1) * k]
             constraints.append((1 - c) * block + c * (W.T @ W))
         evals, rotations = solve_gep(cov, [k] * len(views), constraints, k, xp)
-        self.weights_ = [W @ R for W, R in zip(weights, rotations)]
+        self.weights_ = [W @ R for W, R in zip(weights, rotations, strict=False)]
         self.correlations_ = evals
 
     # ------------------------------------------------------------------ public API
@@ -426,7 +455,9 @@ class StochasticCCA(BaseEstimator):
             kept = [xp.asarray(w, copy=True) for w in self._params]
             total = None
             for s in range(steps):
-                lr = self._lr * _schedule_factor(self.lr_schedule, (epoch + s / steps) / self.epochs)
+                lr = self._lr * _schedule_factor(
+                    self.lr_schedule, (epoch + s / steps) / self.epochs
+                )
                 rows = order[s * batch : (s + 1) * batch]
                 loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
                 total = loss if total is None else total + loss
@@ -474,7 +505,8 @@ class StochasticCCA(BaseEstimator):
         n = views[0].shape[0]
         if n < (4 if self.unbiased else 2):
             raise ValueError(
-                f"`X` must hold at least {4 if self.unbiased else 2} rows per partial_fit call; got {n}"
+                f"`X` must hold at least {4 if self.unbiased else 2} rows per "
+                f"partial_fit call; got {n}"
             )
         first = not hasattr(self, "_params")
         if not first and len(views) != len(self.means_):
@@ -487,12 +519,17 @@ class StochasticCCA(BaseEstimator):
             self._seen = 0
             self.n_iter_ = 0
         else:
-            for v, m in zip(views, self.means_):
+            for v, m in zip(views, self.means_, strict=False):
                 if v.shape[1] != m.shape[0]:
-                    raise ValueError(f"every view must keep its feature count ({m.shape[0]}); got {v.shape[1]}")
+                    raise ValueError(
+                        f"every view must keep its feature count ({m.shape[0]}); got {v.shape[1]}"
+                    )
         loss = self._step(views, self._lr, xp)
         total = self._seen + n
-        self.means_ = [m + (n / total) * (xp.mean(v, axis=0) - m) for v, m in zip(views, self.means_)]
+        self.means_ = [
+            m + (n / total) * (xp.mean(v, axis=0) - m)
+            for v, m in zip(views, self.means_, strict=False)
+        ]
         self._seen = total
         self.history_.append(float(loss))
         self._order(views, xp)
@@ -500,17 +537,18 @@ class StochasticCCA(BaseEstimator):
 
     def _check_transform_input(self, X, Y):
         check_is_fitted(self, "weights_")
-        views, xp, dtype = check_views(X, Y) if (Y is not None or isinstance(X, (list, tuple))) else (None, None, None)
-        if views is None:
-            from .._validation import check_array
-
+        if Y is None and not isinstance(X, (list, tuple)):  # the first view alone
             views = [check_array(X, "X", ndim=2)]
             xp = _backend.namespace(views[0])
+        else:
+            views, xp, _ = check_views(X, Y)
         if len(views) > len(self.weights_):
             raise ValueError(f"`X` must hold at most {len(self.weights_)} views; got {len(views)}")
-        for i, (v, W) in enumerate(zip(views, self.weights_)):
+        for i, (v, W) in enumerate(zip(views, self.weights_, strict=False)):
             if v.shape[1] != W.shape[0]:
-                raise ValueError(f"view {i} must have {W.shape[0]} features, as in fit; got {v.shape[1]}")
+                raise ValueError(
+                    f"view {i} must have {W.shape[0]} features, as in fit; got {v.shape[1]}"
+                )
         return views, xp
 
     def transform(self, X, Y=None):
@@ -526,7 +564,7 @@ class StochasticCCA(BaseEstimator):
         views, xp = self._check_transform_input(X, Y)
         out = tuple(
             (v - xp.astype(m, v.dtype)) @ xp.astype(W, v.dtype)
-            for v, m, W in zip(views, self.means_, self.weights_)
+            for v, m, W in zip(views, self.means_, self.weights_, strict=False)
         )
         return out[0] if len(out) == 1 else out
 

@@ -74,7 +74,9 @@ for name, options in runs.items():
         train.append(model.score(Xtr, Ytr) / exact_train)
         test.append(model.score(Xte, Yte) / exact_test)
 
-    model = nl.cca.StochasticCCA(k, epochs=30, batch_size=128, callback=record, random_state=0, **options)
+    model = nl.cca.StochasticCCA(
+        k, epochs=30, batch_size=128, callback=record, random_state=0, **options
+    )
     model.fit(Xtr, Ytr)
     curves[name] = (train, test)
     print(f"{name:32s} train {train[-1]:.3f}x exact, held-out {test[-1]:.3f}x exact")
@@ -91,7 +93,7 @@ epochs = np.arange(1, 31)
 for name, (train, test) in curves.items():
     axes[0].plot(epochs, train, label=name)
     axes[1].plot(epochs, test, label=name)
-for ax, title in zip(axes, ["training set", "held-out set"]):
+for ax, title in zip(axes, ["training set", "held-out set"], strict=False):
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="exact CCA")
     ax.set_title(title)
     ax.set_xlabel("epoch")
