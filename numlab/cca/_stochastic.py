@@ -412,7 +412,8 @@ class StochasticCCA(BaseEstimator):
         the exact GEP restricted to the span of each view's weights orders it.
         """
         weights = self._apply(self._P, self._params)
-        projections = [(X - m) @ W for X, m, W in zip(views, self.means_, weights, strict=False)]
+        # X @ W - mean @ W: no centred copy of the data.
+        projections = [X @ W - m @ W for X, m, W in zip(views, self.means_, weights, strict=False)]
         k = self._k
         _, cov = covariance(projections, xp)
         constraints = []
