@@ -1,0 +1,907 @@
+"""Curvature of mini-batch losses and the learning rates it allows (Granziol, Zohren & Roberts, 2022).
+
+The mini-batch Hessian ``H_B = (1/B) sum_{i in S} h_i`` of a batch ``S`` of ``B`` samples
+drawn without replacement fluctuates around the full Hessian ``H``; its extreme
+eigenvalues are pushed outwards by an amount that falls like ``1/B``. numlab uses the
+model-free form of that result (second-order perturbation averaged over batches,
+equivalently the mean-square stability of SGD along the top eigenvector ``u``)::
+
+    E lambda_max(H_B) ~ lambda_1 + c(B) tau_u / lambda_1,
+    c(B) = (N - B) / (B (N - 1)),   tau_u = E_i ||(h_i - H) u||^2,
+
+where ``c(B)`` is the exact variance factor of a mean of ``B`` of ``N`` samples drawn
+without replacement (``c -> 1/B`` for ``B << N``, ``c(N) = 0``). The largest stable SGD
+learning rate ``2 / lambda_max(H_B)`` then grows linearly with ``B`` below the critical
+batch size ``B* = tau_u / lambda_1**2`` and saturates at ``2 / lambda_1`` above it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from .. import _backend
+from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from ._lanczos import _apply, _layout, _template, eigsh
+
+__all__ = [
+    "BatchCurvature",
+    "BatchScalingFit",
+    "BatchScalingWarning",
+    "LRResult",
+    "NoiseScale",
+    "batch_curvature",
+    "fit_batch_scaling",
+    "max_learning_rate",
+    "scale_learning_rate",
+    "gradient_noise_scale",
+    "measure_max_learning_rate",
+    "finite_sample_factor",
+]
+
+
+class BatchScalingWarning(UserWarning):
+    """The batch-size scaling law fits the data poorly (heavy-tailed per-sample curvature)."""
+
+
+def finite_sample_factor(batch_size, n_samples=None):
+    """The variance factor ``c(B) = (N - B) / (B (N - 1))`` of a mean of ``B`` of ``N`` samples.
+
+    The variance of the mean of ``B`` samples drawn without replacement from ``N`` is
+    ``c(B)`` times the per-sample variance; ``c(B) = 1/B`` when ``n_samples`` is None
+    (an infinite population, or sampling with replacement).
+
+    Parameters
+    ----------
+    batch_size : int or array_like of int
+        ``1 <= B <= N``.
+    n_samples : int, optional
+        Population size ``N >= 2``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``c(B)``.
+
+    Examples
+    --------
+    >>> import numlab as nl
+    >>> nl.rmt.finite_sample_factor(1, 100), nl.rmt.finite_sample_factor(100, 100)
+    (1.0, 0.0)
+    """
+    B = np.asarray(batch_size, dtype=np.float64)
+    if n_samples is None:
+        c = 1.0 / B
+    else:
+        N = float(n_samples)
+        c = (N - B) / (B * (N - 1.0))
+    return float(c) if c.ndim == 0 else c
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _batch_operator(hvp, idx):
+    return lambda v: hvp(v, idx)
+
+
+def _draw_batch(rng, n_samples, batch_size, xp, device):
+    idx = np.sort(rng.choice(n_samples, size=batch_size, replace=False)).astype(np.int64)
+    return _backend.asarray(idx, xp=xp, device=device)
+
+
+def _check_hvp(hvp, n_params, like):
+    if not callable(hvp):
+        raise TypeError(f"`hvp` must be callable as hvp(v, idx=None); got {type(hvp).__name__}")
+    n_params = check_int(n_params, "n_params", low=1)
+    xp, device, dtype = _layout(_template(hvp, None, like), n_params)
+    return n_params, xp, device, dtype
+
+
+def _n_samples(n_samples, hvp):
+    if n_samples is None:
+        n_samples = getattr(hvp, "n_samples", None)
+    return None if n_samples is None else check_int(n_samples, "n_samples", low=2)
+
+
+def _top(op, n_params, k, tol, rng, like, vectors=False):
+    """Top eigenvalue (and vector) of ``op``; a non-convergence is reported by the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = eigsh(op, n_params, which="LA", tol=tol, max_matvec=k, rng=rng, like=like)
+    return res
+
+
+def _kurtosis(x):
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] < 4 or np.std(x) == 0:
+        return 0.0
+    z = (x - x.mean()) / x.std()
+    return float(np.mean(z**4) - 3.0)
+
+
+# --------------------------------------------------------------------------- batch curvature
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchCurvature:
+    """The top eigenvalue of the mini-batch Hessian against batch size.
+
+    Attributes
+    ----------
+    batch_sizes : numpy.ndarray of shape (m,)
+        The batch sizes ``B``.
+    mean, median, q90, std : numpy.ndarray of shape (m,)
+        Mean, median, 90th percentile and standard deviation of ``lambda_max(H_B)``
+        over the random batches.
+    ci_low, ci_high : numpy.ndarray of shape (m,)
+        Confidence interval of the mean (normal approximation).
+    kurtosis : numpy.ndarray of shape (m,)
+        Excess kurtosis of ``lambda_max(H_B)`` across batches: large values flag the
+        heavy-tailed per-sample curvature under which the scaling law fails.
+    samples : tuple of numpy.ndarray
+        The per-batch values for each batch size.
+    lambda_full : float
+        Top eigenvalue of the full-data Hessian.
+    n_samples : int
+        ``N``.
+    n_hvp : int
+        Hessian-vector products used.
+    converged : bool
+        Whether every Lanczos run reached its tolerance within ``k`` steps.
+    """
+
+    batch_sizes: np.ndarray
+    mean: np.ndarray
+    median: np.ndarray
+    q90: np.ndarray
+    std: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    kurtosis: np.ndarray
+    samples: tuple
+    lambda_full: float
+    n_samples: int
+    n_hvp: int
+    converged: bool
+
+
+def batch_curvature(
+    hvp, n_params, n_samples, batch_sizes, *, n_batches=32, k=30, tol=1e-6, confidence=0.95, rng=None, like=None
+):
+    """The extremal eigenvalue of the mini-batch Hessian against batch size.
+
+    For each batch size ``B``, draws ``n_batches`` batches of ``B`` samples without
+    replacement and computes ``lambda_max(H_B)`` by Lanczos (:func:`eigsh`, at most
+    ``k`` HVPs each), and summarises its distribution. Granziol, Zohren & Roberts
+    (2022) show that the extremes of the batch Hessian exceed those of the full
+    Hessian by a term that falls like ``1/B``; fit it with :func:`fit_batch_scaling`.
+
+    Parameters
+    ----------
+    hvp : callable
+        ``hvp(v, idx=None)``: the Hessian-vector product of the mean loss over the
+        samples ``idx`` (an integer array on the caller's backend; all samples when
+        None).
+    n_params : int
+        Number of parameters.
+    n_samples : int
+        Number of training samples ``N``.
+    batch_sizes : sequence of int
+        Batch sizes, each in ``[1, N]``.
+    n_batches : int
+        Random batches per batch size.
+    k : int
+        Largest number of HVPs per Lanczos run.
+    tol : float
+        Relative tolerance of each top eigenvalue.
+    confidence : float
+        Level of the confidence interval of the mean.
+    rng : None, int or numpy.random.Generator
+        Seed of the batches and of the Lanczos start vectors.
+    like : array, optional
+        Backend, device and dtype of the vectors (see :func:`lanczos`).
+
+    Returns
+    -------
+    BatchCurvature
+        Mean, median, q90, spread and confidence interval per batch size.
+
+    References
+    ----------
+    D. Granziol, S. Zohren & S. Roberts, "Learning rates as a function of batch size: a
+    random matrix theory approach to neural network training", JMLR 23(173), 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> X = np.random.default_rng(0).standard_normal((200, 5))
+    >>> model = nl.rmt.LeastSquares(X, X[:, 0])
+    >>> H = model.hessian(model.init_params())
+    >>> curve = nl.rmt.batch_curvature(H, model.n_params, 200, [4, 16, 64], n_batches=8, rng=0)
+    >>> bool(curve.mean[0] > curve.mean[-1] > curve.lambda_full)
+    True
+    """
+    from scipy.stats import norm
+
+    n_params, xp, device, dtype = _check_hvp(hvp, n_params, like)
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    sizes = np.asarray([check_int(b, "batch_sizes", low=1, high=n_samples) for b in np.ravel(batch_sizes)])
+    if sizes.size == 0:
+        raise ValueError("`batch_sizes` must not be empty")
+    n_batches = check_int(n_batches, "n_batches", low=1)
+    k = check_int(k, "k", low=1)
+    confidence = check_scalar(confidence, "confidence", low=0.0, high=1.0, high_inclusive=False)
+    rng = check_rng(rng)
+    template = _template(hvp, None, like)
+    full = _top(_batch_operator(hvp, None), n_params, k, tol, rng, template)
+    n_hvp, converged = full.n_matvec, full.converged
+    samples = []
+    for B in sizes:
+        values = []
+        for _ in range(1 if B == n_samples else n_batches):
+            idx = None if B == n_samples else _draw_batch(rng, n_samples, int(B), xp, device)
+            res = _top(_batch_operator(hvp, idx), n_params, k, tol, rng, template)
+            n_hvp += res.n_matvec
+            converged &= res.converged
+            values.append(float(res.values[-1]))
+        samples.append(np.asarray(values))
+    if not converged:
+        warnings.warn(
+            f"batch_curvature: some Lanczos runs did not reach tol = {tol:g} within k = {k} HVPs; increase `k`",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    z = norm.ppf(0.5 + confidence / 2)
+    mean = np.array([s.mean() for s in samples])
+    std = np.array([s.std(ddof=1) if s.size > 1 else 0.0 for s in samples])
+    half = z * std / np.sqrt([s.size for s in samples])
+    return BatchCurvature(
+        batch_sizes=sizes,
+        mean=mean,
+        median=np.array([np.median(s) for s in samples]),
+        q90=np.array([np.quantile(s, 0.9) for s in samples]),
+        std=std,
+        ci_low=mean - half,
+        ci_high=mean + half,
+        kurtosis=np.array([_kurtosis(s) for s in samples]),
+        samples=tuple(samples),
+        lambda_full=float(full.values[-1]),
+        n_samples=n_samples,
+        n_hvp=n_hvp,
+        converged=bool(converged),
+    )
+
+
+# --------------------------------------------------------------------------- the scaling law
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchScalingFit:
+    """The fit ``lambda(B) = lambda_full + slope * c(B)`` of batch curvature against batch size.
+
+    Attributes
+    ----------
+    lambda_full : float
+        The fitted full-batch curvature ``lambda_1`` (intercept).
+    slope : float
+        The fitted coefficient of ``c(B)``, an estimate of ``tau_u / lambda_1``.
+    critical_batch_size : float
+        ``B* = slope / lambda_full = tau_u / lambda_1**2``: the batch size at which the
+        batch noise doubles the curvature; SGD's stable learning rate grows linearly
+        below it and saturates above it.
+    r2 : float
+        Coefficient of determination of the fit.
+    exponent : float
+        Power-law exponent of the excess ``lambda(B) - lambda_full`` against ``B``
+        (``-1`` under the theory); NaN with fewer than two positive excesses.
+    exponent_ci : tuple of float
+        95 % confidence interval of the exponent (NaN with fewer than three points).
+    n_samples : int or None
+        ``N`` used in ``c(B)`` (None: ``c(B) = 1/B``).
+    """
+
+    lambda_full: float
+    slope: float
+    critical_batch_size: float
+    r2: float
+    exponent: float
+    exponent_ci: tuple
+    n_samples: int | None
+
+    def predict(self, batch_size):
+        """The fitted ``lambda(B)`` at ``batch_size`` (int or array)."""
+        return self.lambda_full + self.slope * finite_sample_factor(batch_size, self.n_samples)
+
+
+def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
+    """Fit the random-matrix law of batch curvature: ``lambda(B) = a + b (N - B) / (B (N - 1))``.
+
+    Granziol, Zohren & Roberts (2022) show that the extreme eigenvalue of the batch
+    Hessian exceeds the full-data one by a term that falls like ``1/B``; with the
+    finite-sample factor ``c(B) = (N - B) / (B (N - 1))`` the excess vanishes at ``B = N``.
+    The fit is ordinary least squares in ``(1, c(B))``; it also reports the power-law
+    exponent of the excess (``-1`` under the theory) and the critical batch size
+    ``B* = b / a``.
+
+    Parameters
+    ----------
+    batch_sizes : array_like of shape (m,)
+        Batch sizes (``m >= 3``).
+    lambdas : array_like of shape (m,)
+        Batch curvature at each batch size (e.g. ``BatchCurvature.mean``).
+    n_samples : int, optional
+        ``N``; None uses ``c(B) = 1/B``.
+
+    Returns
+    -------
+    BatchScalingFit
+        ``lambda_full``, ``slope``, ``critical_batch_size``, ``r2``, ``exponent``.
+
+    Warns
+    -----
+    BatchScalingWarning
+        If ``r2 < 0.9`` or the exponent lies outside ``[-1.2, -0.8]``: the curvature is
+        then not governed by the ``1/B`` law (typically heavy-tailed per-sample
+        curvature), and learning rates predicted from it are unreliable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> B = np.array([1, 2, 4, 8, 16, 64])
+    >>> fit = nl.rmt.fit_batch_scaling(B, 10.0 + 30.0 / B)
+    >>> round(fit.lambda_full, 6), round(fit.critical_batch_size, 6), round(fit.r2, 6)
+    (10.0, 3.0, 1.0)
+    """
+    from scipy.stats import t as student_t
+
+    B = np.asarray(batch_sizes, dtype=np.float64).reshape(-1)
+    lam = np.asarray(lambdas, dtype=np.float64).reshape(-1)
+    if B.shape != lam.shape:
+        raise ValueError(f"`batch_sizes` and `lambdas` must have the same length; got {B.shape[0]} and {lam.shape[0]}")
+    if B.shape[0] < 3:
+        raise ValueError(f"`batch_sizes` must hold at least 3 batch sizes to fit 2 parameters; got {B.shape[0]}")
+    if not (np.all(np.isfinite(B)) and np.all(np.isfinite(lam))):
+        raise ValueError("`batch_sizes` and `lambdas` must contain only finite values")
+    if np.any(B < 1):
+        raise ValueError(f"`batch_sizes` must be >= 1; got a minimum of {B.min()!r}")
+    if n_samples is not None:
+        n_samples = check_int(n_samples, "n_samples", low=2)
+        if B.max() > n_samples:
+            raise ValueError(f"`batch_sizes` must be <= n_samples = {n_samples}; got {B.max():g}")
+    c = finite_sample_factor(B, n_samples)
+    if np.ptp(c) == 0:
+        raise ValueError("`batch_sizes` must contain at least two different batch sizes")
+    design = np.stack([np.ones_like(c), c], axis=1)
+    (a, b), *_ = np.linalg.lstsq(design, lam, rcond=None)
+    residual = lam - design @ np.array([a, b])
+    total = np.sum((lam - lam.mean()) ** 2)
+    r2 = 1.0 - float(np.sum(residual**2) / total) if total > 0 else 1.0
+    critical = float(b / a) if a > 0 and b > 0 else (0.0 if b <= 0 else float("nan"))
+    exponent, ci = float("nan"), (float("nan"), float("nan"))
+    excess = lam - a
+    keep = (excess > 0) & (c > 0)
+    if keep.sum() >= 2 and np.ptp(np.log(B[keep])) > 0:
+        x, y = np.log(B[keep]), np.log(excess[keep])
+        slope, intercept = np.polyfit(x, y, 1)
+        exponent = float(slope)
+        dof = x.shape[0] - 2
+        if dof > 0:
+            s2 = np.sum((y - (intercept + slope * x)) ** 2) / dof
+            se = math.sqrt(s2 / np.sum((x - x.mean()) ** 2))
+            q = student_t.ppf(0.975, dof)
+            ci = (exponent - q * se, exponent + q * se)
+    if r2 < 0.9 or (np.isfinite(exponent) and not -1.2 <= exponent <= -0.8):
+        warnings.warn(
+            f"fit_batch_scaling: the 1/B law fits poorly (R^2 = {r2:.3f}, excess exponent {exponent:.2f}, "
+            "expected -1); the per-sample curvature is probably heavy-tailed, so learning rates "
+            "predicted from this fit are unreliable",
+            BatchScalingWarning,
+            stacklevel=2,
+        )
+    return BatchScalingFit(
+        lambda_full=float(a),
+        slope=float(b),
+        critical_batch_size=critical,
+        r2=r2,
+        exponent=exponent,
+        exponent_ci=ci,
+        n_samples=n_samples,
+    )
+
+
+# --------------------------------------------------------------------------- learning rates
+
+
+@dataclasses.dataclass(frozen=True)
+class LRResult:
+    """The largest linearly stable learning rate at a batch size.
+
+    ``float(result)`` is the learning rate.
+
+    Attributes
+    ----------
+    lr : float
+        The largest stable learning rate.
+    lambda_max : float
+        The curvature it derives from: the (batch-averaged) top eigenvalue of the
+        mini-batch Hessian, preconditioned for Adam.
+    lambda_full : float
+        The top eigenvalue of the full-data (preconditioned) Hessian.
+    critical_batch_size : float
+        ``B* = tau_u / lambda_1**2`` (NaN when it cannot be estimated, e.g. full batch).
+    batch_size : int or None
+        The batch size (None: full batch).
+    optimizer : str
+        ``"sgd"`` or ``"adam"``.
+    method : str
+        ``"batch"`` or ``"rmt"``.
+    n_hvp : int
+        Hessian-vector products used.
+    lambda_std : float
+        Standard deviation of the batch top eigenvalue across batches (``"batch"``).
+    kurtosis : float
+        Excess kurtosis of the batch top eigenvalue across batches (``"batch"``).
+    """
+
+    lr: float
+    lambda_max: float
+    lambda_full: float
+    critical_batch_size: float
+    batch_size: int | None
+    optimizer: str
+    method: str
+    n_hvp: int
+    lambda_std: float = 0.0
+    kurtosis: float = 0.0
+
+    def __float__(self):
+        return float(self.lr)
+
+
+def _stability_factor(optimizer, momentum, betas):
+    if optimizer == "sgd":
+        return 2.0 * (1.0 + momentum)  # heavy ball v <- m v + g, w <- w - lr v
+    beta1 = betas[0]
+    return 2.0 * (1.0 + beta1) / (1.0 - beta1)  # Adam's EMA momentum, frozen preconditioner
+
+
+def max_learning_rate(
+    hvp,
+    n_params,
+    batch_size=None,
+    *,
+    n_samples=None,
+    optimizer="sgd",
+    momentum=0.0,
+    betas=(0.9, 0.999),
+    preconditioner=None,
+    method="batch",
+    n_batches=16,
+    k=30,
+    tol=1e-6,
+    rng=None,
+    like=None,
+):
+    """The largest stable learning rate at a batch size, from the batch Hessian's top eigenvalue.
+
+    On a quadratic loss, SGD with learning rate ``lr`` and heavy-ball momentum ``m``
+    is stable along a direction of curvature ``lambda`` iff ``lr < 2 (1 + m) / lambda``;
+    with mini-batches the relevant curvature is that of the batch Hessian, whose top
+    eigenvalue exceeds the full one by a term falling like ``1/B`` (Granziol, Zohren &
+    Roberts, 2022). Adam (EMA momentum ``beta1``, preconditioner frozen at ``D``) is
+    stable iff ``lr < 2 (1 + beta1) / ((1 - beta1) lambda_max(D^-1/2 H_B D^-1/2))``
+    (``38 / lambda`` for ``beta1 = 0.9``; Cohen et al. 2022).
+
+    This is the *linear-stability* rate: exact for quadratic losses (least squares),
+    a lower bound for nonlinear networks, which often train beyond it (catapult and
+    edge-of-stability dynamics) while their loss first stops decreasing monotonically
+    near it.
+
+    Parameters
+    ----------
+    hvp : callable
+        ``hvp(v, idx=None)``: Hessian-vector product of the mean loss over samples
+        ``idx`` (all when None), on the caller's backend.
+    n_params : int
+        Number of parameters.
+    batch_size : int, optional
+        The batch size; None means the full batch.
+    n_samples : int, optional
+        Number of training samples ``N`` (taken from ``hvp.n_samples`` when the
+        operator has one); needed for a batch size.
+    optimizer : {"sgd", "adam"}
+        The optimiser.
+    momentum : float
+        SGD heavy-ball momentum in ``[0, 1)`` (PyTorch convention).
+    betas : tuple of float
+        Adam's ``(beta1, beta2)``; only ``beta1`` enters the bound.
+    preconditioner : array of shape (n_params,), optional
+        Adam's denominator ``sqrt(v_hat) + eps`` (positive); required for ``"adam"``.
+    method : {"batch", "rmt"}
+        ``"batch"``: average ``lambda_max(H_B)`` over ``n_batches`` random batches (one
+        Lanczos run each). ``"rmt"``: one Lanczos run on the full Hessian for
+        ``(lambda_1, u)`` plus ``n_batches`` batch HVPs along ``u`` for
+        ``tau_u = E ||(H_B - H) u||^2 / c(B)``, then ``lambda_1 + c(B) tau_u / lambda_1``:
+        cheaper, and valid for every batch size at once, but conservative for
+        ``B < B*``.
+    n_batches : int
+        Number of random batches.
+    k : int
+        Largest number of HVPs per Lanczos run.
+    tol : float
+        Relative tolerance of each top eigenvalue.
+    rng : None, int or numpy.random.Generator
+        Seed of the batches and start vectors.
+    like : array, optional
+        Backend, device and dtype of the vectors (see :func:`lanczos`).
+
+    Returns
+    -------
+    LRResult
+        ``lr`` (also ``float(result)``), ``lambda_max``, ``critical_batch_size``,
+        ``n_hvp``, ...
+
+    Warns
+    -----
+    BatchScalingWarning
+        When the batch top eigenvalues are heavy-tailed (excess kurtosis above 5): the
+        mean then under-represents the rare sharp batches that make SGD diverge.
+
+    References
+    ----------
+    D. Granziol, S. Zohren & S. Roberts, JMLR 23(173), 2022; J. M. Cohen et al.,
+    "Adaptive gradient methods at the edge of stability", 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> X = np.random.default_rng(0).standard_normal((500, 10))
+    >>> model = nl.rmt.LeastSquares(X, X[:, 0])
+    >>> H = model.hessian(model.init_params())
+    >>> full = nl.rmt.max_learning_rate(H, model.n_params, rng=0)
+    >>> small = nl.rmt.max_learning_rate(H, model.n_params, 8, rng=0)
+    >>> bool(float(small) < float(full))
+    True
+    """
+    n_params, xp, device, dtype = _check_hvp(hvp, n_params, like)
+    n_samples = _n_samples(n_samples, hvp)
+    if batch_size is not None:
+        if n_samples is None:
+            raise ValueError("`n_samples` must be given with a batch size (the number of training samples)")
+        batch_size = check_int(batch_size, "batch_size", low=1, high=n_samples)
+    check_option(optimizer, "optimizer", ("sgd", "adam"))
+    check_option(method, "method", ("batch", "rmt"))
+    momentum = check_scalar(momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
+    if len(betas) != 2:
+        raise ValueError(f"`betas` must be a pair (beta1, beta2); got {betas!r}")
+    check_scalar(betas[0], "betas[0]", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
+    n_batches = check_int(n_batches, "n_batches", low=1)
+    k = check_int(k, "k", low=1)
+    rng = check_rng(rng)
+    template = _template(hvp, None, like)
+
+    op = hvp
+    if optimizer == "adam":
+        if preconditioner is None:
+            raise ValueError(
+                "`preconditioner` must be given for optimizer='adam': Adam's denominator "
+                "sqrt(v_hat) + eps, an array of shape (n_params,)"
+            )
+        d = check_array(preconditioner, "preconditioner", ndim=1, shape=(n_params,))
+        if bool(xp.any(d <= 0)):
+            raise ValueError("`preconditioner` must be positive (Adam's sqrt(v_hat) + eps)")
+        scale = 1.0 / xp.sqrt(xp.astype(d, dtype))
+
+        def op(v, idx=None):
+            return scale * hvp(scale * v, idx)
+
+    full = _top(_batch_operator(op, None), n_params, k, tol, rng, template)
+    lambda_1 = float(full.values[-1])
+    n_hvp = full.n_matvec
+    lam, spread, kurt, critical = lambda_1, 0.0, 0.0, float("nan")
+    c = 0.0 if batch_size is None else finite_sample_factor(batch_size, n_samples)
+    if c > 0 and method == "batch":
+        values = []
+        for _ in range(n_batches):
+            idx = _draw_batch(rng, n_samples, batch_size, xp, device)
+            res = _top(_batch_operator(op, idx), n_params, k, tol, rng, template)
+            n_hvp += res.n_matvec
+            values.append(float(res.values[-1]))
+        values = np.asarray(values)
+        lam, spread, kurt = float(values.mean()), float(values.std()), _kurtosis(values)
+        if lambda_1 > 0:
+            critical = max(lam / lambda_1 - 1.0, 0.0) / c
+        if kurt > 5.0:
+            warnings.warn(
+                f"max_learning_rate: the batch curvature is heavy-tailed (excess kurtosis {kurt:.1f}); "
+                "rare sharp batches can make SGD diverge below the predicted rate",
+                BatchScalingWarning,
+                stacklevel=2,
+            )
+    elif c > 0:  # method == "rmt"
+        u = full.vectors[:, 0]
+        Hu = _apply(lambda v: op(v, None), u, n_params, xp, "hvp")
+        n_hvp += 1
+        tau = 0.0
+        for _ in range(n_batches):
+            idx = _draw_batch(rng, n_samples, batch_size, xp, device)
+            diff = _apply(lambda v: op(v, idx), u, n_params, xp, "hvp") - Hu
+            tau += float(xp.vecdot(diff, diff)) / c
+        n_hvp += n_batches
+        tau /= n_batches
+        if lambda_1 > 0:
+            lam = lambda_1 + c * tau / lambda_1
+            critical = tau / lambda_1**2
+    factor = _stability_factor(optimizer, momentum, betas)
+    lr = factor / lam if lam > 0 else float("inf")
+    return LRResult(
+        lr=lr,
+        lambda_max=lam,
+        lambda_full=lambda_1,
+        critical_batch_size=critical,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        method=method,
+        n_hvp=n_hvp,
+        lambda_std=spread,
+        kurtosis=kurt,
+    )
+
+
+def scale_learning_rate(lr, batch_from, batch_to, optimizer="sgd", *, critical_batch_size=None):
+    """Transfer a learning rate from one batch size to another.
+
+    SGD's largest stable learning rate is ``(2/lambda_1) / (1 + B*/B)`` (up to the
+    finite-sample factor): linear in ``B`` below the critical batch size ``B*`` and
+    constant above it. Adam's grows like the square root of the same factor
+    (Granziol, Zohren & Roberts, 2022). Without ``critical_batch_size`` the rules are
+    the pure linear and square-root ones.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate at ``batch_from``.
+    batch_from, batch_to : float
+        Batch sizes (positive).
+    optimizer : {"sgd", "adam"}
+        Linear (SGD) or square-root (Adam) scaling.
+    critical_batch_size : float, optional
+        ``B*`` (e.g. from :func:`fit_batch_scaling` or :func:`max_learning_rate`);
+        scaling saturates above it.
+
+    Returns
+    -------
+    float
+        The learning rate at ``batch_to``.
+
+    Examples
+    --------
+    >>> import numlab as nl
+    >>> nl.rmt.scale_learning_rate(0.1, 32, 128), nl.rmt.scale_learning_rate(0.1, 32, 128, "adam")
+    (0.4, 0.2)
+    """
+    lr = check_scalar(lr, "lr", low=0.0)
+    batch_from = check_scalar(batch_from, "batch_from", low=0.0)
+    batch_to = check_scalar(batch_to, "batch_to", low=0.0)
+    check_option(optimizer, "optimizer", ("sgd", "adam"))
+    if critical_batch_size is None:
+        ratio = batch_to / batch_from
+    else:
+        bstar = check_scalar(critical_batch_size, "critical_batch_size", low=0.0, low_inclusive=True)
+        ratio = (batch_to / (batch_to + bstar)) / (batch_from / (batch_from + bstar))
+    return lr * (ratio if optimizer == "sgd" else math.sqrt(ratio))
+
+
+# --------------------------------------------------------------------------- gradient noise scale
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseScale:
+    """McCandlish et al.'s gradient noise scales.
+
+    Attributes
+    ----------
+    simple : float
+        ``B_simple = tr(Sigma) / |G|^2``, the usual estimate of the critical batch size.
+    noise : float
+        ``B_noise = tr(H Sigma) / (G^T H G)`` (NaN without an ``hvp``).
+    grad_norm_sq : float
+        ``|G|^2`` of the full gradient.
+    trace_cov : float
+        ``tr(Sigma)``, the trace of the per-sample gradient covariance.
+    n_gradients : int
+        Gradient evaluations used (batches plus one full gradient).
+    """
+
+    simple: float
+    noise: float
+    grad_norm_sq: float
+    trace_cov: float
+    n_gradients: int
+
+
+def gradient_noise_scale(gradient, n_samples, *, batch_size=32, n_batches=16, hvp=None, rng=None):
+    """McCandlish et al.'s gradient noise scale, for comparison with the curvature critical batch size.
+
+    Uses the full gradient ``G`` and ``n_batches`` batch gradients ``G_B``: since
+    ``E ||G_B - G||^2 = c(B) tr(Sigma)`` exactly for batches drawn without replacement,
+    ``tr(Sigma)`` is estimated without bias; with ``hvp``, ``tr(H Sigma)`` likewise
+    from ``(G_B - G)^T H (G_B - G)``.
+
+    Parameters
+    ----------
+    gradient : callable
+        ``gradient(idx=None)``: gradient of the mean loss over samples ``idx`` (all
+        when None), a 1-D array on the caller's backend.
+    n_samples : int
+        Number of training samples ``N``.
+    batch_size : int
+        Batch size of the noisy gradients, ``1 <= B < N``.
+    n_batches : int
+        Number of batch gradients.
+    hvp : callable, optional
+        ``hvp(v, idx=None)``; gives ``B_noise`` as well.
+    rng : None, int or numpy.random.Generator
+        Seed of the batches.
+
+    Returns
+    -------
+    NoiseScale
+        ``simple`` (``B_simple``), ``noise`` (``B_noise``), ``grad_norm_sq``, ``trace_cov``.
+
+    References
+    ----------
+    S. McCandlish, J. Kaplan, D. Amodei et al., "An empirical model of large-batch
+    training", arXiv:1812.06162 (2018).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> X = np.random.default_rng(0).standard_normal((300, 4))
+    >>> model = nl.rmt.LeastSquares(X, X[:, 0] + 0.5)
+    >>> w = model.init_params()
+    >>> gns = nl.rmt.gradient_noise_scale(lambda idx=None: model.gradient(w, idx), 300, rng=0)
+    >>> bool(gns.simple > 0)
+    True
+    """
+    if not callable(gradient):
+        raise TypeError(f"`gradient` must be callable as gradient(idx=None); got {type(gradient).__name__}")
+    n_samples = check_int(n_samples, "n_samples", low=2)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=n_samples - 1)
+    n_batches = check_int(n_batches, "n_batches", low=1)
+    rng = check_rng(rng)
+    G = gradient(None)
+    xp = _backend.namespace(G)
+    device = _backend.device(G)
+    n = G.shape[0]
+    c = finite_sample_factor(batch_size, n_samples)
+    gg = float(xp.vecdot(G, G))
+    trace_cov, trace_hcov = 0.0, 0.0
+    for _ in range(n_batches):
+        idx = _draw_batch(rng, n_samples, batch_size, xp, device)
+        d = _apply(lambda _v: gradient(idx), G, n, xp, "gradient") - G
+        trace_cov += float(xp.vecdot(d, d))
+        if hvp is not None:
+            trace_hcov += float(xp.vecdot(d, _apply(hvp, d, n, xp, "hvp")))
+    trace_cov /= n_batches * c
+    noise = float("nan")
+    if hvp is not None:
+        gHg = float(xp.vecdot(G, _apply(hvp, G, n, xp, "hvp")))
+        noise = (trace_hcov / (n_batches * c)) / gHg if gHg > 0 else float("inf")
+    return NoiseScale(
+        simple=trace_cov / gg if gg > 0 else float("inf"),
+        noise=noise,
+        grad_norm_sq=gg,
+        trace_cov=trace_cov,
+        n_gradients=n_batches + 1,
+    )
+
+
+# --------------------------------------------------------------------------- measured divergence
+
+
+def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_every):
+    xp = model.xp
+    rng = np.random.default_rng(seed)
+    N = model.n_samples
+    loss0 = model.loss(w0)
+    w, velocity = w0, None
+    order, pos = rng.permutation(N), 0
+    for step in range(1, n_steps + 1):
+        if pos + batch_size > N:  # epoch-wise reshuffling; a short tail batch is skipped
+            order, pos = rng.permutation(N), 0
+        idx = None if batch_size == N else _backend.asarray(order[pos:pos + batch_size], xp=xp, device=model.device)
+        pos += batch_size
+        g = model.gradient(w, idx)
+        velocity = g if velocity is None or momentum == 0 else momentum * velocity + g
+        w = w - lr * velocity
+        if step % check_every == 0 or step == n_steps:
+            loss = model.loss(w)
+            if not math.isfinite(loss) or loss > 1e3 * loss0:
+                return True
+    return model.loss(w) > 10 * loss0
+
+
+def measure_max_learning_rate(
+    model, batch_size=None, *, w0=None, n_steps=500, momentum=0.0, seeds=(0, 1, 2), rtol=0.02, lr_start=None
+):
+    """The learning rate at which SGD actually diverges, found by bisection (the empirical reference).
+
+    Runs plain SGD (epoch-wise reshuffling, optional heavy-ball momentum) for
+    ``n_steps`` steps from ``w0`` and calls a run diverged when the full loss becomes
+    non-finite or exceeds ``1e3`` times the initial loss at a check (every 25 steps),
+    or ends above ``10`` times it. A geometric bisection locates the threshold to
+    ``rtol`` for each seed; the median over seeds is returned. This is what
+    :func:`max_learning_rate` predicts for quadratic losses.
+
+    Parameters
+    ----------
+    model : LeastSquares, LogisticRegression or MLP
+        A built-in model (anything with ``loss(w, idx)``, ``gradient(w, idx)``,
+        ``n_samples``, ``xp``, ``device`` and ``init_params()``).
+    batch_size : int, optional
+        Batch size (None: full batch).
+    w0 : array of shape (n_params,), optional
+        Start point (default ``model.init_params(0)``).
+    n_steps : int
+        SGD steps per run.
+    momentum : float
+        Heavy-ball momentum.
+    seeds : sequence of int
+        Seeds of the batch orders; the median threshold is returned.
+    rtol : float
+        Relative precision of the bisection.
+    lr_start : float, optional
+        First learning rate tried (default 1).
+
+    Returns
+    -------
+    float
+        The median divergence threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlab as nl
+    >>> X = np.random.default_rng(0).standard_normal((200, 3))
+    >>> model = nl.rmt.LeastSquares(X, X[:, 0])
+    >>> lr = nl.rmt.measure_max_learning_rate(model, n_steps=100, seeds=(0,))
+    >>> lam = np.linalg.eigvalsh(model.hessian(model.init_params()).dense())[-1]
+    >>> bool(0.9 < lr * lam / 2 < 1.1)
+    True
+    """
+    N = model.n_samples
+    batch_size = N if batch_size is None else check_int(batch_size, "batch_size", low=1, high=N)
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    rtol = check_scalar(rtol, "rtol", low=0.0)
+    w0 = model.init_params(0) if w0 is None else w0
+    thresholds = []
+    for seed in seeds:
+        def diverges(lr, seed=seed):
+            return _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, 25)
+
+        lo = hi = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
+        if diverges(hi):
+            while diverges(lo):
+                hi, lo = lo, lo / 2
+        else:
+            while not diverges(hi):
+                lo, hi = hi, hi * 2
+                if hi > 1e12:
+                    raise RuntimeError("measure_max_learning_rate: SGD did not diverge up to lr = 1e12")
+        while hi / lo > 1 + rtol:
+            mid = math.sqrt(lo * hi)
+            if diverges(mid):
+                hi = mid
+            else:
+                lo = mid
+        thresholds.append(math.sqrt(lo * hi))
+    return float(np.median(thresholds))
