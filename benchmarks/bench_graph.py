@@ -72,7 +72,7 @@ def lfr(seed=3):
 # --------------------------------------------------------------------------- the reference
 
 
-def reference_fastrp(S, dim=DIM, weights=WEIGHTS, beta=-0.1, seed=0):
+def reference_fastrp(S, dim=DIM, weights=WEIGHTS, beta=0.0, seed=0):
     """FastRP as the authors compute it, float64 SciPy/NumPy."""
     S = scipy.sparse.csr_matrix(S, dtype=np.float64)
     n = S.shape[0]
