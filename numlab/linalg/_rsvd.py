@@ -29,9 +29,13 @@ from .. import _backend
 from .._validation import check_int, check_option, check_rng, check_scalar
 from ._operator import Operator, as_operator
 
-#: Relative change of the top-k Ritz values (scaled by the k-th) below which
-#: ``n_iter="auto"`` stops.
+#: ``n_iter="auto"`` stops when no top-k Ritz value moved by more than AUTO_RTOL * s_k
+#: in the last pass, or (when ||A||_F is known) when the rank-k Frobenius error improved
+#: by less than AUTO_FROBENIUS_RTOL relatively and no Ritz value moved by more than
+#: AUTO_GUARD * s_k (flat spectra: the values creep on, the approximation does not).
 AUTO_RTOL = 1e-2
+AUTO_FROBENIUS_RTOL = 1e-3
+AUTO_GUARD = 0.2
 #: Most passes ``n_iter="auto"`` makes (subspace iteration, block Krylov).
 AUTO_MAX_ITER = {"subspace": 12, "krylov": 6}
 #: float64 input is sketched in float32 when ``A`` stores at least this many entries
@@ -121,17 +125,28 @@ def _descending_sqrt(eigenvalues, xp):
     return np.sqrt(np.clip(ev, 0.0, None))
 
 
-def _ritz_converged(previous, current, k, rtol):
-    """True when the top-k Ritz values moved by less than ``rtol * s_k``.
+def _ritz_converged(previous, current, k, rtol, frobenius2=None):
+    """Whether the top-k Ritz values have settled (the ``n_iter="auto"`` rule).
 
-    Scaling by the k-th value, not by each value, is what matters for the rank-k error:
-    a move of ``rtol * s_k`` in any direction changes the approximation by about that
-    much, whatever the size of the value that moved.
+    Moves are measured against the k-th value, not each value: a move of ``rtol * s_k``
+    in any direction changes the rank-k approximation by about that much, whatever the
+    size of the value that moved. With ``frobenius2 = ||A||_F**2`` a second, looser rule
+    also stops: the Frobenius error ``sqrt(||A||^2 - sum s_i^2)`` improved by less than
+    AUTO_FROBENIUS_RTOL (relative) and no value moved by more than AUTO_GUARD * s_k.
+    On flat spectra the Ritz values keep creeping up inside the cluster of equal singular
+    values while the approximation no longer improves; this rule stops there.
     """
     sk = current[k - 1]
     if not sk > 0:
         return True  # A is (numerically) of rank < k: nothing left to find
-    return float(np.max(np.abs(current[:k] - previous[:k]))) <= rtol * sk
+    move = float(np.max(np.abs(current[:k] - previous[:k])))
+    if move <= rtol * sk:
+        return True
+    if frobenius2 is None or move > AUTO_GUARD * sk:
+        return False
+    captured = float(np.sum(current[:k] ** 2))
+    gain = captured - float(np.sum(previous[:k] ** 2))
+    return gain <= AUTO_FROBENIUS_RTOL * max(frobenius2 - captured, 0.0)
 
 
 def _flip_signs(U, Vt, xp):
@@ -183,7 +198,7 @@ def _upgrade_if_needed(op_pass, op_full, ritz, k):
     return op_full
 
 
-def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None):
+def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frobenius2=None):
     """Power (subspace) iteration; returns a :class:`_Sketch`.
 
     With ``basis``, the range is kept orthogonal to it (deflated operators of the
@@ -205,7 +220,7 @@ def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None):
     max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
     while it < max_iter:
-        if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol):
+        if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol, frobenius2):
             break
         # The Gram of Z gives both the Ritz values and the Cholesky-QR of Z.
         P = _orth(Z, xp, gram)
@@ -222,7 +237,7 @@ def _gram(Z, xp, wide):
     return Zw.T @ Zw
 
 
-def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol):
+def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
     """Randomized block Krylov iteration (Musco & Musco 2015); returns a :class:`_Sketch`.
 
     The basis ``Q = [Q_0, ..., Q_q]`` of span{A W, (A A^T) A W, ...} is built block by
@@ -246,7 +261,7 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol):
     max_iter = AUTO_MAX_ITER["krylov"] if n_iter == "auto" else n_iter
     it = 0
     while it < max_iter and Q.shape[1] + l <= min(m, n):
-        if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol):
+        if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol, frobenius2):
             break
         Q_new = _orthonormalize(op.matmat(_scale_columns(last_Z, xp)), xp, Q)
         Z_new = op.rmatmat(Q_new)
@@ -270,9 +285,9 @@ def _sketch(op, size, *, k, n_iter, method, rng, rtol=AUTO_RTOL, mixed=True):
     Omega = _backend.random_normal(
         rng, (op.shape[1], size), xp=xp, device=op.device, dtype=op_pass.dtype
     )
-    if method == "krylov":
-        return _block_krylov(op_pass, op, Omega, k=k, n_iter=n_iter, rtol=rtol)
-    return _subspace_iteration(op_pass, op, Omega, k=k, n_iter=n_iter, rtol=rtol)
+    frobenius2 = op.frobenius2() if n_iter == "auto" and op.frobenius2 is not None else None
+    run = _block_krylov if method == "krylov" else _subspace_iteration
+    return run(op_pass, op, Omega, k=k, n_iter=n_iter, rtol=rtol, frobenius2=frobenius2)
 
 
 # --------------------------------------------------------------------------- Rayleigh-Ritz
@@ -384,7 +399,9 @@ def randomized_svd(
     n_iter : int or "auto", default "auto"
         Power iterations (subspace) or Krylov blocks after the first (krylov). ``"auto"``
         stops when no top-k Ritz value moves by more than 1 % of the k-th between two
-        passes (at most 12 subspace / 6 Krylov iterations). With ``tol``, the same rule
+        passes, or, when ``||A||_F`` is known, when the rank-k Frobenius error improves
+        by less than 0.1 % while no value moves by more than 20 % of the k-th (flat
+        spectra); at most 12 subspace / 6 Krylov iterations. With ``tol``, the first rule
         is applied to each block.
     method : {"subspace", "krylov"}, default "subspace"
         Subspace iteration (Halko et al. 2011, Alg. 4.4) or randomized block Krylov
@@ -487,7 +504,8 @@ def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng):
     total = op.frobenius2()
     target = tol * tol * total
     limit = _choose_size(k, n_oversamples, op.shape)
-    block = max(1, min(limit, max(8, n_oversamples, -(-limit // 8))))
+    # Small blocks: the rank is read off the final SVD, the block only sets the work.
+    block = min(limit, max(16, 2 * n_oversamples))
     Q = Z = None
     captured = 0.0
     while True:
