@@ -250,8 +250,9 @@ def test_stochastic_on_backends(backend, rng):
     Zx, Zy = model.transform(backend.asarray(X), backend.asarray(Y))
     assert Zx.dtype == backend.dtype and model.x_weights_.dtype == backend.dtype
     assert _backend.namespace(Zx) is _backend.namespace(backend.asarray(X))
-    # Same seed, same draws on every backend: the same fit up to rounding.
-    tol = 2e-2 if backend.float_name == "float32" else 1e-6
+    # Same seed, same draws on every backend: the same fit up to rounding (which Adam's
+    # normalised steps can amplify a little over 36 steps on a GPU's own BLAS).
+    tol = 2e-2 if backend.float_name == "float32" else 1e-4 if backend.name == "cupy" else 1e-6
     np.testing.assert_allclose(backend.to_numpy(model.correlations_), ref.correlations_, rtol=tol)
     score = model.score(backend.asarray(X), backend.asarray(Y))
     assert isinstance(score, float)
