@@ -326,6 +326,12 @@ def test_partial_fit_stream(rng):
     assert model.n_steps_ == 90
     assert model.score(X, Y) >= 0.97 * exact
     np.testing.assert_allclose(model.means_[0], X.mean(0), atol=1e-10)
+    # partial_fit goes on from a fit (warm start) and keeps the running means.
+    warm = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(X[:3000], Y[:3000])
+    for start in range(3000, len(X), 200):
+        warm.partial_fit(X[start : start + 200], Y[start : start + 200])
+    np.testing.assert_allclose(warm.means_[0], X.mean(0), atol=1e-10)
+    assert warm.score(X, Y) >= 0.97 * exact
 
 
 def test_score_is_rotation_invariant_and_reproducible(rng):

@@ -447,6 +447,7 @@ class StochasticCCA(BaseEstimator):
         if batch < (4 if self.unbiased else 2):
             raise ValueError(f"`X` must have at least {4 if self.unbiased else 2} samples; got {n}")
         self.means_ = [xp.mean(v, axis=0) for v in views]
+        self._seen = n  # partial_fit may go on from here
         self._start(views, xp, rng)
         steps = max(n // batch, 1)
         bar = _Progress(self.epochs, type(self).__name__, self.progress)
