@@ -561,7 +561,7 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
         Their non-negative weights.
     grid : array_like of shape (g,) or int, optional
         Points at which to evaluate the density, or their number (default 1000) on the
-        range of the nodes widened by ``3 sigma``.
+        range of the nodes widened by ``5 sigma``.
     sigma : float, optional
         Kernel width; default 1 % of the range of the nodes (Ghorbani et al. use
         variances of 1e-5 to 1e-1 times the range).
@@ -596,7 +596,7 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
     sigma = check_scalar(sigma, "sigma", low=0.0)
     if grid is None or isinstance(grid, (int, np.integer)):
         size = 1000 if grid is None else check_int(grid, "grid", low=2)
-        grid = np.linspace(nodes.min() - 3 * sigma, nodes.max() + 3 * sigma, size)
+        grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, size)
     grid = np.asarray(grid, dtype=np.float64).reshape(-1)
     z = (grid[:, None] - nodes[None, :]) / sigma
     density = np.exp(-0.5 * z * z) @ weights / (sigma * math.sqrt(2 * math.pi))

@@ -43,11 +43,11 @@ class SLQLearner:
 
     Every ``every`` steps, stochastic Lanczos quadrature on the (batch) Hessian gives
     the top curvature ``lambda_max`` and a positive lower edge ``lambda_low`` (the
-    ``quantile`` of the spectral measure of ``|lambda|``); the heavy-ball parameters
+    ``quantile`` of the spectral measure restricted to positive curvatures); the heavy-ball parameters
     that are optimal for a quadratic with that spectrum follow (Polyak 1964)::
 
         momentum = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))**2,   kappa = lambda_max / lambda_low
-        lr = safety * 4 / (sqrt(lambda_max) + sqrt(lambda_low))**2
+        lr = safety * 4 / (sqrt(lambda_max) + sqrt(lambda_low))**2  =  safety * (1 + sqrt(momentum))**2 / lambda_max
 
     This follows the spirit of the SLQ-based learner of Granziol, Zohren & Roberts
     (2022), who estimate curvature on the fly instead of searching learning rate and
@@ -65,11 +65,15 @@ class SLQLearner:
     n_probes : int
         SLQ probes per estimate.
     quantile : float
-        Spectral quantile of ``|lambda|`` taken as the lower edge, in ``(0, 1)``.
+        Quantile of the positive part of the spectral measure taken as the lower edge,
+        in ``(0, 1)``. Small quantiles give the asymptotically fastest parameters for
+        the quadratic model but a large transient (heavy ball with momentum near 1
+        first amplifies the error), hence the moderate default.
     safety : float
         Factor on the learning rate, in ``(0, 1]``.
     max_momentum : float
-        Upper clip of the momentum, in ``[0, 1)``.
+        Upper clip of the momentum, in ``[0, 1)`` (the learning rate follows the clipped
+        momentum, so the step stays stable).
     rng : None, int or numpy.random.Generator
         Seed of the probes.
 
@@ -84,7 +88,7 @@ class SLQLearner:
     True
     """
 
-    def __init__(self, n_params, *, every=50, k=20, n_probes=2, quantile=0.05, safety=1.0, max_momentum=0.99, rng=None):
+    def __init__(self, n_params, *, every=50, k=20, n_probes=2, quantile=0.2, safety=1.0, max_momentum=0.9, rng=None):
         self.n_params = check_int(n_params, "n_params", low=1)
         self.every = check_int(every, "every", low=1)
         self.k = check_int(k, "k", low=1, high=self.n_params)
@@ -121,15 +125,17 @@ class SLQLearner:
         lam_max = float(nodes.max())
         if lam_max <= 0:
             raise ValueError("SLQLearner: the Hessian has no positive curvature; cannot set a learning rate")
-        order = np.argsort(np.abs(nodes))
-        cdf = np.cumsum(weights[order]) / weights.sum()
-        lam_low = float(np.abs(nodes[order][np.searchsorted(cdf, self.quantile)]))
-        lam_low = min(max(lam_low, 1e-12 * lam_max), lam_max)
+        # The lower edge among the positive curvatures: null directions (a singular
+        # Hessian) do not affect the loss, negative ones are not a quadratic's.
+        positive = nodes > 1e-8 * lam_max
+        order = np.argsort(nodes[positive])
+        cdf = np.cumsum(weights[positive][order]) / weights[positive].sum()
+        lam_low = float(nodes[positive][order][min(np.searchsorted(cdf, self.quantile), order.size - 1)])
         root = math.sqrt(lam_max / lam_low)
         momentum = min(((root - 1) / (root + 1)) ** 2, self.max_momentum)
-        lr = self.safety * 4.0 / (math.sqrt(lam_max) + math.sqrt(lam_low)) ** 2
-        # Heavy ball is stable iff lr * lambda_max < 2 (1 + momentum); the clip must keep it so.
-        lr = min(lr, self.safety * 2.0 * (1.0 + momentum) / lam_max * (1 - 1e-9))
+        # (1 + sqrt(m))^2 / lambda_max is Polyak's 4 / (sqrt(L) + sqrt(mu))^2 when the momentum
+        # is not clipped, and keeps lr * lambda_max < 2 (1 + m) (stability) when it is.
+        lr = self.safety * (1.0 + math.sqrt(momentum)) ** 2 / lam_max
         return SLQStep(lr, momentum, lam_max, lam_low, self.n_probes * self.k)
 
     def update(self, step, hvp, idx=None, *, like=None):
@@ -152,7 +158,8 @@ class SLQLearner:
             The current learning rate and momentum.
         """
         step = check_int(step, "step", low=0)
-        if self.current is None or step % self.every == 0:
+        last = self.history[-1][0] if self.history else None
+        if self.current is None or (step % self.every == 0 and step != last):
             self.current = self.estimate(hvp, idx, like=like)
             self.history.append((step, self.current))
         return self.current
