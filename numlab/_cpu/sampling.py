@@ -1,0 +1,157 @@
+"""Numba kernels of nl.sampling: the chain-rule sampler of a continuous projection DPP.
+
+Same algorithm and same consumption of the uniform stream as the generic implementation
+``numlab.sampling._chain.chain_rule_dpp`` (see there for the mathematics), so both give
+the same points for the same uniforms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_LEGENDRE = 0
+_UNIFORMS_PER_TRY = 4
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+@numba.njit(cache=True)
+def _sample_1d(kind, k, b, table, u, pos):
+    n = u.shape[0]
+    while True:
+        if pos + _UNIFORMS_PER_TRY > n:
+            return 0.0, -1
+        if kind == _LEGENDRE:
+            x = math.cos(math.pi * u[pos])
+            accept = u[pos + 1]
+            pos += 2
+            prev = 0.0
+            cur = 1.0
+            for j in range(k):
+                nxt = (x * cur - b[j] * prev) / b[j + 1]
+                prev = cur
+                cur = nxt
+            if 2.0 * accept < 0.5 * math.pi * cur * cur * math.sqrt(max(1.0 - x * x, 0.0)):
+                return x, pos
+        else:
+            L = table[k, 0]
+            s = table[k, 1]
+            M = table[k, 2]
+            if u[pos] < 0.5:
+                x = L * math.cos(math.pi * u[pos + 1])
+                pos += 2
+            else:
+                x = s * math.sqrt(-2.0 * math.log1p(-u[pos + 1])) * math.cos(2.0 * math.pi * u[pos + 2])
+                pos += 3
+            accept = u[pos]
+            pos += 1
+            prev = 0.0
+            cur = math.exp(-0.25 * x * x)
+            for j in range(k):
+                nxt = (x * cur - b[j] * prev) / b[j + 1]
+                prev = cur
+                cur = nxt
+            f = cur * cur / _SQRT_2PI
+            gauss = math.exp(-0.5 * (x / s) ** 2) / (s * _SQRT_2PI)
+            if abs(x) < L:
+                q = 0.5 / (math.pi * math.sqrt(L * L - x * x)) + 0.5 * gauss
+            else:
+                q = 0.5 * gauss
+            if accept * M * q < f:
+                return x, pos
+
+
+@numba.njit(cache=True)
+def _features(kind, x, indices, b, degree, values, phi):
+    m, d = indices.shape
+    for c in range(d):
+        prev = 0.0
+        cur = 1.0 if kind == _LEGENDRE else math.exp(-0.25 * x[c] * x[c])
+        values[c, 0] = cur
+        for j in range(degree):
+            nxt = (x[c] * cur - b[j] * prev) / b[j + 1]
+            prev = cur
+            cur = nxt
+            values[c, j + 1] = cur
+    for i in range(m):
+        v = 1.0
+        for c in range(d):
+            v *= values[c, indices[i, c]]
+        phi[i] = v
+
+
+@numba.njit(cache=True)
+def _project_out(E, t, v, coeffs):
+    """``v -= E[:t].T @ (E[:t] @ v)`` in place; returns ``|v|^2`` afterwards."""
+    m = v.shape[0]
+    for s in range(t):
+        acc = 0.0
+        for i in range(m):
+            acc += E[s, i] * v[i]
+        coeffs[s] = acc
+    for s in range(t):
+        c = coeffs[s]
+        for i in range(m):
+            v[i] -= c * E[s, i]
+    out = 0.0
+    for i in range(m):
+        out += v[i] * v[i]
+    return out
+
+
+@numba.njit(cache=True)
+def _projection_norm2(E, t, v):
+    """``|E[:t] @ v|^2``: the squared norm of the projection of ``v`` on the accepted span."""
+    if t == 0:
+        return 0.0
+    c = np.dot(E[:t], v)  # BLAS gemv: the hot spot of the sampler
+    return np.dot(c, c)
+
+
+@numba.njit(cache=True)
+def chain_rule_dpp(indices, kind, b, table, u):
+    m, d = indices.shape
+    degree = 0
+    for i in range(m):
+        for c in range(d):
+            degree = max(degree, indices[i, c])
+    points = np.zeros((m, d))
+    E = np.zeros((m, m))
+    values = np.empty((d, degree + 1))
+    phi = np.empty(m)
+    coeffs = np.empty(m)
+    x = np.empty(d)
+    pos = 0
+    for t in range(m):
+        while True:
+            if pos + 2 > u.shape[0]:
+                return points, -1
+            j = min(int(u[pos] * m), m - 1)
+            pos += 1
+            for c in range(d):
+                xc, pos = _sample_1d(kind, indices[j, c], b, table, u, pos)
+                if pos < 0:
+                    return points, -1
+                x[c] = xc
+            if pos >= u.shape[0]:
+                return points, -1
+            accept = u[pos]
+            pos += 1
+            _features(kind, x, indices, b, degree, values, phi)
+            norm2 = 0.0
+            for i in range(m):
+                norm2 += phi[i] * phi[i]
+            # residual |(I - Pi) phi|^2 = |phi|^2 - |E phi|^2: cancellation only matters where
+            # the acceptance probability is below ~1e-15 anyway.
+            if accept * norm2 < norm2 - _projection_norm2(E, t, phi):
+                _project_out(E, t, phi, coeffs)
+                res2 = _project_out(E, t, phi, coeffs)  # second pass keeps E orthonormal
+                scale = 1.0 / math.sqrt(res2)
+                for i in range(m):
+                    E[t, i] = phi[i] * scale
+                for c in range(d):
+                    points[t, c] = x[c]
+                break
+    return points, pos
