@@ -299,8 +299,12 @@ def pls(X, Y=None, n_components=1, *, reg=1.0):
 
     Parameters
     ----------
-    X, Y, n_components
-        As for :func:`cca`.
+    X : array of shape (n_samples, n_features_x), or sequence of such arrays
+        The first view, or all views (then ``Y`` must be omitted).
+    Y : array of shape (n_samples, n_features_y), optional
+        The second view.
+    n_components : int, default=1
+        Number of directions, at most the smallest view's feature count.
     reg : float in [0, 1] or sequence, default=1.0
         Shrinkage; 1 is PLS.
 

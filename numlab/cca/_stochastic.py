@@ -556,6 +556,13 @@ class StochasticCCA(BaseEstimator):
     def transform(self, X, Y=None):
         """Project the views on the canonical directions.
 
+        Parameters
+        ----------
+        X : array (n_samples, n_features_x) or sequence of arrays
+            The first view alone, or all views.
+        Y : array (n_samples, n_features_y), optional
+            The second view.
+
         Returns
         -------
         Zx : array (n_samples, n_components)
@@ -576,6 +583,11 @@ class StochasticCCA(BaseEstimator):
         The sum of the canonical correlations between the views' projections (the
         sum of the MCCA eigenvalues for more than two views): invariant to any
         invertible map within the learned subspace, so it measures the subspace.
+
+        Parameters
+        ----------
+        X : array (n_samples, n_features_x) or sequence of arrays
+        Y : array (n_samples, n_features_y), optional
 
         Returns
         -------
