@@ -1,0 +1,56 @@
+"""``numlab tour`` entries of nl.rmt: Hessian eigenvalues and the largest stable SGD rate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._tour import Demo
+
+
+def top_eigenvalue_demo(quick: bool) -> Demo:
+    from scipy.sparse.linalg import LinearOperator, eigsh as arpack
+    from sklearn.datasets import load_digits
+
+    from . import MLP, eigsh
+
+    X, y = load_digits(return_X_y=True)
+    n, hidden = (300, 16) if quick else (len(X), 32)
+    model = MLP(X[:n] / 16.0, y[:n], hidden=hidden, loss="mse")
+    H = model.hessian(model.init_params(0))
+    res = eigsh(H, model.n_params, tol=1e-6, rng=0)
+    P = model.n_params
+    op = LinearOperator((P, P), matvec=lambda v: H(np.ravel(v)), dtype=np.float64)
+    ref = float(arpack(op, k=1, which="LA", tol=1e-10, v0=np.ones(P))[0][0])
+    err = abs(res.values[-1] - ref) / ref
+    return Demo(
+        problem=f"top Hessian eigenvalue of a {P}-parameter MLP on {n} digits (HVPs only)",
+        result=f"lambda_max = {res.values[-1]:.6f} in {res.n_matvec} HVPs, residual {res.residuals[0]:.1e}",
+        check=f"vs ARPACK eigsh (tol 1e-10): relative error {err:.1e}",
+        ok=err < 1e-6 and res.n_matvec <= 16,
+    )
+
+
+def learning_rate_demo(quick: bool) -> Demo:
+    from sklearn.datasets import load_breast_cancer
+
+    from . import LeastSquares, max_learning_rate, measure_max_learning_rate
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LeastSquares((X - X.mean(0)) / X.std(0), y.astype(float))
+    H = model.hessian(model.init_params())
+    sizes = (16, 128) if quick else (8, 32, 128)
+    rows = []
+    for B in sizes:
+        predicted = max_learning_rate(H, model.n_params, B, n_batches=16, rng=0).lr
+        measured = measure_max_learning_rate(model, B, n_steps=200 if quick else 500, seeds=(0,), lr_start=predicted)
+        rows.append((B, predicted, measured))
+    ratios = [m / p for _, p, m in rows]
+    return Demo(
+        problem="largest stable SGD rate vs batch size, least squares on breast cancer (569 x 30)",
+        result=", ".join(f"B={B}: {p:.3f}" for B, p, _ in rows),
+        check="vs SGD divergence by bisection: measured/predicted " + " ".join(f"{r:.2f}" for r in ratios),
+        ok=all(1 / 1.5 <= r <= 1.5 for r in ratios) and rows[0][1] < rows[-1][1],
+    )
+
+
+DEMOS = [top_eigenvalue_demo, learning_rate_demo]
