@@ -111,6 +111,22 @@ def test_exact_against_cca_zoo(rng):
         np.testing.assert_allclose(cos, 1.0, atol=1e-6)
 
 
+def test_multiview_is_carrolls_gcca_and_matches_cca_zoo(rng):
+    cca_zoo = pytest.importorskip("cca_zoo.linear")
+    views = latent_views(rng, n=800, sizes=(7, 5, 6), noise=(0.5, 0.7, 0.9))
+    res = nl.cca.cca(views, n_components=3)
+    # Carroll's generalized CCA (MAXVAR): the top eigenvalues of the sum of the views'
+    # projection matrices are the MCCA eigenvalues plus one.
+    projectors = sum(q @ q.T for q in (np.linalg.qr(v - v.mean(0))[0] for v in views))
+    carroll = np.linalg.eigvalsh(projectors)[::-1][:3]
+    np.testing.assert_allclose(res.correlations, carroll - 1, rtol=1e-8)
+    ours = res.transform(*views)
+    for model in (cca_zoo.MCCA(3, pca=False), cca_zoo.GCCA(3)):
+        theirs = model.fit(views).transform(views)
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(tcc(a, b), 3.0, rtol=1e-8)  # the same subspace
+
+
 def test_pls_is_svd_of_cross_covariance(rng):
     X, Y = latent_views(rng)
     res = nl.cca.pls(X, Y, 3)

@@ -37,7 +37,9 @@ class CCAResult:
         The generalized eigenvalues, in decreasing order. For two views and ``reg=0``
         these are the canonical correlations; for ``reg=1`` (PLS) the singular values
         of the cross-covariance; for ``M`` views the MCCA eigenvalues, at most
-        ``M - 1``.
+        ``M - 1``; with ``reg=0`` they are the top eigenvalues of the sum of the views'
+        projection matrices minus one (Carroll's generalized CCA, MAXVAR), so MCCA
+        and GCCA give the same directions.
     weights : tuple of arrays, one per view, each (n_features_i, n_components)
         Weights normalised so that ``w^T B_i w = 1`` for every component: with
         ``reg=0`` each projection has unit variance.
