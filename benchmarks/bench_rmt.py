@@ -110,7 +110,10 @@ def _power_iteration(H, n, seed, *, ref=None, tol=1e-3, max_iter=500):
 class TopEigenvalue:
     """Top eigenvalue of a 2,410-parameter MLP Hessian: HVPs and relative error."""
 
-    params = (["numlab-lanczos", "power-iteration-oracle", "pyhessian-default", "scipy-eigsh"], ["mse", "ce"])
+    params = (
+        ["numlab-lanczos", "power-iteration-oracle", "pyhessian-default", "scipy-eigsh"],
+        ["mse", "ce"],
+    )
     param_names = ["method", "loss"]
     seeds = range(5)
 
@@ -144,7 +147,9 @@ class TopEigenvalue:
     track_hvp_count.unit = "HVPs"
 
     def track_relative_error(self, method, loss):
-        return float(np.median([abs(self._run(method, s)[0] - self.ref) / self.ref for s in self.seeds]))
+        return float(
+            np.median([abs(self._run(method, s)[0] - self.ref) / self.ref for s in self.seeds])
+        )
 
     track_relative_error.unit = "relative error"
 
@@ -181,7 +186,9 @@ class SLQDensity:
     def track_extreme_error(self, k, loss):
         nodes, _ = self._density(k)
         span = self.values[-1] - self.values[0]
-        return float(max(abs(nodes.max() - self.values[-1]), abs(nodes.min() - self.values[0])) / span)
+        return float(
+            max(abs(nodes.max() - self.values[-1]), abs(nodes.min() - self.values[0])) / span
+        )
 
     track_extreme_error.unit = "error / range"
 
@@ -208,8 +215,13 @@ def _problem(dataset, model):
         m = rmt.LeastSquares(X, y.astype(float))
         return m, m.hessian(m.init_params())
     logistic = rmt.LogisticRegression(X, y, alpha=1e-2)
-    res = minimize(logistic.loss, np.zeros(logistic.n_params), jac=logistic.gradient, method="L-BFGS-B",
-                   options={"maxiter": 5000, "gtol": 1e-10})
+    res = minimize(
+        logistic.loss,
+        np.zeros(logistic.n_params),
+        jac=logistic.gradient,
+        method="L-BFGS-B",
+        options={"maxiter": 5000, "gtol": 1e-10},
+    )
     quad = rmt.LocalQuadratic(logistic, res.x)
     return quad, quad.hessian()
 
@@ -219,18 +231,25 @@ def _predicted(dataset, model, batch_size):
     m, H = _problem(dataset, model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", rmt.BatchScalingWarning)
-        result = rmt.max_learning_rate(H, m.n_params, batch_size, n_samples=m.n_samples, n_batches=32, rng=0)
+        result = rmt.max_learning_rate(
+            H, m.n_params, batch_size, n_samples=m.n_samples, n_batches=32, rng=0
+        )
     return result, any(issubclass(w.category, rmt.BatchScalingWarning) for w in caught)
 
 
 def _measured(dataset, model, batch_size):
     m, _ = _problem(dataset, model)
-    return rmt.measure_max_learning_rate(m, batch_size, n_steps=500, seeds=(0, 1, 2), lr_start=_predicted(
-        dataset, model, batch_size)[0].lr)
+    return rmt.measure_max_learning_rate(
+        m,
+        batch_size,
+        n_steps=500,
+        seeds=(0, 1, 2),
+        lr_start=_predicted(dataset, model, batch_size)[0].lr,
+    )
 
 
 class LearningRate:
-    """Predicted largest stable SGD rate vs the measured divergence rate (bisection, 3 seeds, 500 steps)."""
+    """Predicted largest stable SGD rate vs the measured divergence rate (bisection, 3 seeds)."""
 
     params = (["breast", "digits", "zdigits"], ["lsq", "logistic"], [1, 4, 16, 64, 256])
     param_names = ["dataset", "model", "batch_size"]
@@ -245,7 +264,9 @@ class LearningRate:
         m, H = _problem(dataset, model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rmt.max_learning_rate(H, m.n_params, batch_size, n_samples=m.n_samples, n_batches=32, rng=1)
+            rmt.max_learning_rate(
+                H, m.n_params, batch_size, n_samples=m.n_samples, n_batches=32, rng=1
+            )
 
     def track_measured_over_predicted(self, dataset, model, batch_size):
         measured = cached("rmt-measured-lr", _measured, *self.args)

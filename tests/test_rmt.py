@@ -1,4 +1,4 @@
-"""Tests of numlab.rmt against exact eigensolvers, exact per-sample statistics and measured SGD divergence."""
+"""Tests of numlab.rmt against exact eigensolvers, per-sample statistics and SGD divergence."""
 
 import functools
 import warnings
@@ -60,7 +60,9 @@ def wasserstein1(nodes, weights, values):
 def test_lanczos_full_space_gives_exact_spectrum(backend, rng):
     A, values = spiked_matrix(rng)
     A_b = backend.asarray(A)
-    alpha, beta, Q = rmt.lanczos(lambda v: A_b @ v, 80, 80, rng=1, return_vectors=True, like=A_b[0, :])
+    alpha, beta, Q = rmt.lanczos(
+        lambda v: A_b @ v, 80, 80, rng=1, return_vectors=True, like=A_b[0, :]
+    )
     theta, weights = rmt.ritz(alpha, beta)
     tol = 1e-3 if backend.float_name == "float32" else 1e-10
     np.testing.assert_allclose(theta, values, atol=tol * 10)
@@ -133,7 +135,15 @@ def test_eigsh_on_every_backend(backend):
     _, _, _, values = mlp_reference("mse")
     single = backend.float_name == "float32"
     tol = 1e-4 if single else 1e-10
-    res = rmt.eigsh(model.hessian(w), model.n_params, n_eig=2, which="BE", tol=tol, max_matvec=model.n_params, rng=0)
+    res = rmt.eigsh(
+        model.hessian(w),
+        model.n_params,
+        n_eig=2,
+        which="BE",
+        tol=tol,
+        max_matvec=model.n_params,
+        rng=0,
+    )
     rtol = 1e-3 if single else 1e-8
     np.testing.assert_allclose(res.values, [values[0], values[-1]], rtol=rtol, atol=rtol)
     assert res.vectors.dtype == backend.dtype
@@ -166,7 +176,9 @@ def test_eigsh_warns_when_not_converged(rng):
 
 def test_spectral_density_against_eigvalsh():
     model, w, _, values = mlp_reference("mse")
-    nodes, weights = rmt.spectral_density(model.hessian(w), model.n_params, n_probes=10, k=80, rng=0)
+    nodes, weights = rmt.spectral_density(
+        model.hessian(w), model.n_params, n_probes=10, k=80, rng=0
+    )
     span = values[-1] - values[0]
     assert nodes.shape == weights.shape == (800,)
     assert abs(weights.sum() - 1.0) < 1e-12
@@ -178,7 +190,9 @@ def test_spectral_density_against_eigvalsh():
 def test_spectral_density_on_every_backend(backend, rng):
     A, values = spiked_matrix(rng)
     A_b = backend.asarray(A)
-    nodes, weights = rmt.spectral_density(lambda v: A_b @ v, 80, n_probes=4, k=30, rng=0, like=A_b[0, :])
+    nodes, weights = rmt.spectral_density(
+        lambda v: A_b @ v, 80, n_probes=4, k=30, rng=0, like=A_b[0, :]
+    )
     tol = 1e-4 if backend.float_name == "float32" else 1e-10
     assert abs(nodes.max() - values[-1]) < tol and abs(nodes.min() - values[0]) < tol
     # the first moment is Hutchinson's trace estimate: unbiased, error O(1/sqrt(n_probes * n))
@@ -202,7 +216,10 @@ def test_trace_estimators(backend, rng):
     exact = np.trace(A)
     errors = {}
     for method in ("hutch++", "hutchinson"):
-        trials = [rmt.trace(lambda v: A_b @ v, n, n_probes=30, method=method, rng=s, like=A_b[0, :]) for s in range(5)]
+        trials = [
+            rmt.trace(lambda v: A_b @ v, n, n_probes=30, method=method, rng=s, like=A_b[0, :])
+            for s in range(5)
+        ]
         errors[method] = np.sqrt(np.mean((np.array(trials) - exact) ** 2)) / exact
     assert errors["hutch++"] < 0.05
     assert errors["hutch++"] < errors["hutchinson"]
@@ -241,7 +258,10 @@ def test_models_on_every_backend(backend):
     X, y = X[:100], y[:100]
     v = np.random.default_rng(1).standard_normal
     for make in (
-        lambda X: rmt.LeastSquares(X, backend.asarray(y.astype(float)) if not isinstance(X, np.ndarray) else y.astype(float)),
+        lambda X: rmt.LeastSquares(
+            X,
+            backend.asarray(y.astype(float)) if not isinstance(X, np.ndarray) else y.astype(float),
+        ),
         lambda X: rmt.LogisticRegression(X, y, alpha=0.1),
         lambda X: rmt.MLP(X, y, hidden=5, loss="ce"),
     ):
@@ -256,7 +276,9 @@ def test_models_on_every_backend(backend):
             got = getattr(model, name)(*args_b)
             assert got.dtype == backend.dtype
             rtol = 2e-4 if backend.float_name == "float32" else 1e-10
-            np.testing.assert_allclose(backend.to_numpy(got), getattr(ref, name)(*args), rtol=rtol, atol=rtol)
+            np.testing.assert_allclose(
+                backend.to_numpy(got), getattr(ref, name)(*args), rtol=rtol, atol=rtol
+            )
         assert np.isclose(model.loss(w_b), ref.loss(w), rtol=1e-5)
 
 
@@ -271,7 +293,7 @@ def test_local_quadratic_is_the_taylor_model():
     np.testing.assert_allclose(quad.hessian()(d), model.hvp(c, d))
 
 
-# --------------------------------------------------------------------------- batch curvature and its law
+# ------------------------------------------------------------------ batch curvature, its law
 
 
 def lsq_model(name):
@@ -389,7 +411,7 @@ def test_predicted_rate_matches_measured_divergence_lsq(name, sizes):
     H = model.hessian(model.init_params())
     predicted = [rmt.max_learning_rate(H, model.n_params, B, n_batches=32, rng=0).lr for B in sizes]
     assert predicted[0] < predicted[1]  # the stable rate falls with the batch size
-    for B, lr in zip(sizes, predicted):
+    for B, lr in zip(sizes, predicted, strict=True):
         measured = rmt.measure_max_learning_rate(model, B, n_steps=300, seeds=(0, 1), lr_start=lr)
         assert 1 / 1.5 <= measured / lr <= 1.5, (B, measured, lr)
 
@@ -398,8 +420,12 @@ def test_max_learning_rate_on_every_backend(backend):
     X, y = breast_cancer()
     ref = rmt.LeastSquares(X, y.astype(float))
     model = rmt.LeastSquares(backend.asarray(X), backend.asarray(y.astype(float)))
-    got = rmt.max_learning_rate(model.hessian(model.init_params()), model.n_params, 32, n_batches=4, rng=3)
-    want = rmt.max_learning_rate(ref.hessian(ref.init_params()), ref.n_params, 32, n_batches=4, rng=3)
+    got = rmt.max_learning_rate(
+        model.hessian(model.init_params()), model.n_params, 32, n_batches=4, rng=3
+    )
+    want = rmt.max_learning_rate(
+        ref.hessian(ref.init_params()), ref.n_params, 32, n_batches=4, rng=3
+    )
     rtol = 1e-3 if backend.float_name == "float32" else 1e-8
     assert np.isclose(got.lr, want.lr, rtol=rtol)
 
@@ -410,7 +436,9 @@ def test_scale_learning_rate():
     # saturates above the critical batch size, linear well below it
     sat = rmt.scale_learning_rate(0.1, 1000, 4000, critical_batch_size=10)
     assert sat == pytest.approx(0.1 * (4000 / 4010) / (1000 / 1010))
-    assert rmt.scale_learning_rate(0.1, 1, 2, critical_batch_size=1e6) == pytest.approx(0.2, rel=1e-5)
+    assert rmt.scale_learning_rate(0.1, 1, 2, critical_batch_size=1e6) == pytest.approx(
+        0.2, rel=1e-5
+    )
 
 
 def test_gradient_noise_scale_against_per_sample_gradients():
@@ -424,8 +452,12 @@ def test_gradient_noise_scale_against_per_sample_gradients():
     Hd = Xt.T @ Xt / model.n_samples
     trace_hcov = np.mean(np.einsum("ij,jk,ik->i", per_sample - G, Hd, per_sample - G))
     gns = rmt.gradient_noise_scale(
-        lambda idx=None: model.gradient(w, idx), model.n_samples, batch_size=16, n_batches=400,
-        hvp=model.hessian(w), rng=0,
+        lambda idx=None: model.gradient(w, idx),
+        model.n_samples,
+        batch_size=16,
+        n_batches=400,
+        hvp=model.hessian(w),
+        rng=0,
     )
     assert np.isclose(gns.grad_norm_sq, G @ G, rtol=1e-12)
     assert np.isclose(gns.simple, trace_cov / (G @ G), rtol=0.1)
@@ -470,7 +502,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"`matvec` must return an array of shape \(10,\)"):
         rmt.eigsh(lambda v: np.ones(9), 10)
     with pytest.raises(ValueError, match=r"`hvp` must return an array of shape"):
-        rmt.gradient_noise_scale(lambda idx=None: np.ones(10), 20, hvp=lambda v: v[:5], batch_size=2)
+        rmt.gradient_noise_scale(
+            lambda idx=None: np.ones(10), 20, hvp=lambda v: v[:5], batch_size=2
+        )
     with pytest.raises(ValueError, match="`n_eig` must be <= 10"):
         rmt.eigsh(mv, 10, n_eig=11)
     with pytest.raises(ValueError, match="`tol` must be"):

@@ -1,4 +1,4 @@
-"""Curvature of mini-batch losses and the learning rates it allows (Granziol, Zohren & Roberts, 2022).
+"""Curvature of mini-batch losses and the learning rates it allows (Granziol et al., 2022).
 
 The mini-batch Hessian ``H_B = (1/B) sum_{i in S} h_i`` of a batch ``S`` of ``B`` samples
 drawn without replacement fluctuates around the full Hessian ``H``; its extreme
@@ -170,7 +170,17 @@ class BatchCurvature:
 
 
 def batch_curvature(
-    hvp, n_params, n_samples, batch_sizes, *, n_batches=32, k=30, tol=1e-6, confidence=0.95, rng=None, like=None
+    hvp,
+    n_params,
+    n_samples,
+    batch_sizes,
+    *,
+    n_batches=32,
+    k=30,
+    tol=1e-6,
+    confidence=0.95,
+    rng=None,
+    like=None,
 ):
     """The extremal eigenvalue of the mini-batch Hessian against batch size.
 
@@ -230,7 +240,9 @@ def batch_curvature(
 
     n_params, xp, device, dtype = _check_hvp(hvp, n_params, like)
     n_samples = check_int(n_samples, "n_samples", low=1)
-    sizes = np.asarray([check_int(b, "batch_sizes", low=1, high=n_samples) for b in np.ravel(batch_sizes)])
+    sizes = np.asarray(
+        [check_int(b, "batch_sizes", low=1, high=n_samples) for b in np.ravel(batch_sizes)]
+    )
     if sizes.size == 0:
         raise ValueError("`batch_sizes` must not be empty")
     n_batches = check_int(n_batches, "n_batches", low=1)
@@ -252,7 +264,8 @@ def batch_curvature(
         samples.append(np.asarray(values))
     if not converged:
         warnings.warn(
-            f"batch_curvature: some Lanczos runs did not reach tol = {tol:g} within k = {k} HVPs; increase `k`",
+            f"batch_curvature: some Lanczos runs did not reach tol = {tol:g} within k = {k} "
+            "HVPs; increase `k`",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -364,9 +377,14 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
     B = np.asarray(batch_sizes, dtype=np.float64).reshape(-1)
     lam = np.asarray(lambdas, dtype=np.float64).reshape(-1)
     if B.shape != lam.shape:
-        raise ValueError(f"`batch_sizes` and `lambdas` must have the same length; got {B.shape[0]} and {lam.shape[0]}")
+        raise ValueError(
+            "`batch_sizes` and `lambdas` must have the same length; "
+            f"got {B.shape[0]} and {lam.shape[0]}"
+        )
     if B.shape[0] < 3:
-        raise ValueError(f"`batch_sizes` must hold at least 3 batch sizes to fit 2 parameters; got {B.shape[0]}")
+        raise ValueError(
+            f"`batch_sizes` must hold at least 3 batch sizes to fit 2 parameters; got {B.shape[0]}"
+        )
     if not (np.all(np.isfinite(B)) and np.all(np.isfinite(lam))):
         raise ValueError("`batch_sizes` and `lambdas` must contain only finite values")
     if np.any(B < 1):
@@ -382,7 +400,9 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
     (a, b), *_ = np.linalg.lstsq(design, lam, rcond=None)
     residual = lam - design @ np.array([a, b])
     total = np.sum((lam - lam.mean()) ** 2)
-    flat = total <= lam.shape[0] * (1e-10 * np.max(np.abs(lam))) ** 2  # constant data: nothing to explain
+    flat = (
+        total <= lam.shape[0] * (1e-10 * np.max(np.abs(lam))) ** 2
+    )  # constant data: nothing to explain
     r2 = 1.0 if flat else 1.0 - float(np.sum(residual**2) / total)
     critical = float(b / a) if a > 0 and b > 0 else (0.0 if b <= 0 else float("nan"))
     exponent, ci = float("nan"), (float("nan"), float("nan"))
@@ -403,7 +423,8 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
     low, high = ci if np.isfinite(ci[0]) else (exponent, exponent)
     if r2 < 0.9 or (np.isfinite(exponent) and (high < -1.2 or low > -0.8)):
         warnings.warn(
-            f"fit_batch_scaling: the 1/B law fits poorly (R^2 = {r2:.3f}, excess exponent {exponent:.2f}, "
+            f"fit_batch_scaling: the 1/B law fits poorly (R^2 = {r2:.3f}, "
+            f"excess exponent {exponent:.2f}, "
             "expected -1); the per-sample curvature is probably heavy-tailed, so learning rates "
             "predicted from this fit are unreliable",
             BatchScalingWarning,
@@ -579,11 +600,15 @@ def max_learning_rate(
     n_samples = _n_samples(n_samples, hvp)
     if batch_size is not None:
         if n_samples is None:
-            raise ValueError("`n_samples` must be given with a batch size (the number of training samples)")
+            raise ValueError(
+                "`n_samples` must be given with a batch size (the number of training samples)"
+            )
         batch_size = check_int(batch_size, "batch_size", low=1, high=n_samples)
     check_option(optimizer, "optimizer", ("sgd", "adam"))
     check_option(method, "method", ("batch", "rmt"))
-    momentum = check_scalar(momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
+    momentum = check_scalar(
+        momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False
+    )
     if len(betas) != 2:
         raise ValueError(f"`betas` must be a pair (beta1, beta2); got {betas!r}")
     check_scalar(betas[0], "betas[0]", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
@@ -625,7 +650,8 @@ def max_learning_rate(
             critical = max(lam / lambda_1 - 1.0, 0.0) / c
         if kurt > 5.0:
             warnings.warn(
-                f"max_learning_rate: the batch curvature is heavy-tailed (excess kurtosis {kurt:.1f}); "
+                "max_learning_rate: the batch curvature is heavy-tailed "
+                f"(excess kurtosis {kurt:.1f}); "
                 "rare sharp batches can make SGD diverge below the predicted rate",
                 BatchScalingWarning,
                 stacklevel=2,
@@ -637,7 +663,7 @@ def max_learning_rate(
         tau = 0.0
         for _ in range(n_batches):
             idx = _draw_batch(rng, n_samples, batch_size, xp, device)
-            diff = _apply(lambda v: op(v, idx), u, n_params, xp, "hvp") - Hu
+            diff = _apply(lambda v, idx=idx: op(v, idx), u, n_params, xp, "hvp") - Hu
             tau += float(xp.vecdot(diff, diff)) / c
         n_hvp += n_batches
         tau /= n_batches
@@ -699,7 +725,9 @@ def scale_learning_rate(lr, batch_from, batch_to, optimizer="sgd", *, critical_b
     if critical_batch_size is None:
         ratio = batch_to / batch_from
     else:
-        bstar = check_scalar(critical_batch_size, "critical_batch_size", low=0.0, low_inclusive=True)
+        bstar = check_scalar(
+            critical_batch_size, "critical_batch_size", low=0.0, low_inclusive=True
+        )
         ratio = (batch_to / (batch_to + bstar)) / (batch_from / (batch_from + bstar))
     return lr * (ratio if optimizer == "sgd" else math.sqrt(ratio))
 
@@ -733,7 +761,7 @@ class NoiseScale:
 
 
 def gradient_noise_scale(gradient, n_samples, *, batch_size=32, n_batches=16, hvp=None, rng=None):
-    """McCandlish et al.'s gradient noise scale, for comparison with the curvature critical batch size.
+    """McCandlish et al.'s gradient noise scale, to compare with the critical batch size.
 
     Uses the full gradient ``G`` and ``n_batches`` batch gradients ``G_B``: since
     ``E ||G_B - G||^2 = c(B) tr(Sigma)`` exactly for batches drawn without replacement,
@@ -778,7 +806,9 @@ def gradient_noise_scale(gradient, n_samples, *, batch_size=32, n_batches=16, hv
     True
     """
     if not callable(gradient):
-        raise TypeError(f"`gradient` must be callable as gradient(idx=None); got {type(gradient).__name__}")
+        raise TypeError(
+            f"`gradient` must be callable as gradient(idx=None); got {type(gradient).__name__}"
+        )
     n_samples = check_int(n_samples, "n_samples", low=2)
     batch_size = check_int(batch_size, "batch_size", low=1, high=n_samples - 1)
     n_batches = check_int(n_batches, "n_batches", low=1)
@@ -792,7 +822,7 @@ def gradient_noise_scale(gradient, n_samples, *, batch_size=32, n_batches=16, hv
     trace_cov, trace_hcov = 0.0, 0.0
     for _ in range(n_batches):
         idx = _draw_batch(rng, n_samples, batch_size, xp, device)
-        d = _apply(lambda _v: gradient(idx), G, n, xp, "gradient") - G
+        d = _apply(lambda _v, idx=idx: gradient(idx), G, n, xp, "gradient") - G
         trace_cov += float(xp.vecdot(d, d))
         if hvp is not None:
             trace_hcov += float(xp.vecdot(d, _apply(hvp, d, n, xp, "hvp")))
@@ -823,7 +853,11 @@ def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_ever
     for step in range(1, n_steps + 1):
         if pos + batch_size > N:  # epoch-wise reshuffling; a short tail batch is skipped
             order, pos = rng.permutation(N), 0
-        idx = None if batch_size == N else _backend.asarray(order[pos:pos + batch_size], xp=xp, device=model.device)
+        idx = (
+            None
+            if batch_size == N
+            else _backend.asarray(order[pos : pos + batch_size], xp=xp, device=model.device)
+        )
         pos += batch_size
         g = model.gradient(w, idx)
         velocity = g if velocity is None or momentum == 0 else momentum * velocity + g
@@ -836,9 +870,17 @@ def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_ever
 
 
 def measure_max_learning_rate(
-    model, batch_size=None, *, w0=None, n_steps=500, momentum=0.0, seeds=(0, 1, 2), rtol=0.02, lr_start=None
+    model,
+    batch_size=None,
+    *,
+    w0=None,
+    n_steps=500,
+    momentum=0.0,
+    seeds=(0, 1, 2),
+    rtol=0.02,
+    lr_start=None,
 ):
-    """The learning rate at which SGD actually diverges, found by bisection (the empirical reference).
+    """The learning rate at which SGD actually diverges, found by bisection (the reference).
 
     Runs plain SGD (epoch-wise reshuffling, optional heavy-ball momentum) for
     ``n_steps`` steps from ``w0`` and calls a run diverged when the full loss becomes
@@ -890,6 +932,7 @@ def measure_max_learning_rate(
     w0 = model.init_params(0) if w0 is None else w0
     thresholds = []
     for seed in seeds:
+
         def diverges(lr, seed=seed):
             return _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, 25)
 
@@ -901,7 +944,9 @@ def measure_max_learning_rate(
             while not diverges(hi):
                 lo, hi = hi, hi * 2
                 if hi > 1e12:
-                    raise RuntimeError("measure_max_learning_rate: SGD did not diverge up to lr = 1e12")
+                    raise RuntimeError(
+                        "measure_max_learning_rate: SGD did not diverge up to lr = 1e12"
+                    )
         while hi / lo > 1 + rtol:
             mid = math.sqrt(lo * hi)
             if diverges(mid):

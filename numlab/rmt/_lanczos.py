@@ -48,7 +48,11 @@ def _layout(template, n):
         xp = _backend.namespace()
         return xp, None, xp.float64
     xp = _backend.namespace(template)
-    dtype = template.dtype if xp.isdtype(template.dtype, "real floating") else _backend.float_dtype(xp, template)
+    dtype = (
+        template.dtype
+        if xp.isdtype(template.dtype, "real floating")
+        else _backend.float_dtype(xp, template)
+    )
     return xp, _backend.device(template), dtype
 
 
@@ -232,7 +236,9 @@ def lanczos(matvec, n, k, *, v0=None, reorth="full", rng=None, return_vectors=Fa
     n = check_int(n, "n", low=1)
     k = check_int(k, "k", low=1)
     if k > n:
-        raise ValueError(f"`k` must be <= n = {n} (a Krylov space has at most n dimensions); got {k}")
+        raise ValueError(
+            f"`k` must be <= n = {n} (a Krylov space has at most n dimensions); got {k}"
+        )
     check_option(reorth, "reorth", ("full", "none"))
     if not callable(matvec):
         raise TypeError(f"`matvec` must be callable; got {type(matvec).__name__}")
@@ -290,7 +296,9 @@ def _ritz_pairs(alpha, beta):
     if m == 0:
         raise ValueError("`alpha` must not be empty")
     if beta.shape[0] not in (m - 1, m):
-        raise ValueError(f"`beta` must have length m - 1 or m = {m} for m = len(alpha); got {beta.shape[0]}")
+        raise ValueError(
+            f"`beta` must have length m - 1 or m = {m} for m = len(alpha); got {beta.shape[0]}"
+        )
     if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(beta))):
         raise ValueError("`alpha` and `beta` must contain only finite values; got NaN or infinity")
     if m == 1:
@@ -349,7 +357,7 @@ def _wanted(theta, n_eig, which):
         return np.arange(0, min(n_eig, m))
     if which == "LM":
         order = np.argsort(np.abs(theta))
-        return np.sort(order[m - min(n_eig, m):])
+        return np.sort(order[m - min(n_eig, m) :])
     low = n_eig // 2  # "BE": half from each end, the extra one from the high end
     high = n_eig - low
     if low + high >= m:
@@ -367,7 +375,9 @@ def _error_estimates(theta, residuals):
     return np.minimum(residuals, residuals**2 / np.maximum(gaps, np.finfo(np.float64).tiny))
 
 
-def eigsh(matvec, n, *, n_eig=1, which="LA", tol=1e-6, max_matvec=300, v0=None, rng=None, like=None):
+def eigsh(
+    matvec, n, *, n_eig=1, which="LA", tol=1e-6, max_matvec=300, v0=None, rng=None, like=None
+):
     """Extremal eigenpairs of a symmetric operator by Lanczos with full re-orthogonalisation.
 
     The matrix-free counterpart of :func:`scipy.sparse.linalg.eigsh` for Hessians given
@@ -533,7 +543,9 @@ def spectral_density(matvec, n, *, n_probes=10, k=80, rng=None, like=None):
     n_probes = check_int(n_probes, "n_probes", low=1)
     k = check_int(k, "k", low=1)
     if k > n:
-        raise ValueError(f"`k` must be <= n = {n} (a Krylov space has at most n dimensions); got {k}")
+        raise ValueError(
+            f"`k` must be <= n = {n} (a Krylov space has at most n dimensions); got {k}"
+        )
     if not callable(matvec):
         raise TypeError(f"`matvec` must be callable; got {type(matvec).__name__}")
     rng = check_rng(rng)
@@ -584,7 +596,8 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
     weights = np.asarray(weights, dtype=np.float64).reshape(-1)
     if nodes.shape != weights.shape or nodes.size == 0:
         raise ValueError(
-            f"`nodes` and `weights` must be non-empty and of the same length; got {nodes.shape} and {weights.shape}"
+            "`nodes` and `weights` must be non-empty and of the same length; "
+            f"got {nodes.shape} and {weights.shape}"
         )
     if not (np.all(np.isfinite(nodes)) and np.all(np.isfinite(weights))):
         raise ValueError("`nodes` and `weights` must contain only finite values")
@@ -663,7 +676,9 @@ def trace(matvec, n, *, n_probes=30, method="hutch++", rng=None, like=None):
         raise ValueError(f"`n_probes` must be >= 3 for method='hutch++'; got {n_probes}")
     s = min(n_probes // 3, n)
     g = n_probes // 3
-    sketch = xp.stack([_apply(matvec, _rademacher(rng, n, xp, device, dtype), n, xp) for _ in range(s)], axis=1)
+    sketch = xp.stack(
+        [_apply(matvec, _rademacher(rng, n, xp, device, dtype), n, xp) for _ in range(s)], axis=1
+    )
     Q, _ = xp.linalg.qr(sketch)  # (n, s) orthonormal basis of the sketched range
     exact = sum(quad(Q[:, i]) for i in range(s))
     rest = 0.0

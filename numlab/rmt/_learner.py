@@ -43,11 +43,13 @@ class SLQLearner:
 
     Every ``every`` steps, stochastic Lanczos quadrature on the (batch) Hessian gives
     the top curvature ``lambda_max`` and a positive lower edge ``lambda_low`` (the
-    ``quantile`` of the spectral measure restricted to positive curvatures); the heavy-ball parameters
+    ``quantile`` of the spectral measure restricted to positive curvatures); the heavy-ball
+    parameters
     that are optimal for a quadratic with that spectrum follow (Polyak 1964)::
 
         momentum = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))**2,   kappa = lambda_max / lambda_low
-        lr = safety * 4 / (sqrt(lambda_max) + sqrt(lambda_low))**2  =  safety * (1 + sqrt(momentum))**2 / lambda_max
+        lr = safety * 4 / (sqrt(lambda_max) + sqrt(lambda_low))**2
+           = safety * (1 + sqrt(momentum))**2 / lambda_max
 
     This follows the spirit of the SLQ-based learner of Granziol, Zohren & Roberts
     (2022), who estimate curvature on the fly instead of searching learning rate and
@@ -88,15 +90,32 @@ class SLQLearner:
     True
     """
 
-    def __init__(self, n_params, *, every=50, k=20, n_probes=2, quantile=0.2, safety=1.0, max_momentum=0.9, rng=None):
+    def __init__(
+        self,
+        n_params,
+        *,
+        every=50,
+        k=20,
+        n_probes=2,
+        quantile=0.2,
+        safety=1.0,
+        max_momentum=0.9,
+        rng=None,
+    ):
         self.n_params = check_int(n_params, "n_params", low=1)
         self.every = check_int(every, "every", low=1)
         self.k = check_int(k, "k", low=1, high=self.n_params)
         self.n_probes = check_int(n_probes, "n_probes", low=1)
         self.quantile = check_scalar(quantile, "quantile", low=0.0, high=1.0, high_inclusive=False)
         self.safety = check_scalar(safety, "safety", low=0.0, high=1.0)
-        self.max_momentum = check_scalar(max_momentum, "max_momentum", low=0.0, high=1.0, low_inclusive=True,
-                                         high_inclusive=False)
+        self.max_momentum = check_scalar(
+            max_momentum,
+            "max_momentum",
+            low=0.0,
+            high=1.0,
+            low_inclusive=True,
+            high_inclusive=False,
+        )
         self.rng = check_rng(rng)
         self.current: SLQStep | None = None
         self.history: list[tuple[int, SLQStep]] = []
@@ -119,18 +138,26 @@ class SLQLearner:
             Learning rate, momentum and the curvature edges.
         """
         nodes, weights = spectral_density(
-            lambda v: hvp(v, idx), self.n_params, n_probes=self.n_probes, k=self.k, rng=self.rng,
+            lambda v: hvp(v, idx),
+            self.n_params,
+            n_probes=self.n_probes,
+            k=self.k,
+            rng=self.rng,
             like=like if like is not None else getattr(hvp, "like", None),
         )
         lam_max = float(nodes.max())
         if lam_max <= 0:
-            raise ValueError("SLQLearner: the Hessian has no positive curvature; cannot set a learning rate")
+            raise ValueError(
+                "SLQLearner: the Hessian has no positive curvature; cannot set a learning rate"
+            )
         # The lower edge among the positive curvatures: null directions (a singular
         # Hessian) do not affect the loss, negative ones are not a quadratic's.
         positive = nodes > 1e-8 * lam_max
         order = np.argsort(nodes[positive])
         cdf = np.cumsum(weights[positive][order]) / weights[positive].sum()
-        lam_low = float(nodes[positive][order][min(np.searchsorted(cdf, self.quantile), order.size - 1)])
+        lam_low = float(
+            nodes[positive][order][min(np.searchsorted(cdf, self.quantile), order.size - 1)]
+        )
         root = math.sqrt(lam_max / lam_low)
         momentum = min(((root - 1) / (root + 1)) ** 2, self.max_momentum)
         # (1 + sqrt(m))^2 / lambda_max is Polyak's 4 / (sqrt(L) + sqrt(mu))^2 when the momentum

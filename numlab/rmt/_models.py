@@ -1,4 +1,4 @@
-"""Built-in models with exact Hessian-vector products: least squares, logistic regression, a small MLP.
+"""Built-in models with exact Hessian-vector products: least squares, logistic regression, MLP.
 
 Each model holds its data on the caller's backend and exposes, for a flat parameter
 vector ``w``, the mean loss, its gradient and exact Hessian- and Gauss-Newton-vector
@@ -47,7 +47,7 @@ class HessianOperator:
         return self.model.hvp(self.like, v, idx)
 
     def dense(self, idx=None):
-        """The dense ``(n_params, n_params)`` matrix, built column by column (tests, small models)."""
+        """The dense ``(n_params, n_params)`` matrix, built column by column (small models)."""
         xp = _backend.namespace(self.like)
         eye = xp.eye(self.n_params, dtype=self.like.dtype, device=_backend.device(self.like))
         return xp.stack([self(eye[i, :], idx) for i in range(self.n_params)], axis=1)
@@ -71,7 +71,10 @@ class _Model:
         """Integer class labels as a one-hot float matrix on the backend."""
         y_host = _backend.to_numpy(y)
         if y_host.ndim != 1 or y_host.shape[0] != n:
-            raise ValueError(f"`y` must be a 1-D array of length {n} (one label per row of X); got shape {y_host.shape}")
+            raise ValueError(
+                f"`y` must be a 1-D array of length {n} (one label per row of X); "
+                f"got shape {y_host.shape}"
+            )
         classes, codes = np.unique(y_host, return_inverse=True)
         if classes.shape[0] < 2:
             raise ValueError(f"`y` must contain at least 2 classes; got {classes.shape[0]}")
@@ -82,7 +85,9 @@ class _Model:
     def _rows(self, A, idx):
         if idx is None:
             return A
-        if isinstance(idx, (list, tuple, range)) or (isinstance(idx, np.ndarray) and not _backend.is_numpy(self.xp)):
+        if isinstance(idx, (list, tuple, range)) or (
+            isinstance(idx, np.ndarray) and not _backend.is_numpy(self.xp)
+        ):
             idx = _backend.asarray(np.asarray(idx, dtype=np.int64), xp=self.xp, device=self.device)
         return self.xp.take(A, idx, axis=0)
 
@@ -305,17 +310,21 @@ class MLP(_Model):
         """
         rng = check_rng(rng)
         (d, h), _, (_, c), _ = self.shapes
-        w = np.concatenate([
-            rng.standard_normal(d * h) / math.sqrt(d), np.zeros(h),
-            rng.standard_normal(h * c) / math.sqrt(h), np.zeros(c),
-        ])
+        w = np.concatenate(
+            [
+                rng.standard_normal(d * h) / math.sqrt(d),
+                np.zeros(h),
+                rng.standard_normal(h * c) / math.sqrt(h),
+                np.zeros(c),
+            ]
+        )
         return _backend.asarray(w, xp=self.xp, device=self.device, dtype=self.dtype)
 
     def _unflatten(self, w):
         parts, start = [], 0
         for shape in self.shapes:
             size = math.prod(shape)
-            parts.append(self.xp.reshape(w[start:start + size], shape))
+            parts.append(self.xp.reshape(w[start : start + size], shape))
             start += size
         return parts
 
@@ -374,7 +383,9 @@ class MLP(_Model):
             dH = dZ @ W2T
             gV2 = gV2 + xp.matrix_transpose(RH) @ dZ
             RdA = RdA + (dZ @ xp.matrix_transpose(V2)) * S - 2 * dH * H * RH
-        return self._flatten(xp.matrix_transpose(X) @ RdA, xp.sum(RdA, axis=0), gV2, xp.sum(RdZ, axis=0))
+        return self._flatten(
+            xp.matrix_transpose(X) @ RdA, xp.sum(RdA, axis=0), gV2, xp.sum(RdZ, axis=0)
+        )
 
     def hvp(self, w, v, idx=None):
         """Exact Hessian-vector product of the mean loss over ``idx``."""
@@ -448,8 +459,10 @@ class LocalQuadratic:
         """The quadratic model's mean loss over ``idx``, as a float."""
         d = w - self.center
         g = self.model.gradient(self.center, idx)
-        return self.model.loss(self.center, idx) + float(self.xp.vecdot(g, d)) + 0.5 * float(
-            self.xp.vecdot(d, self._curv(d, idx))
+        return (
+            self.model.loss(self.center, idx)
+            + float(self.xp.vecdot(g, d))
+            + 0.5 * float(self.xp.vecdot(d, self._curv(d, idx)))
         )
 
     def gradient(self, w, idx=None):

@@ -8,7 +8,8 @@ from .._tour import Demo
 
 
 def top_eigenvalue_demo(quick: bool) -> Demo:
-    from scipy.sparse.linalg import LinearOperator, eigsh as arpack
+    from scipy.sparse.linalg import LinearOperator
+    from scipy.sparse.linalg import eigsh as arpack
     from sklearn.datasets import load_digits
 
     from . import MLP, eigsh
@@ -24,7 +25,8 @@ def top_eigenvalue_demo(quick: bool) -> Demo:
     err = abs(res.values[-1] - ref) / ref
     return Demo(
         problem=f"top Hessian eigenvalue of a {P}-parameter MLP on {n} digits (HVPs only)",
-        result=f"lambda_max = {res.values[-1]:.6f} in {res.n_matvec} HVPs, residual {res.residuals[0]:.1e}",
+        result=f"lambda_max = {res.values[-1]:.6f} in {res.n_matvec} HVPs, "
+        f"residual {res.residuals[0]:.1e}",
         check=f"vs ARPACK eigsh (tol 1e-10): relative error {err:.1e}",
         ok=err < 1e-6 and res.n_matvec <= 16,
     )
@@ -42,13 +44,16 @@ def learning_rate_demo(quick: bool) -> Demo:
     rows = []
     for B in sizes:
         predicted = max_learning_rate(H, model.n_params, B, n_batches=16, rng=0).lr
-        measured = measure_max_learning_rate(model, B, n_steps=200 if quick else 500, seeds=(0,), lr_start=predicted)
+        measured = measure_max_learning_rate(
+            model, B, n_steps=200 if quick else 500, seeds=(0,), lr_start=predicted
+        )
         rows.append((B, predicted, measured))
     ratios = [m / p for _, p, m in rows]
     return Demo(
         problem="largest stable SGD rate vs batch size, least squares on breast cancer (569 x 30)",
         result=", ".join(f"B={B}: {p:.3f}" for B, p, _ in rows),
-        check="vs SGD divergence by bisection: measured/predicted " + " ".join(f"{r:.2f}" for r in ratios),
+        check="vs SGD divergence by bisection: measured/predicted "
+        + " ".join(f"{r:.2f}" for r in ratios),
         ok=all(1 / 1.5 <= r <= 1.5 for r in ratios) and rows[0][1] < rows[-1][1],
     )
 

@@ -40,8 +40,10 @@ H = mlp.hessian(w)
 nodes, weights = nl.rmt.spectral_density(H, mlp.n_params, n_probes=5, k=20, rng=0)
 top = nl.rmt.eigsh(H, mlp.n_params, rng=0)
 grid, density = nl.rmt.smooth_density(nodes, weights)
-print(f"{mlp.n_params} parameters; lambda_max = {top.values[-1]:.4f} "
-      f"(residual {top.residuals[0]:.1e}, {top.n_matvec} HVPs); SLQ top node {nodes.max():.4f}")
+print(
+    f"{mlp.n_params} parameters; lambda_max = {top.values[-1]:.4f} "
+    f"(residual {top.residuals[0]:.1e}, {top.n_matvec} HVPs); SLQ top node {nodes.max():.4f}"
+)
 
 # %%
 # The batch Hessian's top eigenvalue falls like 1/B
@@ -52,8 +54,10 @@ H_lsq = lsq.hessian(lsq.init_params())
 sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 curve = nl.rmt.batch_curvature(H_lsq, lsq.n_params, lsq.n_samples, sizes, n_batches=16, rng=0)
 fit = nl.rmt.fit_batch_scaling(curve.batch_sizes, curve.mean, n_samples=lsq.n_samples)
-print(f"fit: lambda_1 = {fit.lambda_full:.3f} (Lanczos on all data: {curve.lambda_full:.3f}), "
-      f"R^2 = {fit.r2:.3f}, critical batch size B* = {fit.critical_batch_size:.2f}")
+print(
+    f"fit: lambda_1 = {fit.lambda_full:.3f} (Lanczos on all data: {curve.lambda_full:.3f}), "
+    f"R^2 = {fit.r2:.3f}, critical batch size B* = {fit.critical_batch_size:.2f}"
+)
 
 # %%
 # Predicted against measured divergence of SGD
@@ -66,10 +70,14 @@ X_bc = (X_bc - X_bc.mean(0)) / X_bc.std(0)
 bc = nl.rmt.LeastSquares(X_bc, y_bc.astype(float))
 H_bc = bc.hessian(bc.init_params())
 lr_sizes = [4, 8, 16, 32, 64, 128, 256]
-predicted = [nl.rmt.max_learning_rate(H_bc, bc.n_params, B, n_batches=16, rng=0).lr for B in lr_sizes]
-measured = [nl.rmt.measure_max_learning_rate(bc, B, n_steps=300, seeds=(0,), lr_start=p)
-            for B, p in zip(lr_sizes, predicted)]
-for B, p, m in zip(lr_sizes, predicted, measured):
+predicted = [
+    nl.rmt.max_learning_rate(H_bc, bc.n_params, B, n_batches=16, rng=0).lr for B in lr_sizes
+]
+measured = [
+    nl.rmt.measure_max_learning_rate(bc, B, n_steps=300, seeds=(0,), lr_start=p)
+    for B, p in zip(lr_sizes, predicted, strict=True)
+]
+for B, p, m in zip(lr_sizes, predicted, measured, strict=True):
     print(f"B = {B:4d}: predicted {p:.4f}, measured {m:.4f} (ratio {m / p:.2f})")
 
 # %%
@@ -82,16 +90,29 @@ axes[0].set_ylim(1e-4 * density.max(), 2 * density.max())
 axes[0].set(title="SLQ spectral density (MLP Hessian)", xlabel="eigenvalue", ylabel="density")
 
 B = np.asarray(sizes)
-axes[1].errorbar(B, curve.mean, yerr=[curve.mean - curve.ci_low, curve.ci_high - curve.mean], fmt="o", label="batch Lanczos")
+axes[1].errorbar(
+    B,
+    curve.mean,
+    yerr=[curve.mean - curve.ci_low, curve.ci_high - curve.mean],
+    fmt="o",
+    label="batch Lanczos",
+)
 Bs = np.geomspace(1, lsq.n_samples, 200)
 axes[1].plot(Bs, fit.predict(Bs), label=r"$\lambda_1 + b\,(N-B)/(B(N-1))$")
 axes[1].axhline(curve.lambda_full, color="gray", ls=":", label="full batch")
-axes[1].set(xscale="log", title=r"$\lambda_{\max}(H_B)$, least squares on digits", xlabel="batch size B")
+axes[1].set(
+    xscale="log", title=r"$\lambda_{\max}(H_B)$, least squares on digits", xlabel="batch size B"
+)
 axes[1].legend(fontsize=8)
 
 axes[2].plot(lr_sizes, predicted, "o-", label="predicted 2 / E lambda_max(H_B)")
 axes[2].plot(lr_sizes, measured, "s--", label="measured divergence (bisection)")
-axes[2].set(xscale="log", title="largest stable SGD rate, breast cancer", xlabel="batch size B", ylabel="learning rate")
+axes[2].set(
+    xscale="log",
+    title="largest stable SGD rate, breast cancer",
+    xlabel="batch size B",
+    ylabel="learning rate",
+)
 axes[2].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
