@@ -467,7 +467,11 @@ class StochasticCCA(BaseEstimator):
             for w in self._params:
                 total = total + 0.0 * xp.sum(w)
             mean_loss = float(total) / steps
-            if not math.isfinite(mean_loss):
+            # The loss starts at or below zero (the initial scale minimises it) and its
+            # minimum is -sum(lambda^2): a loss far above everything seen is a blow-up
+            # that has not overflowed yet.
+            worst = max((abs(h) for h in self.history_), default=math.inf)
+            if not math.isfinite(mean_loss) or mean_loss > 100 * worst:
                 self._params = kept
                 warnings.warn(
                     f"{type(self).__name__} diverged in epoch {epoch + 1}; keeping the weights "
