@@ -131,6 +131,20 @@ class _TensorBasis:
         xp = _backend.namespace(phi)
         return xp.sum(phi * phi, axis=1)
 
+    def _numpy_values(self, x):
+        """``self(x)`` for float64 NumPy points already checked (the samplers' fast path)."""
+        b = self._b
+        values = np.empty((self.degree + 1, *x.shape))
+        values[0] = 1.0
+        if self.degree >= 1:
+            values[1] = x / b[1]
+        for k in range(1, self.degree):
+            values[k + 1] = (x * values[k] - b[k] * values[k - 1]) / b[k + 1]
+        phi = values[self.indices[:, 0], :, 0]
+        for c in range(1, self.dim):
+            phi = phi * values[self.indices[:, c], :, c]
+        return phi.T
+
 
 class LegendreBasis(_TensorBasis):
     """Tensor Legendre polynomials, orthonormal for the uniform probability on ``[-1, 1]^d``.

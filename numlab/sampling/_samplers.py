@@ -96,7 +96,8 @@ def _place(x, like):
 
 
 def _weights(basis, points):
-    return basis.m / np.asarray(basis.k_m(points), dtype=np.float64)
+    phi = basis._numpy_values(points) if basis.kind != "finite" else basis(points)
+    return basis.m / np.einsum("ij,ij->i", phi, phi)
 
 
 def _tensor_spec(basis):
@@ -241,7 +242,11 @@ def _dpp_points(basis, rng, method):
 
 
 def _result(basis, points, idx, like):
-    weights = _weights(basis, points)
+    if idx is None:
+        weights = _weights(basis, points)
+    else:  # k_m at candidate i is |Q_i|^2 / mu_i
+        Q = _finite_q(basis)[idx]
+        weights = basis.m * basis.measure_weights[idx] / np.einsum("ij,ij->i", Q, Q)
     return Sample(_place(points, like), _place(weights, like), None if idx is None else _place(idx, like))
 
 
