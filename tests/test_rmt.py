@@ -501,6 +501,8 @@ def test_bad_input():
         rmt.lanczos(lambda v: N @ v, 10, 8, rng=0)
     with pytest.raises(ValueError, match=r"`matvec` must return an array of shape \(10,\)"):
         rmt.eigsh(lambda v: np.ones(9), 10)
+    with pytest.raises(ValueError, match=r"`hvp` must return an array of shape \(10,\)"):
+        rmt.max_learning_rate(lambda v, idx=None: v[:5], 10)
     with pytest.raises(ValueError, match=r"`hvp` must return an array of shape"):
         rmt.gradient_noise_scale(
             lambda idx=None: np.ones(10), 20, hvp=lambda v: v[:5], batch_size=2

@@ -101,6 +101,15 @@ def _check_hvp(hvp, n_params, like):
     return n_params, xp, device, dtype
 
 
+def _shape_checked(hvp, n_params, xp):
+    """``hvp`` with its output shape checked, so that errors name the caller's ``hvp``."""
+
+    def checked(v, idx=None):
+        return _apply(lambda u: hvp(u, idx), v, n_params, xp, "hvp")
+
+    return checked
+
+
 def _n_samples(n_samples, hvp):
     if n_samples is None:
         n_samples = getattr(hvp, "n_samples", None)
@@ -250,6 +259,7 @@ def batch_curvature(
     confidence = check_scalar(confidence, "confidence", low=0.0, high=1.0, high_inclusive=False)
     rng = check_rng(rng)
     template = _template(hvp, None, like)
+    hvp = _shape_checked(hvp, n_params, xp)
     full = _top(_batch_operator(hvp, None), n_params, k, tol, rng, template)
     n_hvp, converged = full.n_matvec, full.converged
     samples = []
@@ -617,7 +627,7 @@ def max_learning_rate(
     rng = check_rng(rng)
     template = _template(hvp, None, like)
 
-    op = hvp
+    op = hvp = _shape_checked(hvp, n_params, xp)
     if optimizer == "adam":
         if preconditioner is None:
             raise ValueError(
