@@ -28,15 +28,16 @@ def _accumulate(row, weight, normalize, out, first_write):
 
 
 @numba.njit(cache=True, parallel=True)
-def _first_step(indptr, indices, data, r_indptr, r_indices, r_data, current, weight, normalize, acc, first_write):
+def _first_step(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, current, weight, normalize, acc, first_write):
     """``current = A @ (L R)`` with the very sparse ``L R`` in CSR; accumulate if weighted."""
     n, dim = current.shape
     for i in numba.prange(n):
         row = current[i]
         for c in range(dim):
             row[c] = 0
+        rs = row_scale[i]
         for p in range(indptr[i], indptr[i + 1]):
-            a = data[p]
+            a = data[p] * rs
             j = indices[p]
             for q in range(r_indptr[j], r_indptr[j + 1]):
                 row[r_indices[q]] += a * r_data[q]
@@ -45,7 +46,7 @@ def _first_step(indptr, indices, data, r_indptr, r_indices, r_data, current, wei
 
 
 @numba.njit(cache=True, parallel=True)
-def _propagate_step(indptr, indices, data, previous, current, weight, normalize, acc, first_write, store):
+def _propagate_step(indptr, indices, data, row_scale, previous, current, weight, normalize, acc, first_write, store):
     """``current = A @ previous``, then ``acc (+)= weight * normalize(current)`` row by row.
 
     One pass over the graph: a row of ``current`` is accumulated in a small buffer, its
@@ -59,8 +60,9 @@ def _propagate_step(indptr, indices, data, previous, current, weight, normalize,
         for i in range(b * _CHUNK, min(n, (b + 1) * _CHUNK)):
             for c in range(dim):
                 buf[c] = 0
+            rs = row_scale[i]
             for p in range(indptr[i], indptr[i + 1]):
-                a = data[p]
+                a = data[p] * rs
                 j = indices[p]
                 for c in range(dim):
                     buf[c] += a * previous[j, c]
@@ -71,7 +73,7 @@ def _propagate_step(indptr, indices, data, previous, current, weight, normalize,
                 _accumulate(buf, weight, normalize, acc[i], first_write)
 
 
-def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, weights, normalize):
+def fastrp_propagate(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, dim, weights, normalize):
     """Numba version of :func:`numlab.graph._fastrp.fastrp_propagate`."""
     weights = [float(w) for w in weights]
     last = max(i for i, w in enumerate(weights) if w != 0)
@@ -79,14 +81,15 @@ def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, we
     dtype = r_data.dtype
     n = indptr.shape[0] - 1
     data = data.astype(dtype, copy=False)
+    row_scale = row_scale.astype(dtype, copy=False)
     normalize = bool(normalize)
     acc = np.empty((n, dim), dtype=dtype)  # written, not added to, at the first weighted step
     previous = np.empty((n, dim), dtype=dtype)
     current = np.empty((n, dim), dtype=dtype) if last else None
-    _first_step(indptr, indices, data, r_indptr, r_indices, r_data, previous, weights[0], normalize, acc, first_weighted == 0)
+    _first_step(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, previous, weights[0], normalize, acc, first_weighted == 0)
     for i in range(1, last + 1):
         _propagate_step(
-            indptr, indices, data, previous, current, weights[i], normalize, acc, first_weighted == i, i < last
+            indptr, indices, data, row_scale, previous, current, weights[i], normalize, acc, first_weighted == i, i < last
         )
         previous, current = current, previous
     return acc

@@ -27,18 +27,21 @@ def _row_scales(current, weight, normalize):
     return cupy.where(norms > 0, weight / cupy.where(norms > 0, norms, 1.0), weight)
 
 
-def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, weights, normalize):
+def fastrp_propagate(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, dim, weights, normalize):
     """CuPy version of :func:`numlab.graph._fastrp.fastrp_propagate`."""
     weights = [float(w) for w in weights]
     last = max(i for i, w in enumerate(weights) if w != 0)
     dtype = r_data.dtype
     n = indptr.shape[0] - 1
     A = cupyx.scipy.sparse.csr_matrix(
-        (cupy.asarray(data, dtype=dtype), cupy.asarray(indices), cupy.asarray(indptr)), shape=(n, n)
+        (cupy.asarray(data, dtype=dtype), cupy.asarray(indices, dtype=cupy.int32), cupy.asarray(indptr, dtype=cupy.int32)),
+        shape=(n, n),
     )
     LR = cupyx.scipy.sparse.csr_matrix(
-        (cupy.asarray(r_data), cupy.asarray(r_indices), cupy.asarray(r_indptr)), shape=(n, dim)
+        (cupy.asarray(r_data), cupy.asarray(r_indices, dtype=cupy.int32), cupy.asarray(r_indptr, dtype=cupy.int32)),
+        shape=(n, dim),
     )
+    A = cupyx.scipy.sparse.diags(cupy.asarray(row_scale, dtype=dtype)) @ A  # D^-1 S
     acc = cupy.zeros((n, dim), dtype=dtype)
     current = (A @ LR).toarray()
     for i in range(last + 1):

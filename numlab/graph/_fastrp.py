@@ -50,13 +50,13 @@ def _example_propagate(xp, rng):
 
     n, dim = 30, 8
     S = scipy.sparse.random_array((n, n), density=0.2, format="csr", rng=rng)
-    S = S + S.T
+    S = scipy.sparse.csr_matrix(S + S.T)
+    S.sort_indices()
     deg = np.asarray(S.sum(axis=1)).ravel()
-    A = scipy.sparse.csr_matrix(scipy.sparse.diags(np.where(deg > 0, 1 / np.where(deg > 0, deg, 1), 0)) @ S)
-    A.sort_indices()
+    row_scale = np.where(deg > 0, 1 / np.where(deg > 0, deg, 1), 0)
     R = scipy.sparse.random_array((n, dim), density=0.3, format="csr", rng=rng)
     R.sort_indices()
-    return (A.indptr, A.indices, A.data, R.indptr, R.indices, R.data, dim, (0.5, 0.0, 1.0, 6.0), True), {}
+    return (S.indptr, S.indices, S.data, row_scale, R.indptr, R.indices, R.data, dim, (0.5, 0.0, 1.0, 6.0), True), {}
 
 
 def _csr_product(xp, indptr, indices, data, dtype):
@@ -77,13 +77,16 @@ def _csr_product(xp, indptr, indices, data, dtype):
     example=_example_propagate,
     rtol=1e-9,
 )
-def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, weights, normalize):
+def fastrp_propagate(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, dim, weights, normalize):
     """FastRP's weighted sum of propagated, row-normalised embeddings.
 
     Parameters
     ----------
     indptr, indices, data : arrays
-        The CSR arrays of the transition matrix ``A = D^-1 S`` (n x n).
+        The CSR arrays of the adjacency matrix ``S`` (n x n).
+    row_scale : array of shape (n,)
+        ``1 / deg`` (0 for nodes without edges): the transition matrix is
+        ``A = diag(row_scale) S``.
     r_indptr, r_indices, r_data : arrays
         The CSR arrays of the very sparse ``L R`` (n x dim); its dtype is the result's.
     dim : int
@@ -105,7 +108,8 @@ def fastrp_propagate(indptr, indices, data, r_indptr, r_indices, r_data, dim, we
         xp.astype(r_indices, xp.int64)[:, None] == xp.arange(dim, device=dev)[None, :], dtype
     )
     LR = _csr_product(xp, r_indptr, xp.arange(r_data.shape[0], device=dev), r_data, dtype)(onehot)
-    matmul = _csr_product(xp, indptr, indices, data, dtype)
+    a_data = xp.astype(data, dtype) * xp.take(xp.astype(row_scale, dtype), _row_of_entry(xp, indptr))
+    matmul = _csr_product(xp, indptr, indices, a_data, dtype)
     return _weighted_sum(xp, matmul(LR), tuple(float(w) for w in weights), normalize, matmul)
 
 
@@ -293,22 +297,25 @@ def _projection_scale(n, dim):
     return density, math.sqrt(1.0 / density) / math.sqrt(dim)
 
 
+def _row_of_entry(xp, indptr):
+    """The row of each stored entry of a CSR matrix (works for NumPy and CuPy)."""
+    nnz = int(indptr[-1])
+    return xp.searchsorted(indptr[1:], xp.arange(nnz, dtype=indptr.dtype), side="right")
+
+
 def _fastrp_sparse(S, xp, dim, weights, beta, normalize, seed):
     n = S.shape[0]
     dtype = S.dtype
     deg = S.astype(xp.float64).sum(axis=1)
     deg = (deg.A if hasattr(deg, "A") else deg).reshape(-1)  # np.matrix from scipy
     inv_deg, deg_scale = _degree_terms(xp, deg, beta, dtype)
-    row_of_entry = xp.repeat(xp.arange(n), xp.diff(S.indptr).astype(xp.int64))
-    a_data = S.data * inv_deg[row_of_entry]  # A = D^-1 S, same pattern as S
     # R^T (n x dim): the columns of the counter-based (dim x n) matrix, one per node.
     density, scale = _projection_scale(n, dim)
     table = _backend.asarray(gap_table(density, dim), xp=xp, device=_backend.device(S))
     indptr, indices, signs = kernel("random_projection.hash_columns", xp)(seed, table, n)
-    node_of_entry = xp.repeat(xp.arange(n), xp.diff(indptr).astype(xp.int64))
-    values = signs.astype(dtype) * (deg_scale[node_of_entry] * dtype.type(scale))
+    values = signs.astype(dtype) * (deg_scale[_row_of_entry(xp, indptr)] * dtype.type(scale))
     return kernel("graph.fastrp_propagate", xp)(
-        S.indptr, S.indices, a_data, indptr, indices, values, dim, weights, normalize
+        S.indptr, S.indices, S.data, inv_deg, indptr, indices, values, dim, weights, normalize
     )
 
 

@@ -73,6 +73,8 @@ def hashed_matrix(seed, n_components, n_features, density, *, xp, device=None, d
     scale = math.sqrt(1.0 / density) / math.sqrt(n_components)
     np_dtype = _backend.numpy_dtype(dtype, xp)
     data = signs.astype(np_dtype) * np_dtype.type(scale)
+    if not _backend.is_numpy(xp):
+        indptr = indptr.astype(indices.dtype)  # cupyx matrices hold 32-bit index arrays
     # Generated column by column: CSC of R, converted to the CSR users expect.
     return sparse.csc_matrix((data, indices, indptr), shape=(n_components, n_features)).tocsr()
 
