@@ -334,9 +334,14 @@ class _Solver:
         e = min(max(e, 1), len(count_h) - 1)
         return e, int(count_h[e:].sum())
 
-    def _evaluate(self, u, v):
+    def _evaluate(self, u, v, histogram=True):
+        """Marginals, violation and dual value at scalings ``u, v`` (and the weight
+        histogram, one more pass, only for points where a Newton step will start)."""
         xp = self.xp
-        r, c, mass_h, count_h = self._k("ot.marginals")(self.K, u, v, self.ra, self.rb)
+        if histogram:
+            r, c, mass_h, count_h = self._k("ot.marginals")(self.K, u, v, self.ra, self.rb)
+        else:
+            r, c, mass_h, count_h = u * (self.K @ v), v * (u @ self.K), None, None
         viol = float(xp.sum(xp.abs(r - self.a)) + xp.sum(xp.abs(c - self.b)))
         F, G = self.potentials(u, v)
         dual = float(xp.sum(self.a * F) + xp.sum(self.b * G) - self.reg * xp.sum(r))
@@ -369,7 +374,7 @@ class _Solver:
                 if max(self._max_abs_log(self.u), self._max_abs_log(self.v)) > self.tau:
                     self.rebuild(*self.potentials())
                 u2, v2 = self.u * xp.exp(lu), self.v * xp.exp(lv)
-                r2, c2, mh2, ch2, viol2, dual2 = self._evaluate(u2, v2)
+                r2, c2, mh2, ch2, viol2, dual2 = self._evaluate(u2, v2, histogram=False)
                 # Armijo on the dual while its change is above rounding; near the
                 # solution the dual is flat to machine precision and the violation
                 # decides instead
@@ -387,6 +392,8 @@ class _Solver:
             slow = slow + 1 if viol2 > 0.5 * viol else 0
             self.u, self.v = u2, v2
             r, c, mass_h, count_h, viol, dual = r2, c2, mh2, ch2, viol2, dual2
+            if viol > self.tol:
+                r, c, mass_h, count_h, viol, dual = self._evaluate(u2, v2)
             self.n_newton += 1
             self.history.append((self.n_iter, viol))
             if _DEBUG:
@@ -607,7 +614,7 @@ def sinkhorn(
             "underflow": "exp(-M / reg) underflowed; use method='log' or 'sns'",
             "stalled": "the violation stopped decreasing (precision floor of "
             f"{np.dtype(_backend.numpy_dtype(M.dtype, xp)).name}?)",
-        }.get(out["reason"], "rounding limits the violation reachable in this dtype")
+        }.get(out["reason"], "the solver could not reduce the violation further")
         warnings.warn(
             f"sinkhorn(method={method!r}) did not converge: marginal violation "
             f"{out['violation']:.3g} > tol={tol:g} ({why})",
