@@ -105,7 +105,7 @@ class _TensorBasis:
 
     def _univariate(self, t, xp):
         """Values of the orthonormal 1-D polynomials of degree 0..degree at ``t``: (degree+1, n)."""
-        b = self._b
+        b = [float(v) for v in self._b]  # Python floats: array-api-strict refuses NumPy scalars
         rows = [xp.ones_like(t)]
         if self.degree >= 1:
             rows.append(t / b[1])

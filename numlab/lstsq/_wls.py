@@ -131,16 +131,22 @@ def weighted_least_squares(f, basis, n_samples, *, sampler="volume", rng=None, l
     y = xp.astype(_backend.asarray(y, xp=xp, device=_backend.device(points)), points.dtype)
     if not bool(xp.all(xp.isfinite(y))):
         raise ValueError("`f` returned NaN or infinity at the sample points")
-    # G = A^T A with A = sqrt(w / n) Phi; one SVD of A gives the solution and cond(G).
+    # G = A^T A with A = sqrt(w / n) Phi. QR of A gives the solution; the spectrum of
+    # G = R^T R (m x m) its condition number. (QR rather than SVD: LAPACK's SVD is
+    # pathologically slow with threaded BLAS on a busy machine.)
     scale = xp.sqrt(weights / n)
     A = scale[:, None] * basis(points)
-    U, S, Vh = xp.linalg.svd(A, full_matrices=False)
-    s_max, s_min = float(S[0]), float(S[-1])
+    Q, R = xp.linalg.qr(A)
+    eig = xp.linalg.eigvalsh(xp.matmul(xp.permute_dims(R, (1, 0)), R))
+    lam_min, lam_max = float(eig[0]), float(eig[-1])
     eps = float(xp.finfo(A.dtype).eps)
-    keep = S > s_max * eps * max(A.shape)
-    inv = xp.where(keep, 1.0 / xp.where(keep, S, xp.ones_like(S)), xp.zeros_like(S))
-    coef = xp.matmul(xp.permute_dims(Vh, (1, 0)), inv * xp.matmul(xp.permute_dims(U, (1, 0)), scale * y))
-    cond = math.inf if s_min == 0 else (s_max / s_min) ** 2
+    rhs = xp.matmul(xp.permute_dims(Q, (1, 0)), scale * y)
+    if lam_min > eps * lam_max:
+        coef = xp.linalg.solve(R, rhs[:, None])[:, 0]
+    else:  # numerically singular: minimum-norm solution
+        coef = xp.matmul(xp.linalg.pinv(A), scale * y)
+    cond = math.inf if lam_min <= 0 else lam_max / lam_min
+    s_min = math.sqrt(max(lam_min, 0.0))
     limit = cond_warning if cond_warning is not None else (1e8 if eps < 1e-10 else 1e4)
     if cond > limit:
         warnings.warn(
