@@ -159,7 +159,7 @@ def test_loss_minimum_is_minus_sum_of_squared_eigenvalues(rng):
         lam = res.correlations
         # U = W Lambda^{1/2} with U^T B U = Lambda: each view holds half of the B-norm.
         U = [w * np.sqrt(lam / 2) for w in res.weights]
-        loss, grads = ey_loss_and_gradient([X, Y], U, [reg, reg], xp)
+        loss, grads = ey_loss_and_gradient([X, Y], U, [reg, reg], xp, groups=1)
         np.testing.assert_allclose(float(loss), -np.sum(lam**2), rtol=1e-8)
         for g in grads:  # a stationary point
             np.testing.assert_allclose(g, 0.0, atol=1e-8)
@@ -171,9 +171,9 @@ def test_loss_gradient_by_finite_differences(rng, reg, unbiased):
     views = latent_views(rng, n=80, sizes=(5, 4, 3), noise=(0.5, 0.6, 0.7))
     xp = _backend.namespace(views[0])
     W = [rng.standard_normal((v.shape[1], 2)) for v in views]
-    a = [v[:40] for v in views]
-    b = [v[40:] for v in views] if unbiased else None
-    loss, grads = ey_loss_and_gradient(a, W, [reg] * 3, xp, other=b)
+    a = views if unbiased else [v[:40] for v in views]
+    groups = 2 if unbiased else 1
+    loss, grads = ey_loss_and_gradient(a, W, [reg] * 3, xp, groups=groups)
     h = 1e-6
     for i, Wi in enumerate(W):
         numeric = np.zeros_like(Wi)
@@ -183,8 +183,8 @@ def test_loss_gradient_by_finite_differences(rng, reg, unbiased):
             plus[i][idx] += h
             minus[i][idx] -= h
             numeric[idx] = (
-                float(ey_loss_and_gradient(a, plus, [reg] * 3, xp, other=b)[0])
-                - float(ey_loss_and_gradient(a, minus, [reg] * 3, xp, other=b)[0])
+                float(ey_loss_and_gradient(a, plus, [reg] * 3, xp, groups=groups)[0])
+                - float(ey_loss_and_gradient(a, minus, [reg] * 3, xp, groups=groups)[0])
             ) / (2 * h)
         np.testing.assert_allclose(grads[i], numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
 
@@ -208,10 +208,9 @@ def test_two_batch_estimate_is_unbiased(rng):
     two, one = np.empty(draws), np.empty(draws)
     for t in range(draws):
         r1, r2 = rng.integers(0, n, b), rng.integers(0, n, b)
-        two[t] = float(
-            ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp, other=[X[r2], Y[r2]])[0]
-        )
-        one[t] = float(ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp)[0])
+        rows = np.concatenate([r1, r2])  # two independent halves
+        two[t] = float(ey_loss_and_gradient([X[rows], Y[rows]], W, [0.0, 0.0], xp)[0])
+        one[t] = float(ey_loss_and_gradient([X[r1], Y[r1]], W, [0.0, 0.0], xp, groups=1)[0])
     se = two.std() / np.sqrt(draws)
     assert abs(two.mean() - population) < 4 * se
     assert one.mean() - population > 10 * one.std() / np.sqrt(draws)

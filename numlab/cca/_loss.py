@@ -14,7 +14,8 @@ with minimum ``-sum_k lambda_k^2``, and no spurious local minima. With projectio
     L_hat = -tr C - tr C' + <V, V'>_F
 
 is unbiased for ``L`` (each sample covariance is unbiased and the batches are
-independent); the same batch twice gives the one-batch (biased) estimate.
+independent); the same batch twice gives the one-batch (biased) estimate
+``-2 tr C + |V|^2``.
 """
 
 from __future__ import annotations
@@ -23,71 +24,67 @@ __all__ = ["batch_moments", "ey_loss_and_gradient"]
 
 
 def batch_moments(batch, weights, shrinkage, xp):
-    """Centred projections of one batch and its estimates of ``tr(U^T A U)`` and ``U^T B U``.
-
-    Returns ``(centred, total, tr_C, V)``: the centred projections per view, their sum,
-    the trace of the between-view covariance and the (k, k) constraint estimate.
-    """
+    """The estimates of ``tr(U^T A U)`` and ``U^T B U`` on one batch: ``(tr_C, V)``."""
     n = batch[0].shape[0]
-    centred = []
-    for X, W in zip(batch, weights, strict=False):
+    total, squares, V = None, 0.0, None
+    for X, W, c in zip(batch, weights, shrinkage, strict=True):
         Z = X @ W
-        centred.append(Z - xp.mean(Z, axis=0))
-    total = centred[0]
-    for Z in centred[1:]:
-        total = total + Z
-    # sum_{i != j} tr(Z_i^T Z_j) = |sum_i Z_i|^2 - sum_i |Z_i|^2
-    cross = xp.sum(total * total)
-    V = None
-    for Z, W, c in zip(centred, weights, shrinkage, strict=False):
-        cross = cross - xp.sum(Z * Z)
+        Z = Z - xp.mean(Z, axis=0)
+        total = Z if total is None else total + Z
+        squares = squares + xp.sum(Z * Z)
         term = ((1 - c) / (n - 1)) * (Z.T @ Z)
         if c:
             term = term + c * (W.T @ W)
         V = term if V is None else V + term
-    return centred, total, cross / (n - 1), V
+    # sum_{i != j} tr(Z_i^T Z_j) = |sum_i Z_i|^2 - sum_i |Z_i|^2
+    return (xp.sum(total * total) - squares) / (n - 1), V
 
 
-def ey_loss_and_gradient(batch, weights, shrinkage, xp, other=None):
+def ey_loss_and_gradient(batch, weights, shrinkage, xp, *, groups=2):
     """The EY loss estimate and its gradient in each view's weights.
 
     Parameters
     ----------
     batch : list of (b, p_i) arrays
-        One mini-batch of every view (need not be centred: the projections are).
+        One mini-batch of every view (need not be centred: each group is).
     weights : list of (p_i, k) arrays
     shrinkage : list of float
         ``c_i`` in [0, 1] per view.
-    other : list of (b', p_i) arrays, optional
-        An independent mini-batch: the unbiased two-batch estimate. None uses
-        ``batch`` twice (the one-batch estimate).
+    groups : {2, 1}
+        2: the unbiased estimate from the batch's two halves (independent
+        mini-batches; an odd last row is left out); 1: the one-batch estimate.
 
     Returns
     -------
     loss : 0-d array
     gradients : list of (p_i, k) arrays
     """
-    halves = [batch] if other is None else [batch, other]
-    moments = [batch_moments(b, weights, shrinkage, xp) for b in halves]
-    # The one-batch estimate is the two-batch one with both batches equal: each
-    # term appears twice.
-    twice = 2.0 if other is None else 1.0
-    V_a, V_b = moments[0][3], moments[-1][3]
-    loss = -twice * moments[0][2] + xp.sum(V_a * V_b)
-    if other is not None:
-        loss = loss - moments[1][2]
-    gradients = []
-    for i, (W, c) in enumerate(zip(weights, shrinkage, strict=False)):
-        g = None
-        # Each half's projections meet the other half's V (the product's gradient).
-        for half, (centred, total, _, _), V_other in zip(halves, moments, (V_b, V_a), strict=False):
-            Z = centred[i]
-            n = half[i].shape[0]
-            M = (Z - total) + (1 - c) * (Z @ V_other)
-            # X^T M = X_c^T M because M's columns have zero mean.
-            term = (twice * 2.0 / (n - 1)) * (half[i].T @ M)
-            g = term if g is None else g + term
+    h = batch[0].shape[0] // groups
+    rows = h * groups
+    k = weights[0].shape[1]
+    # Both halves at once: the projections of the batch viewed as (groups, h, k).
+    centred, V, total, squares = [], None, None, 0.0
+    for X, W, c in zip(batch, weights, shrinkage, strict=True):
+        Z = xp.reshape((X[:rows, ...] if rows < X.shape[0] else X) @ W, (groups, h, k))
+        Z = Z - xp.mean(Z, axis=1, keepdims=True)
+        centred.append(Z)
+        total = Z if total is None else total + Z
+        squares = squares + xp.sum(Z * Z)
+        term = ((1 - c) / (h - 1)) * (xp.matrix_transpose(Z) @ Z)
         if c:
-            g = g + (2.0 * c) * (W @ (V_a + V_b))
+            term = term + c * (W.T @ W)
+        V = term if V is None else V + term
+    # Sum over groups of tr C_g (each the between-view covariance of one group).
+    cross = (xp.sum(total * total) - squares) / (h - 1)
+    loss = -(2.0 / groups) * cross + xp.sum(V[0, ...] * V[-1, ...])
+    V_other = xp.flip(V, axis=0)  # each group's projections meet the other's V
+    gradients = []
+    for X, W, Z, c in zip(batch, weights, centred, shrinkage, strict=True):
+        M = (Z - total) + (1 - c) * (Z @ V_other)
+        # X^T M = X_c^T M because M's columns have zero mean within each group.
+        Xr = X[:rows, ...] if rows < X.shape[0] else X
+        g = (4.0 / (groups * (h - 1))) * (Xr.T @ xp.reshape(M, (rows, k)))
+        if c:
+            g = g + (4.0 * c / groups) * (W @ xp.sum(V, axis=0))
         gradients.append(g)
     return loss, gradients

@@ -318,7 +318,7 @@ class StochasticCCA(BaseEstimator):
                 )
                 W0 = W0 * sign
             params.append(W0)
-        _, _, cross, V = batch_moments(batch, self._apply(P, params), self._shrinkage, xp)
+        cross, V = batch_moments(batch, self._apply(P, params), self._shrinkage, xp)
         cross, quad = float(cross), float(xp.sum(V * V))
         if cross > 0 and quad > 0:
             params = [w * math.sqrt(cross / quad) for w in params]
@@ -368,17 +368,9 @@ class StochasticCCA(BaseEstimator):
 
     def _step(self, batch, lr, xp):
         weights = self._apply(self._P, self._params)
-        if self.unbiased:
-            half = batch[0].shape[0] // 2
-            loss, grads = ey_loss_and_gradient(
-                [b[:half, ...] for b in batch],
-                weights,
-                self._shrinkage,
-                xp,
-                other=[b[half:, ...] for b in batch],
-            )
-        else:
-            loss, grads = ey_loss_and_gradient(batch, weights, self._shrinkage, xp)
+        loss, grads = ey_loss_and_gradient(
+            batch, weights, self._shrinkage, xp, groups=2 if self.unbiased else 1
+        )
         # Chain rule through W = P W': the gradient in W' is P^T dL/dW (P symmetric).
         grads = [
             p[:, None] * g if p.ndim == 1 else p @ g for p, g in zip(self._P, grads, strict=False)
