@@ -234,25 +234,46 @@ class TimeRatio:
     track_time_ratio.unit = "x scikit-learn"
 
 
-class TolRank:
-    """``tol=`` mode: chosen rank / smallest rank meeting the tolerance (target <= 1.1)."""
+def _make_tol_matrix(m, n):
+    """U diag(j^-2) V^T: the smallest rank meeting tol is about tol^(-2/3)."""
+    rng = np.random.default_rng(1)
+    U, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    s = 1.0 / np.arange(1, n + 1) ** 2
+    return (U * s) @ V.T, s
 
-    params = [1e-1, 1e-2, 1e-3]
+
+class TolRank:
+    """``tol=`` mode on 5000 x 1000, sigma_j = j^-2: chosen rank / smallest sufficient rank
+    (target <= 1.1), and the achieved relative error / tol (must be <= 1)."""
+
+    params = [1e-2, 1e-3, 1e-4]
     param_names = ["tol"]
+    timeout = 300
 
     def setup(self, tol):
-        self.A, self.s = cached("linalg-dense-1overj", _make_dense, 20000, 2000)
+        self.A, self.s = cached("linalg-tol-j-2", _make_tol_matrix, 5000, 1000)
 
-    def track_rank_ratio(self, tol):
+    def _run(self, tol):
         import numlab as nl
 
+        return nl.linalg.randomized_svd(self.A, 1000, tol=tol, rng=0)
+
+    def track_rank_ratio(self, tol):
         s = self.s
         tails = np.sqrt(np.cumsum((s**2)[::-1])[::-1])  # tails[r] = ||A - A_r||_F
         best = int(np.nonzero(np.append(tails, 0.0) <= tol * tails[0])[0][0])
-        U, S, Vt = nl.linalg.randomized_svd(self.A, 2000, tol=tol, rng=0)
-        return S.shape[0] / best
+        return self._run(tol)[1].shape[0] / best
+
+    def track_error_over_tol(self, tol):
+        U, S, Vt = self._run(tol)
+        return float(np.linalg.norm(self.A - (U * S) @ Vt) / np.linalg.norm(self.s)) / tol
+
+    def time_tol_mode(self, tol):
+        self._run(tol)
 
     track_rank_ratio.unit = "x smallest"
+    track_error_over_tol.unit = "x tol"
 
 
 if __name__ == "__main__":

@@ -510,7 +510,8 @@ def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng):
     captured = 0.0
     while True:
         done = 0 if Q is None else Q.shape[1]
-        b = min(block, limit - done)
+        # Blocks grow with the basis (by half), so a rank r takes O(log r) blocks.
+        b = min(max(block, done // 2), limit - done)
         deflated = _deflated(op, Q, Z)
         Omega = _backend.random_normal(rng, (n, b), xp=xp, device=op.device, dtype=op.dtype)
         sketch = _subspace_iteration(
