@@ -139,7 +139,7 @@ def _kurtosis(x):
 class BatchCurvature:
     """The top eigenvalue of the mini-batch Hessian against batch size.
 
-    Attributes
+    Parameters
     ----------
     batch_sizes : numpy.ndarray of shape (m,)
         The batch sizes ``B``.
@@ -307,7 +307,7 @@ def batch_curvature(
 class BatchScalingFit:
     """The fit ``lambda(B) = lambda_full + slope * c(B)`` of batch curvature against batch size.
 
-    Attributes
+    Parameters
     ----------
     lambda_full : float
         The fitted full-batch curvature ``lambda_1`` (intercept).
@@ -337,7 +337,18 @@ class BatchScalingFit:
     n_samples: int | None
 
     def predict(self, batch_size):
-        """The fitted ``lambda(B)`` at ``batch_size`` (int or array)."""
+        """The fitted curvature at a batch size.
+
+        Parameters
+        ----------
+        batch_size : int or array_like of int
+            Batch sizes.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``lambda_full + slope * c(B)``.
+        """
         return self.lambda_full + self.slope * finite_sample_factor(batch_size, self.n_samples)
 
 
@@ -460,7 +471,7 @@ class LRResult:
 
     ``float(result)`` is the learning rate.
 
-    Attributes
+    Parameters
     ----------
     lr : float
         The largest stable learning rate.
@@ -749,7 +760,7 @@ def scale_learning_rate(lr, batch_from, batch_to, optimizer="sgd", *, critical_b
 class NoiseScale:
     """McCandlish et al.'s gradient noise scales.
 
-    Attributes
+    Parameters
     ----------
     simple : float
         ``B_simple = tr(Sigma) / |G|^2``, the usual estimate of the critical batch size.

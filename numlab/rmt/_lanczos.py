@@ -313,7 +313,7 @@ def _ritz_pairs(alpha, beta):
 class EigResult:
     """Extremal eigenpairs of a symmetric operator with a residual certificate.
 
-    Attributes
+    Parameters
     ----------
     values : numpy.ndarray of shape (n_eig,)
         Eigenvalue estimates (Ritz values, float64, ascending).

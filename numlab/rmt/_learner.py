@@ -17,7 +17,7 @@ __all__ = ["SLQLearner", "SLQStep"]
 class SLQStep:
     """Hyper-parameters set by :class:`SLQLearner` from one spectral estimate.
 
-    Attributes
+    Parameters
     ----------
     lr : float
         Learning rate.

@@ -26,6 +26,15 @@ class HessianOperator:
     with ``v`` of the curvature of the mean loss over the samples ``idx`` (all samples
     when None).
 
+    Parameters
+    ----------
+    model : LeastSquares, LogisticRegression, MLP or LocalQuadratic
+        The model.
+    w : array of shape (n_params,)
+        The parameters at which the curvature is taken.
+    gauss_newton : bool
+        The generalised Gauss-Newton matrix instead of the Hessian.
+
     Attributes
     ----------
     n_params : int
@@ -41,13 +50,37 @@ class HessianOperator:
         self.n_params, self.n_samples = model.n_params, model.n_samples
 
     def __call__(self, v, idx=None):
-        """The curvature-vector product with ``v`` over the samples ``idx``."""
+        """The curvature-vector product with ``v`` over the samples ``idx``.
+
+        Parameters
+        ----------
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         if self.gauss_newton:
             return self.model.gauss_newton(self.like, v, idx)
         return self.model.hvp(self.like, v, idx)
 
     def dense(self, idx=None):
-        """The dense ``(n_params, n_params)`` matrix, built column by column (small models)."""
+        """The dense ``(n_params, n_params)`` matrix, built column by column (small models).
+
+        Parameters
+        ----------
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params, n_params)
+            The matrix, on the parameters' backend.
+        """
         xp = _backend.namespace(self.like)
         eye = xp.eye(self.n_params, dtype=self.like.dtype, device=_backend.device(self.like))
         return xp.stack([self(eye[i, :], idx) for i in range(self.n_params)], axis=1)
@@ -130,7 +163,7 @@ class _Model:
 
 
 class LeastSquares(_Model):
-    """Linear least squares, ``L(w) = mean_i (x_i . w - y_i)^2 / 2``.
+    """Linear least squares, ``L(w) = mean_i (x_i^T w - y_i)^2 / 2``.
 
     The Hessian ``X^T X / B`` does not depend on ``w``: the quadratic model on which the
     SGD stability threshold ``2 / lambda_max`` is exact.
@@ -163,18 +196,59 @@ class LeastSquares(_Model):
         self.n_params = self.X.shape[1]
 
     def loss(self, w, idx=None):
-        """Mean loss over ``idx`` (all samples when None), as a float."""
+        """Mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        float
+            The loss.
+        """
         X, y = self._rows(self.X, idx), self._rows(self.y, idx)
         r = X @ w - y
         return 0.5 * float(self.xp.vecdot(r, r)) / X.shape[0]
 
     def gradient(self, w, idx=None):
-        """Gradient of the mean loss over ``idx``."""
+        """Gradient of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The gradient.
+        """
         X, y = self._rows(self.X, idx), self._rows(self.y, idx)
         return (X @ w - y) @ X / X.shape[0]
 
     def hvp(self, w, v, idx=None):
-        """Hessian-vector product of the mean loss over ``idx``."""
+        """Hessian-vector product of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         X = self._rows(self.X, idx)
         return (X @ v) @ X / X.shape[0]
 
@@ -225,21 +299,62 @@ class LogisticRegression(_Model):
         return Z, E / s, xp.log(s)
 
     def loss(self, w, idx=None):
-        """Mean loss over ``idx`` (all samples when None), as a float."""
+        """Mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        float
+            The loss.
+        """
         X, Y = self._rows(self.X, idx), self._rows(self.Y, idx)
         Z, _, logs = self._probabilities(w, X)
         ce = float(self.xp.sum(logs[:, 0] - self.xp.sum(Z * Y, axis=1))) / X.shape[0]
         return ce + 0.5 * self.alpha * float(self.xp.vecdot(w, w))
 
     def gradient(self, w, idx=None):
-        """Gradient of the mean loss over ``idx``."""
+        """Gradient of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The gradient.
+        """
         X, Y = self._rows(self.X, idx), self._rows(self.Y, idx)
         _, P, _ = self._probabilities(w, X)
         G = self.xp.matrix_transpose(X) @ (P - Y) / X.shape[0]
         return self.xp.reshape(G, (-1,)) + self.alpha * w
 
     def hvp(self, w, v, idx=None):
-        """Hessian-vector product of the mean loss over ``idx``."""
+        """Hessian-vector product of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         xp = self.xp
         X = self._rows(self.X, idx)
         _, P, _ = self._probabilities(w, X)
@@ -347,7 +462,20 @@ class MLP(_Model):
         return X, Y, W1, W2, H, Z, P, dZ
 
     def loss(self, w, idx=None):
-        """Mean loss over ``idx`` (all samples when None), as a float."""
+        """Mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        float
+            The loss.
+        """
         xp = self.xp
         X, Y, _, _, _, Z, _, _ = self._forward(w, idx)
         if self.loss_name == "mse":
@@ -357,7 +485,20 @@ class MLP(_Model):
         return float(xp.sum(lse - xp.sum(Z * Y, axis=1))) / X.shape[0]
 
     def gradient(self, w, idx=None):
-        """Gradient of the mean loss over ``idx``."""
+        """Gradient of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The gradient.
+        """
         xp = self.xp
         X, _, _, W2, H, _, _, dZ = self._forward(w, idx)
         dA = (dZ @ xp.matrix_transpose(W2)) * (1 - H * H)
@@ -388,11 +529,41 @@ class MLP(_Model):
         )
 
     def hvp(self, w, v, idx=None):
-        """Exact Hessian-vector product of the mean loss over ``idx``."""
+        """Exact Hessian-vector product of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         return self._curvature(w, v, idx, exact=True)
 
     def gauss_newton(self, w, v, idx=None):
-        """Generalised Gauss-Newton-vector product of the mean loss over ``idx``."""
+        """Generalised Gauss-Newton-vector product of the mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         return self._curvature(w, v, idx, exact=False)
 
 
@@ -456,7 +627,20 @@ class LocalQuadratic:
         return self.xp.zeros((self.n_params,), dtype=self.dtype, device=self.device)
 
     def loss(self, w, idx=None):
-        """The quadratic model's mean loss over ``idx``, as a float."""
+        """The quadratic model's mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        float
+            The loss.
+        """
         d = w - self.center
         g = self.model.gradient(self.center, idx)
         return (
@@ -466,15 +650,58 @@ class LocalQuadratic:
         )
 
     def gradient(self, w, idx=None):
-        """Gradient of the quadratic model's mean loss over ``idx``."""
+        """Gradient of the quadratic model's mean loss over the samples ``idx``.
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The gradient.
+        """
         return self.model.gradient(self.center, idx) + self._curv(w - self.center, idx)
 
     def hvp(self, w, v, idx=None):
-        """Hessian-vector product (independent of ``w``)."""
+        """Hessian-vector product (independent of ``w``).
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         return self._curv(v, idx)
 
     def gauss_newton(self, w, v, idx=None):
-        """Same as :meth:`hvp` (the model is quadratic)."""
+        """Same as :meth:`hvp` (the model is quadratic).
+
+        Parameters
+        ----------
+        w : array of shape (n_params,)
+            Parameters.
+        v : array of shape (n_params,)
+            The vector.
+        idx : array of int, optional
+            The batch (all samples when None).
+
+        Returns
+        -------
+        array of shape (n_params,)
+            The product.
+        """
         return self._curv(v, idx)
 
     def hessian(self, w=None, *, gauss_newton=False):
