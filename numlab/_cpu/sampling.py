@@ -155,3 +155,34 @@ def chain_rule_dpp(indices, kind, b, table, u):
                     points[t, c] = x[c]
                 break
     return points, pos
+
+
+@numba.njit(cache=True)
+def christoffel(indices, b, points):
+    m, d = indices.shape
+    n = points.shape[0]
+    degree = 0
+    for i in range(m):
+        for c in range(d):
+            degree = max(degree, indices[i, c])
+    values = np.empty((d, degree + 1))
+    out = np.empty(n)
+    for r in range(n):
+        for c in range(d):
+            x = points[r, c]
+            prev = 0.0
+            cur = 1.0
+            values[c, 0] = 1.0
+            for j in range(degree):
+                nxt = (x * cur - b[j] * prev) / b[j + 1]
+                prev = cur
+                cur = nxt
+                values[c, j + 1] = cur
+        acc = 0.0
+        for i in range(m):
+            v = 1.0
+            for c in range(d):
+                v *= values[c, indices[i, c]]
+            acc += v * v
+        out[r] = acc
+    return out

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._dispatch import register_kernel
 
-__all__ = ["KIND_LEGENDRE", "KIND_HERMITE", "hermite_proposals", "chain_rule_dpp"]
+__all__ = ["KIND_LEGENDRE", "KIND_HERMITE", "hermite_proposals", "chain_rule_dpp", "christoffel"]
 
 KIND_LEGENDRE = 0
 KIND_HERMITE = 1
@@ -196,3 +196,34 @@ def chain_rule_dpp(indices, kind, b, table, u):
                 points[t] = x
                 break
     return points, pos
+
+
+def _christoffel_example(xp, rng):
+    indices = np.array([[0, 0], [1, 0], [0, 1], [3, 0], [1, 2], [0, 4]], dtype=np.int64)
+    b = np.arange(6, dtype=np.float64) / np.sqrt(np.maximum(4.0 * np.arange(6) ** 2 - 1.0, 1.0))
+    return (indices, b, rng.uniform(-1, 1, (50, 2))), {}
+
+
+@register_kernel(
+    "sampling.christoffel",
+    numba="numlab._cpu.sampling:christoffel",
+    example=_christoffel_example,
+    rtol=1e-12,
+)
+def christoffel(indices, b, points):
+    """``k_m(x) = sum_j phi_j(x)^2`` of a tensor polynomial basis at float64 ``points`` (n, d).
+
+    ``b`` are the orthonormal recurrence coefficients (:func:`chain_rule_dpp`); NumPy only
+    (the samplers' weights, computed on the host).
+    """
+    degree = int(indices.max())
+    values = np.empty((degree + 1, *points.shape))
+    values[0] = 1.0
+    if degree >= 1:
+        values[1] = points / b[1]
+    for k in range(1, degree):
+        values[k + 1] = (points * values[k] - b[k] * values[k - 1]) / b[k + 1]
+    phi = values[indices[:, 0], :, 0]
+    for c in range(1, points.shape[1]):
+        phi = phi * values[indices[:, c], :, c]
+    return np.einsum("ji,ji->i", phi, phi)
