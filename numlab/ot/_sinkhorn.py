@@ -222,6 +222,10 @@ class _Solver:
         if method == "sinkhorn":
             # classic scaling on K = exp(-M / reg), as POT's sinkhorn_knopp
             self.rebuild(self._zeros(self.n), self._zeros(self.m), clamp=-math.inf)
+        elif float(self.xp.max(self.M) - self.xp.min(self.M)) < 0.5 * self.tau * 7 * self.reg:
+            # exp(-(M - min M) / reg) cannot underflow: start from plain scaling
+            shift = float(self.xp.min(self.M))
+            self.rebuild(self._zeros(self.n), self._zeros(self.m) + shift)
         else:
             self.f = self._zeros(self.n)
             self.log_step(self._zeros(self.m))
@@ -301,13 +305,20 @@ class _Solver:
         if rate is None:
             return False  # not enough history for a rate yet
         remaining = math.inf if rate >= 1 else math.log(self.tol / err) / math.log(rate)
-        _, _, mass_h, count_h = self._k("ot.marginals")(self.K, self.u, self.v, self.ra, self.rb)
-        _, nnz = self._threshold(mass_h, count_h, err)
-        density = nnz / (self.n * self.m)
-        newton_cost = 4 * (4 + 40 * 1.5 * density)
-        if remaining > newton_cost:
-            return True
-        self._next_decision = self.n_sinkhorn + max(20, int(remaining) // 4)
+        if remaining > 16:  # below, even the sparsest Newton stage costs more
+            # the density of the sparsified Hessian, estimated on a sample of rows
+            step = max(1, self.n // 256)
+            rows = slice(None, None, step)
+            _, _, mass_h, count_h = self._k("ot.marginals")(
+                self.K[rows, :], self.u[rows], self.v, self.ra[rows], self.rb
+            )
+            _, nnz = self._threshold(mass_h, count_h, err)
+            density = nnz / (self.K[rows, :].shape[0] * self.m)
+            newton_cost = 4 * (4 + 40 * 1.5 * density)
+            if remaining > newton_cost:
+                return True
+        # the remaining Sinkhorn work only shrinks: look again much later
+        self._next_decision = self.n_sinkhorn + max(20, int(remaining) // 2)
         return False
 
     _next_decision = 0
