@@ -4,8 +4,38 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
-_CHUNK = 1024  # rows per task of the column reductions
+_CHUNK = 1024  # rows per task
+_AHEAD = 8  # neighbours whose rows are prefetched ahead of their use
+
+
+@intrinsic
+def _prefetch(typingctx, array, row, col):
+    """Hint the CPU to fetch ``array[row, col]`` into cache (``llvm.prefetch``, read)."""
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        arr = context.make_array(array_type)(context, builder, args[0])
+        index = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], signature.args[1:])]
+        pointer = cgutils.get_item_pointer(context, builder, array_type, arr, index, wraparound=False)
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
+        builder.call(prefetch, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, row, col), codegen
+
+
+if numba.config.DISABLE_JIT:  # plain Python: a hint has nothing to do
+
+    def _prefetch(array, row, col):
+        pass
 
 
 @numba.njit(cache=True, inline="always")
@@ -54,6 +84,7 @@ def _propagate_step(indptr, indices, data, row_scale, previous, current, weight,
     ``store`` ``current``: only its contribution to ``acc`` is needed.
     """
     n, dim = previous.shape
+    nnz = indices.shape[0]
     n_chunks = (n + _CHUNK - 1) // _CHUNK
     for b in numba.prange(n_chunks):
         buf = np.empty(dim, dtype=previous.dtype)
@@ -62,6 +93,11 @@ def _propagate_step(indptr, indices, data, row_scale, previous, current, weight,
                 buf[c] = 0
             rs = row_scale[i]
             for p in range(indptr[i], indptr[i + 1]):
+                # The rows of A's neighbours are scattered: fetch them a few nonzeros ahead.
+                if p + _AHEAD < nnz:
+                    ahead = indices[p + _AHEAD]
+                    for c in range(0, dim, 16):
+                        _prefetch(previous, ahead, c)
                 a = data[p] * rs
                 j = indices[p]
                 for c in range(dim):
