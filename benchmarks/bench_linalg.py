@@ -225,7 +225,7 @@ class TimeRatio:
     def track_time_ratio(self, case):
         times = ([], [])
         for _ in range(self.rounds):
-            for fn, bucket in zip(self.pair, times):
+            for fn, bucket in zip(self.pair, times, strict=True):
                 t = time.perf_counter()
                 sync(fn())
                 bucket.append(time.perf_counter() - t)
@@ -285,7 +285,9 @@ if __name__ == "__main__":
                 if name.startswith(("time_", "track_")):
                     t = time.perf_counter()
                     value = getattr(bench, name)(impl)
-                    print(f"{cls.__name__}.{name}[{impl}] = {value if value is not None else time.perf_counter() - t:.5g}", flush=True)
+                    if value is None:  # a time_* benchmark
+                        value = time.perf_counter() - t
+                    print(f"{cls.__name__}.{name}[{impl}] = {value:.5g}", flush=True)
     for cls in (TimeRatio, TolRank):
         for p in cls.params:
             bench = cls()

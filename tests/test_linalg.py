@@ -149,7 +149,8 @@ def test_float32_input_stays_float32_and_orthonormal(rng):
     # float64 final orthonormalisation: orthonormal to float32 rounding.
     assert_orthonormal_columns(U, 2e-6)
     assert_orthonormal_columns(Vt.T, 2e-6)
-    np.testing.assert_allclose(S, np.linalg.svd(A.astype(np.float64), compute_uv=False)[:8], rtol=1e-5)
+    exact = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    np.testing.assert_allclose(S, exact[:8], rtol=1e-5)
 
 
 def test_mixed_precision_path_is_float64_accurate(rng, monkeypatch):
@@ -207,7 +208,7 @@ def test_sparse_array_and_linear_operator_match_dense(rng):
     dense = nl.linalg.randomized_svd(A, k, rng=0)
     for kind in (sp.csr_array(A), sp.csr_matrix(A), sla.aslinearoperator(A)):
         got = nl.linalg.randomized_svd(kind, k, rng=0)
-        for a, b in zip(got, dense):
+        for a, b in zip(got, dense, strict=True):
             np.testing.assert_allclose(a, b, atol=1e-9)
 
 
@@ -240,7 +241,8 @@ def test_tol_mode_rank_and_error(backend, rng, tol):
         pytest.skip("float32 cannot resolve this tolerance")
     s = 0.9 ** np.arange(150)
     A = known_spectrum(rng, 200, 150, s)
-    U, S, Vt = (backend.to_numpy(x) for x in nl.linalg.randomized_svd(backend.asarray(A), 150, tol=tol, rng=0))
+    result = nl.linalg.randomized_svd(backend.asarray(A), 150, tol=tol, rng=0)
+    U, S, Vt = (backend.to_numpy(x) for x in result)
     r = S.shape[0]
     best = smallest_sufficient_rank(s, tol)
     err = np.linalg.norm(A - (U * S) @ Vt) / np.linalg.norm(A)

@@ -125,6 +125,10 @@ def _descending_sqrt(eigenvalues, xp):
     return np.sqrt(np.clip(ev, 0.0, None))
 
 
+def _converged(ritz, k, rtol, frobenius2):
+    return _ritz_converged(ritz[-2], ritz[-1], k, rtol, frobenius2)
+
+
 def _ritz_converged(previous, current, k, rtol, frobenius2=None):
     """Whether the top-k Ritz values have settled (the ``n_iter="auto"`` rule).
 
@@ -220,7 +224,7 @@ def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frob
     max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
     while it < max_iter:
-        if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol, frobenius2):
+        if n_iter == "auto" and it >= 1 and _converged(ritz, k, rtol, frobenius2):
             break
         # The Gram of Z gives both the Ritz values and the Cholesky-QR of Z.
         P = _orth(Z, xp, gram)
@@ -246,7 +250,7 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
     xp = op.xp
     wide = _wide_dtype(xp, op.device)
     m, n = op.shape
-    l = Omega.shape[1]
+    block = Omega.shape[1]
     Q = _orthonormalize(op.matmat(Omega), xp)
     Z = op.rmatmat(Q)
     Zw = xp.astype(Z, wide)
@@ -260,8 +264,8 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
     last_Z = Z
     max_iter = AUTO_MAX_ITER["krylov"] if n_iter == "auto" else n_iter
     it = 0
-    while it < max_iter and Q.shape[1] + l <= min(m, n):
-        if n_iter == "auto" and it >= 1 and _ritz_converged(ritz[-2], ritz[-1], k, rtol, frobenius2):
+    while it < max_iter and Q.shape[1] + block <= min(m, n):
+        if n_iter == "auto" and it >= 1 and _converged(ritz, k, rtol, frobenius2):
             break
         Q_new = _orthonormalize(op.matmat(_scale_columns(last_Z, xp)), xp, Q)
         Z_new = op.rmatmat(Q_new)
@@ -445,7 +449,8 @@ def randomized_svd(
     --------
     >>> import numpy as np, numlab as nl
     >>> rng = np.random.default_rng(0)
-    >>> A = rng.standard_normal((300, 40)) @ np.diag(0.5 ** np.arange(40)) @ rng.standard_normal((40, 200))
+    >>> s = 0.5 ** np.arange(40)
+    >>> A = rng.standard_normal((300, 40)) @ np.diag(s) @ rng.standard_normal((40, 200))
     >>> U, S, Vt = nl.linalg.randomized_svd(A, 5, rng=0)
     >>> bool(np.allclose(S, np.linalg.svd(A, compute_uv=False)[:5]))
     True

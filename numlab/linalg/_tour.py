@@ -17,8 +17,8 @@ def randomized_svd_demo(quick: bool) -> Demo:
     from . import randomized_svd
 
     rng = np.random.default_rng(0)
-    m, n, k = (1500, 400, 20) if quick else (4000, 1000, 40)
-    s = 1.0 / np.arange(1, n + 1)
+    m, n, k = (800, 300, 10) if quick else (3000, 800, 30)
+    s = 1.0 / np.arange(1, n // 2 + 1)  # rank n/2: cheaper to build, same difficulty
     A = _known_spectrum(rng, m, n, s)
     U, S, Vt = randomized_svd(A, k, rng=0)
     R = A - (U * S) @ Vt
@@ -36,7 +36,7 @@ def pissa_demo(quick: bool) -> Demo:
     from . import pissa_init
 
     rng = np.random.default_rng(1)
-    n, r = (512, 8) if quick else (1024, 16)
+    n, r = (384, 8) if quick else (1024, 16)
     W = rng.standard_normal((n, n)) / np.sqrt(n)
     W += _known_spectrum(rng, n, n, 10.0 / np.arange(1, 5))
     W = W.astype(np.float32)
