@@ -286,7 +286,7 @@ class LearningRate:
 
 
 class BatchScaling:
-    """Fit of lambda_max(H_B) = a + b (N - B) / (B (N - 1)) over B = 1 ... 256 (32 batches each)."""
+    """Fit of lambda_max(H_B) = a + b (N - B) / (B (N - 1)) over B = 1 ... 256 (64 batches each)."""
 
     params = (["breast", "digits", "zdigits"], ["lsq", "logistic"])
     param_names = ["dataset", "model"]
@@ -296,11 +296,21 @@ class BatchScaling:
         if dataset == "zdigits" and model == "logistic":
             raise NotImplementedError
         m, H = _problem(dataset, model)
-        curve = rmt.batch_curvature(H, m.n_params, m.n_samples, self.sizes, n_batches=32, rng=0)
+        self.curve = rmt.batch_curvature(
+            H, m.n_params, m.n_samples, self.sizes, n_batches=64, rng=0
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", rmt.BatchScalingWarning)
-            self.fit = rmt.fit_batch_scaling(curve.batch_sizes, curve.mean, n_samples=m.n_samples)
+            self.fit = rmt.fit_batch_scaling(
+                self.curve.batch_sizes, self.curve.mean, n_samples=m.n_samples
+            )
         self.warned = any(issubclass(w.category, rmt.BatchScalingWarning) for w in caught)
+
+    def track_kurtosis_batch_of_one(self, dataset, model):
+        """Excess kurtosis of the per-sample top curvature: large means heavy-tailed data."""
+        return float(self.curve.kurtosis[0])
+
+    track_kurtosis_batch_of_one.unit = "excess kurtosis"
 
     def track_r2(self, dataset, model):
         return float(self.fit.r2)

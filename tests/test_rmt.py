@@ -349,6 +349,12 @@ def test_fit_batch_scaling_recovers_the_law(a, b, n):
     assert np.isclose(fit.slope, b, rtol=1e-8, atol=1e-8 * a)
     assert np.isclose(fit.critical_batch_size, b / a, rtol=1e-6, atol=1e-8)
     assert fit.r2 > 1 - 1e-10
+    sigma = np.random.default_rng(n).uniform(0.1, 1.0, sizes.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rmt.BatchScalingWarning)
+        weighted = rmt.fit_batch_scaling(sizes, lam, n_samples=n, sigma=sigma)
+    assert np.isclose(weighted.lambda_full, a, rtol=1e-8, atol=1e-8 * b)
+    assert np.isclose(weighted.slope, b, rtol=1e-8, atol=1e-8 * a)
 
 
 def test_fit_batch_scaling_warns_on_a_poor_fit():

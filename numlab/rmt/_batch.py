@@ -352,7 +352,7 @@ class BatchScalingFit:
         return self.lambda_full + self.slope * finite_sample_factor(batch_size, self.n_samples)
 
 
-def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
+def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None, sigma=None):
     """Fit the random-matrix law of batch curvature: ``lambda(B) = a + b (N - B) / (B (N - 1))``.
 
     Granziol, Zohren & Roberts (2022) show that the extreme eigenvalue of the batch
@@ -370,6 +370,12 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
         Batch curvature at each batch size (e.g. ``BatchCurvature.mean``).
     n_samples : int, optional
         ``N``; None uses ``c(B) = 1/B``.
+
+    sigma : array_like of shape (m,), optional
+        Standard errors of ``lambdas`` (e.g. ``BatchCurvature.std / sqrt(n_batches)``):
+        the fit and ``r2`` are then weighted by ``1 / sigma**2`` (batch means at small
+        ``B`` are far noisier than at large ``B``). Zero errors (the full batch) get the
+        weight of the smallest positive error.
 
     Returns
     -------
@@ -417,14 +423,24 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None):
     c = finite_sample_factor(B, n_samples)
     if np.ptp(c) == 0:
         raise ValueError("`batch_sizes` must contain at least two different batch sizes")
+    weights = np.ones_like(lam)
+    if sigma is not None:
+        sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+        if sigma.shape != lam.shape or not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
+            raise ValueError(
+                f"`sigma` must hold {lam.shape[0]} finite non-negative standard errors"
+            )
+        if np.any(sigma > 0):
+            sigma = np.where(sigma > 0, sigma, sigma[sigma > 0].min())
+            weights = 1.0 / sigma**2
+    root = np.sqrt(weights)
     design = np.stack([np.ones_like(c), c], axis=1)
-    (a, b), *_ = np.linalg.lstsq(design, lam, rcond=None)
+    (a, b), *_ = np.linalg.lstsq(design * root[:, None], lam * root, rcond=None)
     residual = lam - design @ np.array([a, b])
-    total = np.sum((lam - lam.mean()) ** 2)
-    flat = (
-        total <= lam.shape[0] * (1e-10 * np.max(np.abs(lam))) ** 2
-    )  # constant data: nothing to explain
-    r2 = 1.0 if flat else 1.0 - float(np.sum(residual**2) / total)
+    center = np.sum(weights * lam) / np.sum(weights)
+    total = np.sum(weights * (lam - center) ** 2)
+    flat = np.all(np.abs(lam - center) <= 1e-10 * np.max(np.abs(lam)))  # nothing to explain
+    r2 = 1.0 if flat else 1.0 - float(np.sum(weights * residual**2) / total)
     critical = float(b / a) if a > 0 and b > 0 else (0.0 if b <= 0 else float("nan"))
     exponent, ci = float("nan"), (float("nan"), float("nan"))
     excess = lam - a
