@@ -45,6 +45,8 @@ _SLOW_NEWTON_STEPS = 5
 _STALL_ITERATIONS = 500
 # Below reg = spread(M) / _ANNEAL_RATIO, solve at 10 reg first (to _ANNEAL_TOL) and warm-start.
 _ANNEAL_RATIO = 500
+# Up to this n + m, Newton systems are solved directly instead of by CG.
+_DENSE_NEWTON = 400
 _ANNEAL_TOL = 1e-3
 # CG stops at a relative residual min(_CG_RTOL_MAX, (violation / mass)**_CG_POWER)
 # (inexact Newton with a forcing term that vanishes with the violation converges
@@ -358,6 +360,23 @@ class _Solver:
         dual = float(xp.sum(self.a * F) + xp.sum(self.b * G) - self.reg * xp.sum(r))
         return r, c, mass_h, count_h, viol, dual
 
+    def _dense_direction(self, e, r, c):
+        """The sparsified Newton system solved directly (small problems, where CG on
+        this ill-conditioned system would lose orthogonality before converging)."""
+        xp, reg = self.xp, self.reg
+        P, _, bins = _kernels._weight_bins(self.K, self.u, self.v, self.ra, self.rb)
+        S = xp.where(bins >= e, P, xp.zeros_like(P))
+        r64, c64 = xp.astype(r, xp.float64), xp.astype(c, xp.float64)
+        # a relative ridge of 1e-13 makes the system regular when nothing is dropped
+        eye_n = xp.eye(self.n, dtype=xp.float64, device=self.dev)
+        eye_m = xp.eye(self.m, dtype=xp.float64, device=self.dev)
+        top = xp.concat([eye_n * (r64 * (1 + 1e-13))[None, :], S], axis=1)
+        bottom = xp.concat([S.T, eye_m * (c64 * (1 + 1e-13))[None, :]], axis=1)
+        A = xp.concat([top, bottom], axis=0)
+        rhs = reg * xp.concat([xp.astype(self.a - r, xp.float64), xp.astype(self.b - c, xp.float64)])
+        d = xp.linalg.solve(A, rhs[:, None])[:, 0]
+        return xp.astype(d[: self.n], self.dtype), xp.astype(d[self.n :], self.dtype)
+
     def run_newton(self):
         """Sparse Newton steps; returns "converged", "budget", "fallback" or "stalled"."""
         xp, reg = self.xp, self.reg
@@ -369,11 +388,14 @@ class _Solver:
                 return "budget"
             e, nnz = self._threshold(mass_h, count_h, viol)
             cg_rtol = min(_CG_RTOL_MAX, (viol / self.mass) ** _CG_POWER)
-            d1, d2, n_cg = direction(
-                self.K, self.u, self.v, self.ra, self.rb, e, nnz, r, c,
-                reg * (self.a - r), reg * (self.b - c), cg_rtol,
-                max(50, int(_CG_WORK * self.n * self.m / max(nnz, 1))),
-            )
+            if self.n + self.m <= _DENSE_NEWTON:
+                (d1, d2), n_cg = self._dense_direction(e, r, c), 0
+            else:
+                d1, d2, n_cg = direction(
+                    self.K, self.u, self.v, self.ra, self.rb, e, nnz, r, c,
+                    reg * (self.a - r), reg * (self.b - c), cg_rtol,
+                    max(50, int(_CG_WORK * self.n * self.m / max(nnz, 1))),
+                )
             slope = float(xp.sum((self.a - r) * d1) + xp.sum((self.b - c) * d2))
             accepted = False
             alpha = 1.0
@@ -444,8 +466,10 @@ def _solve(xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_
         )
         s.n_sinkhorn, s.n_newton = coarse["n_sinkhorn"], coarse["n_newton"]
         s.history = list(coarse["history_pairs"])
-        s.f = coarse["f"]
-        s.log_step(coarse["g"])
+        # f + g - M <= reg log(max P) < 0 at the coarse solution, so its kernel at reg
+        # is representable (rows and columns keep their largest entries); any overflow
+        # on the way falls back to exact log-domain steps
+        s.rebuild(coarse["f"], coarse["g"])
     else:
         s.start(method)
     stable = method != "sinkhorn"
