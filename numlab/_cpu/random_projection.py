@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_COLUMN = np.uint64(0xD1B54A32D192ED03)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _ONE = np.uint64(1)
@@ -32,7 +33,7 @@ def _mix64(z):
 
 @numba.njit(cache=True, inline="always")
 def _key(seed, j):
-    return _mix64(seed ^ _mix64(np.uint64(j)))
+    return _mix64(seed + np.uint64(j + 1) * _COLUMN)
 
 
 @numba.njit(cache=True, inline="always")

@@ -22,7 +22,7 @@ __device__ __forceinline__ u64 mix64(u64 z) {
 }
 
 __device__ __forceinline__ u64 column_key(u64 seed, long long j) {
-    return mix64(seed ^ mix64((u64)j));
+    return mix64(seed + (u64)(j + 1) * 0xD1B54A32D192ED03ull);
 }
 
 // Draw t of a column: the uniform in (0, 1] and the sign bit.

@@ -8,7 +8,7 @@ The definition (every implementation follows it exactly):
 
 - ``mix64`` is the splitmix64 finaliser (a bijection of 64-bit words); all arithmetic
   is on unsigned 64-bit integers modulo 2**64.
-- The key of column ``j`` is ``key_j = mix64(seed ^ mix64(j))``; its ``t``-th draw
+- The key of column ``j`` is ``key_j = mix64(seed + (j + 1) * COLUMN)``; its ``t``-th draw
   (``t = 0, 1, ...``) is ``h_t = mix64(key_j + (t + 1) * GOLDEN)``, i.e. the splitmix64
   stream seeded with ``key_j``.
 - A draw gives the uniform ``u = ((h >> 11) + 1) * 2**-53`` in ``(0, 1]`` and the sign
@@ -33,6 +33,7 @@ from .. import _backend
 from .._dispatch import register_kernel
 
 GOLDEN = 0x9E3779B97F4A7C15
+COLUMN = 0xD1B54A32D192ED03
 MIX1 = 0xBF58476D1CE4E5B9
 MIX2 = 0x94D049BB133111EB
 MASK64 = (1 << 64) - 1
@@ -61,7 +62,7 @@ def _mix64(xp, z):
 
 def _column_keys(xp, seed, features):
     """``key_j`` for the uint64 array ``features``."""
-    return _mix64(xp, _u64(xp, seed, features) ^ _mix64(xp, features))
+    return _mix64(xp, _u64(xp, seed, features) + (features + _u64(xp, 1, features)) * _u64(xp, COLUMN, features))
 
 
 def _count_at_least(xp, table, u):
