@@ -33,7 +33,9 @@ def _count_moments(basis, box):
 
 
 def _in_box(points, box):
-    return np.all([(points[:, c] >= a) & (points[:, c] <= b) for c, (a, b) in enumerate(box)], axis=0)
+    return np.all(
+        [(points[:, c] >= a) & (points[:, c] <= b) for c, (a, b) in enumerate(box)], axis=0
+    )
 
 
 # --------------------------------------------------------------------------- 1-D laws
@@ -65,9 +67,13 @@ def test_univariate_laws_match_density(kind, k, rng):
     spec = _samplers._tensor_spec(basis)
     x = _samplers._sample_1d_many(*spec, np.full(4000, k), rng)
     # CDF of p_k^2 dmu by quadrature on a fine grid
-    lo, hi = (-1.0, 1.0) if kind == "legendre" else (-12.0 - 2 * math.sqrt(k), 12.0 + 2 * math.sqrt(k))
+    lo, hi = (
+        (-1.0, 1.0) if kind == "legendre" else (-12.0 - 2 * math.sqrt(k), 12.0 + 2 * math.sqrt(k))
+    )
     grid = np.linspace(lo, hi, 40_001)
-    dens = basis(grid[:, None])[:, k] ** 2 * (0.5 if kind == "legendre" else scipy.stats.norm.pdf(grid))
+    dens = basis(grid[:, None])[:, k] ** 2 * (
+        0.5 if kind == "legendre" else scipy.stats.norm.pdf(grid)
+    )
     cdf = np.concatenate([[0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(grid))])
     assert abs(cdf[-1] - 1) < 1e-6
     assert scipy.stats.kstest(x, lambda v: np.interp(v, grid, cdf)).pvalue > 1e-3
@@ -117,14 +123,19 @@ def test_dpp_intensity_and_number_variance_1d(method):
     mean, var = _count_moments(basis, box)
     assert mean == pytest.approx(4.352, abs=1e-3) and var == pytest.approx(0.2795, abs=1e-3)
     R = 1500
-    samples = np.stack([nl.sampling.projection_dpp(basis, rng=rng, method=method).points[:, 0] for _ in range(R)])
+    samples = np.stack(
+        [nl.sampling.projection_dpp(basis, rng=rng, method=method).points[:, 0] for _ in range(R)]
+    )
     counts = np.sum((samples >= -1) & (samples <= -0.2), axis=1)
     assert abs(counts.mean() - mean) < 4 * math.sqrt(var / R)
     assert 0.8 * var < counts.var() < 1.25 * var
     assert counts.var() < 0.5 * mean  # far below Poisson (and below the binomial of i.i.d.)
     # one-point intensity k_m / m: chi-square over 20 cells of the pooled points
     edges = np.linspace(-1, 1, 21)
-    expected = np.array([_count_moments(basis, [(a, b)])[0] for a, b in zip(edges[:-1], edges[1:])]) * R
+    expected = (
+        np.array([_count_moments(basis, [ab])[0] for ab in zip(edges[:-1], edges[1:], strict=True)])
+        * R
+    )
     observed = np.histogram(samples.ravel(), edges)[0]
     # DPP counts have less variance than Poisson, so the chi-square test is conservative
     assert scipy.stats.chisquare(observed, expected).pvalue > 1e-3
@@ -136,10 +147,14 @@ def test_dpp_number_variance_2d_below_poisson():
     box = [(-1.0, 0.0), (-1.0, 0.3)]
     mean, var = _count_moments(basis, box)
     R = 800
-    counts = np.array([_in_box(nl.sampling.projection_dpp(basis, rng=rng).points, box).sum() for _ in range(R)])
+    counts = np.array(
+        [_in_box(nl.sampling.projection_dpp(basis, rng=rng).points, box).sum() for _ in range(R)]
+    )
     assert abs(counts.mean() - mean) < 4 * math.sqrt(var / R)
     assert 0.75 * var < counts.var() < 1.35 * var
-    iid = np.array([_in_box(nl.sampling.optimal_iid(basis, 10, rng=rng).points, box).sum() for _ in range(R)])
+    iid = np.array(
+        [_in_box(nl.sampling.optimal_iid(basis, 10, rng=rng).points, box).sum() for _ in range(R)]
+    )
     assert counts.var() < 0.6 * iid.var()  # i.i.d. with the same marginal is not repulsive
 
 
@@ -158,9 +173,32 @@ def test_hermite_dpp_number_variance_2d():
     mean, var = np.trace(M), np.trace(M) - np.sum(M * M)
     assert mean == pytest.approx(basis.m / 2, rel=1e-9)
     R = 800
-    counts = np.array([(nl.sampling.projection_dpp(basis, rng=rng).points[:, 0] <= 0).sum() for _ in range(R)])
+    counts = np.array(
+        [(nl.sampling.projection_dpp(basis, rng=rng).points[:, 0] <= 0).sum() for _ in range(R)]
+    )
     assert abs(counts.mean() - mean) < 4 * math.sqrt(var / R)
     assert 0.75 * var < counts.var() < 1.35 * var
+
+
+@pytest.mark.parametrize("method", ["chain_rule", "tridiagonal"])
+def test_hermite_1d_count_moments(method):
+    # Dumitriu-Edelman's tridiagonal model and the chain rule against the exact moments
+    rng = np.random.default_rng(13)
+    basis = nl.lstsq.HermiteBasis(1, 7)
+    t, w = np.polynomial.legendre.leggauss(120)
+    x, w = 7.0 * t - 7.0 + 0.5, 7.0 * w * scipy.stats.norm.pdf(7.0 * t - 7.0 + 0.5)  # (-13.5, 0.5]
+    phi = basis(x[:, None])
+    M = phi.T @ (w[:, None] * phi)
+    mean, var = np.trace(M), np.trace(M) - np.sum(M * M)
+    R = 600
+    counts = np.array(
+        [
+            np.sum(nl.sampling.projection_dpp(basis, rng=rng, method=method).points <= 0.5)
+            for _ in range(R)
+        ]
+    )
+    assert abs(counts.mean() - mean) < 4 * math.sqrt(var / R)
+    assert 0.8 * var < counts.var() < 1.25 * var
 
 
 def test_kernel_matches_generic_on_legendre(rng):
@@ -196,7 +234,9 @@ def test_dppy_and_numlab_agree_statistically():
     box = [(-1.0, 0.0), (-1.0, 1.0)]
     R = 300
     theirs = np.array([_in_box(ope.sample(random_state=i), box).sum() for i in range(R)])
-    ours = np.array([_in_box(nl.sampling.projection_dpp(basis, rng=i).points, box).sum() for i in range(R)])
+    ours = np.array(
+        [_in_box(nl.sampling.projection_dpp(basis, rng=i).points, box).sum() for i in range(R)]
+    )
     mean, var = _count_moments(basis, box)
     for counts in (theirs, ours):
         assert abs(counts.mean() - mean) < 4 * math.sqrt(var / R)
@@ -225,7 +265,9 @@ def test_feature_basis_projection_dpp_law_by_enumeration():
     index = {S: i for i, S in enumerate(subsets)}
     counts = np.zeros(len(subsets))
     for _ in range(R):
-        counts[index[tuple(sorted(nl.sampling.projection_dpp(basis, rng=rng).indices.tolist()))]] += 1
+        counts[
+            index[tuple(sorted(nl.sampling.projection_dpp(basis, rng=rng).indices.tolist()))]
+        ] += 1
     assert scipy.stats.chisquare(counts, exact * R).pvalue > 1e-3
 
 
@@ -239,14 +281,18 @@ def test_volume_sampling_det_weighted_law_by_enumeration():
     rho, wts = mu * k / m, m / k
     tuples = list(itertools.product(range(6), repeat=n))
     dens = np.array(
-        [np.linalg.det((phi[list(t)].T * wts[list(t)]) @ phi[list(t)] / n) * np.prod(rho[list(t)]) for t in tuples]
+        [
+            np.linalg.det((phi[list(t)].T * wts[list(t)]) @ phi[list(t)] / n)
+            * np.prod(rho[list(t)])
+            for t in tuples
+        ]
     )
     # Cauchy-Binet: the normalising constant is n! / ((n - m)! n^m)
     assert dens.sum() == pytest.approx(math.perm(n, m) / n**m)
     multisets = sorted({tuple(sorted(t)) for t in tuples})
     where = {s: i for i, s in enumerate(multisets)}
     exact = np.zeros(len(multisets))
-    for t, p in zip(tuples, dens):
+    for t, p in zip(tuples, dens, strict=True):
         exact[where[tuple(sorted(t))]] += p
     rng = np.random.default_rng(1)
     R = 5000
@@ -268,7 +314,10 @@ def test_row_samplers_laws_by_enumeration():
     rng = np.random.default_rng(2)
     R = 3000
     index = {S: i for i, S in enumerate(subsets)}
-    for sampler in (nl.sampling.dpp_rows, lambda A, rng: nl.sampling.volume_sampling_rows(A, 2, rng=rng)):
+    for sampler in (
+        nl.sampling.dpp_rows,
+        lambda A, rng: nl.sampling.volume_sampling_rows(A, 2, rng=rng),
+    ):
         counts = np.zeros(len(subsets))
         for _ in range(R):
             counts[index[tuple(sorted(sampler(A, rng=rng).indices.tolist()))]] += 1
@@ -305,7 +354,10 @@ def test_volume_and_repeated_shapes_and_weights(rng):
 
 def test_reproducible_for_a_seed():
     basis = nl.lstsq.LegendreBasis(2, 4)
-    for fn in (nl.sampling.projection_dpp, lambda b, rng: nl.sampling.volume_sampling(b, 30, rng=rng)):
+    for fn in (
+        nl.sampling.projection_dpp,
+        lambda b, rng: nl.sampling.volume_sampling(b, 30, rng=rng),
+    ):
         a, b = fn(basis, rng=7), fn(basis, rng=7)
         np.testing.assert_array_equal(a.points, b.points)
 
@@ -316,7 +368,11 @@ def test_like_places_result_on_the_backend(backend):
     ref = nl.sampling.volume_sampling(basis, 15, rng=3)
     s = nl.sampling.volume_sampling(basis, 15, rng=3, like=like)
     xp = backend.xp
-    assert type(s.points) is type(like) and s.points.dtype == like.dtype and s.weights.dtype == like.dtype
+    assert (
+        type(s.points) is type(like)
+        and s.points.dtype == like.dtype
+        and s.weights.dtype == like.dtype
+    )
     if backend.device is not None:
         assert s.points.device == backend.device
     np.testing.assert_allclose(backend.to_numpy(s.points), ref.points, rtol=backend.rtol)

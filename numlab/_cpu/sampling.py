@@ -43,7 +43,11 @@ def _sample_1d(kind, k, b, table, u, pos):
                 x = L * math.cos(math.pi * u[pos + 1])
                 pos += 2
             else:
-                x = s * math.sqrt(-2.0 * math.log1p(-u[pos + 1])) * math.cos(2.0 * math.pi * u[pos + 2])
+                x = (
+                    s
+                    * math.sqrt(-2.0 * math.log1p(-u[pos + 1]))
+                    * math.cos(2.0 * math.pi * u[pos + 2])
+                )
                 pos += 3
             accept = u[pos]
             pos += 1

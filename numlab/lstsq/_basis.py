@@ -45,7 +45,7 @@ def multi_indices(dim, degree, index_set="total"):
 
 
 def _recurrence_coefficients(kind, degree):
-    """``b_k`` of the orthonormal three-term recurrence ``x p_k = b_{k+1} p_{k+1} + b_k p_{k-1}``."""
+    """``b_k`` of the orthonormal recurrence ``x p_k = b_{k+1} p_{k+1} + b_k p_{k-1}``."""
     k = np.arange(degree + 1, dtype=np.float64)
     if kind == "legendre":  # orthonormal for dx/2 on [-1, 1]
         return k / np.sqrt(np.maximum(4.0 * k * k - 1.0, 1.0))
@@ -254,11 +254,14 @@ class FeatureBasis:
         else:
             from .._validation import check_probability_vector
 
-            w = np.asarray(_backend.to_numpy(check_probability_vector(weights, "weights", N)), dtype=np.float64)
+            w = np.asarray(
+                _backend.to_numpy(check_probability_vector(weights, "weights", N)), dtype=np.float64
+            )
         F = np.asarray(_backend.to_numpy(feature_map(X)), dtype=np.float64)
         if F.ndim != 2 or F.shape[0] != N:
             raise ValueError(
-                f"`feature_map` must return an (N, p) array for N = {N} candidates; got shape {F.shape}"
+                f"`feature_map` must return an (N, p) array for N = {N} candidates; "
+                f"got shape {F.shape}"
             )
         if not np.all(np.isfinite(F)):
             raise ValueError("`feature_map` returned NaN or infinity on the candidates")

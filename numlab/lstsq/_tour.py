@@ -80,7 +80,7 @@ def least_squares_demo(quick: bool) -> Demo:
     iid = error_ratios(dim, degree, "iid", 2 * m, repeats, seed=1)
     elapsed = time.perf_counter() - start
     return Demo(
-        problem=f"weighted least squares of |x-0.3|^2.5 tensor, d={dim}, m={m}, n=2m, {repeats} draws",
+        problem=f"weighted LS of prod |x_i-0.3|^2.5, d={dim}, m={m}, n=2m, {repeats} draws",
         result=(
             f"median error / best error: 2 x DPP {np.median(rep):.2f}, "
             f"i.i.d. optimal {np.median(iid):.2f} ({elapsed:.1f} s)"

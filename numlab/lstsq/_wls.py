@@ -7,8 +7,6 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
-
 from .. import _backend
 from .._validation import check_int, check_option, check_rng
 
@@ -58,7 +56,9 @@ class LeastSquaresFit:
     __call__ = predict
 
 
-def weighted_least_squares(f, basis, n_samples, *, sampler="volume", rng=None, like=None, cond_warning=None):
+def weighted_least_squares(
+    f, basis, n_samples, *, sampler="volume", rng=None, like=None, cond_warning=None
+):
     """Weighted least-squares approximation of ``f`` in ``V_m`` from a random sample.
 
     ``f_n = argmin_{v in V_m} sum_i w(x_i) (f(x_i) - v(x_i))^2`` with ``w = m / k_m``, the
@@ -117,7 +117,9 @@ def weighted_least_squares(f, basis, n_samples, *, sampler="volume", rng=None, l
         sample = sampling.projection_dpp(basis, rng=rng, like=like)
     elif sampler == "repeated_dpp":
         if m is not None and n % m:
-            raise ValueError(f"`n_samples` must be a multiple of m = {m} for sampler='repeated_dpp'; got {n}")
+            raise ValueError(
+                f"`n_samples` must be a multiple of m = {m} for sampler='repeated_dpp'; got {n}"
+            )
         sample = sampling.repeated_dpp(basis, n // m, rng=rng, like=like)
     elif sampler == "volume":
         sample = sampling.volume_sampling(basis, n, rng=rng, like=like)
@@ -127,7 +129,9 @@ def weighted_least_squares(f, basis, n_samples, *, sampler="volume", rng=None, l
     xp = _backend.namespace(points)
     y = f(points)
     if not hasattr(y, "shape") or tuple(y.shape) != (n,):
-        raise ValueError(f"`f` must return an array of shape ({n},); got {getattr(y, 'shape', type(y))}")
+        raise ValueError(
+            f"`f` must return an array of shape ({n},); got {getattr(y, 'shape', type(y))}"
+        )
     y = xp.astype(_backend.asarray(y, xp=xp, device=_backend.device(points)), points.dtype)
     if not bool(xp.all(xp.isfinite(y))):
         raise ValueError("`f` returned NaN or infinity at the sample points")
@@ -150,7 +154,8 @@ def weighted_least_squares(f, basis, n_samples, *, sampler="volume", rng=None, l
     limit = cond_warning if cond_warning is not None else (1e8 if eps < 1e-10 else 1e4)
     if cond > limit:
         warnings.warn(
-            f"the empirical Gram matrix is ill-conditioned (condition number {cond:.3g} > {limit:.3g}, "
+            "the empirical Gram matrix is ill-conditioned "
+            f"(condition number {cond:.3g} > {limit:.3g}, "
             f"smallest eigenvalue {s_min**2:.3g}); the {sampler!r} sample of {n} points is too "
             "small or too unlucky for V_m: use more points, sampler='volume' or 'repeated_dpp'",
             IllConditionedWarning,

@@ -70,14 +70,16 @@ def _hermite_density(k, x, b):
 
 def _hermite_proposal_density(x, L, s):
     with np.errstate(divide="ignore", invalid="ignore"):
-        arcsine = np.where(np.abs(x) < L, 1.0 / (np.pi * np.sqrt(np.maximum(L * L - x * x, 0.0))), 0.0)
+        arcsine = np.where(
+            np.abs(x) < L, 1.0 / (np.pi * np.sqrt(np.maximum(L * L - x * x, 0.0))), 0.0
+        )
     arcsine = np.where(np.isfinite(arcsine), arcsine, np.inf)
     gauss = np.exp(-0.5 * (x / s) ** 2) / (s * math.sqrt(2.0 * math.pi))
     return 0.5 * arcsine + 0.5 * gauss
 
 
 def _sample_1d(kind, k, b, table, u, pos):
-    """One draw of ``p_k^2 dmu_1`` from the uniforms ``u[pos:]``: ``(x, new pos)``; pos -1 when out."""
+    """One draw of ``p_k^2 dmu_1`` from the uniforms ``u[pos:]``: ``(x, pos)``, pos -1 if out."""
     n = u.shape[0]
     while True:
         if pos + _UNIFORMS_PER_TRY > n:
@@ -97,7 +99,11 @@ def _sample_1d(kind, k, b, table, u, pos):
                 x = L * math.cos(math.pi * u[pos + 1])
                 pos += 2
             else:
-                x = s * math.sqrt(-2.0 * math.log1p(-u[pos + 1])) * math.cos(2.0 * math.pi * u[pos + 2])
+                x = (
+                    s
+                    * math.sqrt(-2.0 * math.log1p(-u[pos + 1]))
+                    * math.cos(2.0 * math.pi * u[pos + 2])
+                )
                 pos += 3
             accept = u[pos]
             pos += 1

@@ -91,18 +91,26 @@ def _place(x, like):
     xp = _backend.namespace(like)
     dtype = None
     if np.issubdtype(x.dtype, np.floating):
-        dtype = like.dtype if xp.isdtype(like.dtype, "real floating") else _backend.float_dtype(xp, like)
+        dtype = (
+            like.dtype
+            if xp.isdtype(like.dtype, "real floating")
+            else _backend.float_dtype(xp, like)
+        )
     return _backend.asarray(x, xp=xp, device=_backend.device(like), dtype=dtype)
 
 
 def _weights(basis, points):
     run = kernel("sampling.christoffel", _backend.namespace())
-    return basis.m / run(basis.indices, np.ascontiguousarray(basis._b), np.ascontiguousarray(points))
+    return basis.m / run(
+        basis.indices, np.ascontiguousarray(basis._b), np.ascontiguousarray(points)
+    )
 
 
 def _tensor_spec(basis):
     kind = _chain.KIND_LEGENDRE if basis.kind == "legendre" else _chain.KIND_HERMITE
-    table = _chain.hermite_proposals(basis.degree) if kind == _chain.KIND_HERMITE else np.zeros((1, 3))
+    table = (
+        _chain.hermite_proposals(basis.degree) if kind == _chain.KIND_HERMITE else np.zeros((1, 3))
+    )
     return kind, np.ascontiguousarray(basis._b), np.ascontiguousarray(table)
 
 
@@ -126,11 +134,15 @@ def _sample_1d_many(kind, b, table, k, rng):
         if kind == _chain.KIND_LEGENDRE:
             t = np.cos(np.pi * rng.random(todo.size))
             p = _orthonormal_values(kind, b, kk, t)
-            ok = 2.0 * rng.random(todo.size) < 0.5 * np.pi * p * p * np.sqrt(np.maximum(1 - t * t, 0))
+            ok = 2.0 * rng.random(todo.size) < 0.5 * np.pi * p * p * np.sqrt(
+                np.maximum(1 - t * t, 0)
+            )
         else:
             L, s, M = table[kk, 0], table[kk, 1], table[kk, 2]
             arc = rng.random(todo.size) < 0.5
-            t = np.where(arc, L * np.cos(np.pi * rng.random(todo.size)), s * rng.standard_normal(todo.size))
+            t = np.where(
+                arc, L * np.cos(np.pi * rng.random(todo.size)), s * rng.standard_normal(todo.size)
+            )
             p = _orthonormal_values(kind, b, kk, t)
             f = p * p / math.sqrt(2 * math.pi)
             q = _chain._hermite_proposal_density(t, L, s)
@@ -217,7 +229,9 @@ def _tridiagonal(basis, rng):
 def _chain_rule(basis, rng):
     kind, b, table = _tensor_spec(basis)
     m, d = basis.m, basis.dim
-    per_proposal = 2 + d * (8 if kind == _chain.KIND_LEGENDRE else 8 * max(2.0, float(table[:, 2].max())))
+    per_proposal = 2 + d * (
+        8 if kind == _chain.KIND_LEGENDRE else 8 * max(2.0, float(table[:, 2].max()))
+    )
     size = int(1.5 * m * (math.log(m) + 2.0) * per_proposal) + 1000
     run = kernel("sampling.chain_rule_dpp", _backend.namespace())
     while True:
@@ -247,7 +261,9 @@ def _result(basis, points, idx, like):
     else:  # k_m at candidate i is |Q_i|^2 / mu_i
         Q = _finite_q(basis)[idx]
         weights = basis.m * basis.measure_weights[idx] / np.einsum("ij,ij->i", Q, Q)
-    return Sample(_place(points, like), _place(weights, like), None if idx is None else _place(idx, like))
+    return Sample(
+        _place(points, like), _place(weights, like), None if idx is None else _place(idx, like)
+    )
 
 
 # --------------------------------------------------------------------------- public

@@ -35,7 +35,10 @@ def dpp_variance_demo(quick: bool) -> Demo:
         problem=f"{repeats} Legendre projection DPPs (m=10, chain rule); points in [-1, -0.2]",
         result=f"count mean {counts.mean():.3f}, variance {counts.var():.3f} ({elapsed:.2f} s)",
         check=f"vs exact mean {mean:.3f}, variance {var:.3f} (Poisson would be {mean:.2f})",
-        ok=bool(abs(counts.mean() - mean) < 5 * math.sqrt(var / repeats) and 0.6 * var < counts.var() < 1.5 * var),
+        ok=bool(
+            abs(counts.mean() - mean) < 5 * math.sqrt(var / repeats)
+            and 0.6 * var < counts.var() < 1.5 * var
+        ),
     )
 
 

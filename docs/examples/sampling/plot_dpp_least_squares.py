@@ -41,7 +41,9 @@ print(f"m = {m}, best approximation error {problem.best_error:.3e}")
 dpp = nl.sampling.projection_dpp(basis, rng=0)
 iid = nl.sampling.optimal_iid(basis, m, rng=0)
 fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharey=True)
-for ax, sample, title in zip(axes, (dpp, iid), ("projection DPP", "i.i.d. from k_m / m")):
+for ax, sample, title in zip(
+    axes, (dpp, iid), ("projection DPP", "i.i.d. from k_m / m"), strict=True
+):
     ax.scatter(*sample.points.T, s=12)
     ax.set_title(f"{title}, n = m = {m}")
     ax.set_aspect("equal")
@@ -62,12 +64,18 @@ with warnings.catch_warnings():
     for name, sampler in schemes.items():
         for k in factors:
             ratios = [
-                problem.error_ratio(nl.lstsq.weighted_least_squares(problem, basis, k * m, sampler=sampler, rng=rng).coef)
+                problem.error_ratio(
+                    nl.lstsq.weighted_least_squares(
+                        problem, basis, k * m, sampler=sampler, rng=rng
+                    ).coef
+                )
                 for _ in range(20)
             ]
             results[name].append((np.median(ratios), np.quantile(ratios, 0.9)))
     dpp_ratios = [
-        problem.error_ratio(nl.lstsq.weighted_least_squares(problem, basis, m, sampler="dpp", rng=rng).coef)
+        problem.error_ratio(
+            nl.lstsq.weighted_least_squares(problem, basis, m, sampler="dpp", rng=rng).coef
+        )
         for _ in range(20)
     ]
 
@@ -85,7 +93,10 @@ ax.legend()
 fig.tight_layout()
 
 for name in schemes:
-    print(name, " ".join(f"{k}m: {med:.2f}" for k, (med, _) in zip(factors, results[name])))
+    print(
+        name,
+        " ".join(f"{k}m: {med:.2f}" for k, (med, _) in zip(factors, results[name], strict=True)),
+    )
 print(f"single DPP: {np.median(dpp_ratios):.2f}; ceil(ln m) = {math.ceil(math.log(m))}")
 
 # %%
