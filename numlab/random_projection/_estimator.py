@@ -94,10 +94,10 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
     CuPy arrays and ``cupyx.scipy.sparse`` matrices (projected on the GPU), and any
     other array-API array (dense). float32 input gives float32 output.
 
-    ``transform`` regenerates the columns of ``R`` from ``seed_`` even when
-    ``components_`` is stored (a hash is cheaper than a cache miss); assigning a new
-    matrix to ``components_`` makes ``transform`` use that matrix instead (modifying
-    the stored matrix in place is not detected).
+    ``transform`` regenerates the columns of ``R`` from ``seed_`` even when the
+    matrix is stored (a hash is cheaper than a cache miss; the numbers are the same);
+    assigning a new matrix to ``components_`` makes ``transform`` use that matrix
+    instead (modifying the stored matrix in place is not detected).
 
     Li et al. (their Lemma 3) show that the variance of ``||R x||**2 / ||x||**2`` is
     ``(2 + (s - 3) sum x_j**4 / (sum x_j**2)**2) / k``: for very sparse rows the extra
@@ -212,13 +212,43 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.n_components_ = n_components
         self.density_ = check_density(self.density, n_features)
         self.seed_ = draw_seed(check_rng(self.random_state, "random_state"))
-        for name in ("components_", "_seeded_components"):
-            if hasattr(self, name):
-                delattr(self, name)
+        for name in ("_components", "_components_csr", "_seeded_columns"):
+            self.__dict__.pop(name, None)
         if not self.matrix_free:
-            self.components_ = self._seeded_components = self._materialise(X)
+            self._seeded_columns = self._materialise(X)
         self._n_features_out = n_components
         return self
+
+    @property
+    def components_(self):
+        """The matrix ``R``, CSR of shape (n_components_, n_features_in_).
+
+        Built at ``fit`` (column by column, as generated) and converted to CSR on first
+        access; absent with ``matrix_free=True``. Assigning a matrix replaces it, and
+        ``transform`` then uses that matrix.
+        """
+        state = self.__dict__
+        if "_components" in state:
+            return state["_components"]
+        if "_components_csr" in state:
+            return state["_components_csr"]
+        columns = state.get("_seeded_columns")
+        if columns is None:
+            raise AttributeError(
+                f"'{type(self).__name__}' has no attribute 'components_' "
+                "(not fitted, or fitted with matrix_free=True)"
+            )
+        state["_components_csr"] = columns.tocsr() if _backend.is_sparse(columns) else columns
+        return state["_components_csr"]
+
+    @components_.setter
+    def components_(self, value):
+        self.__dict__["_components"] = value
+
+    @components_.deleter
+    def components_(self):
+        for name in ("_components", "_components_csr", "_seeded_columns"):
+            self.__dict__.pop(name, None)
 
     def _scale(self) -> float:
         return math.sqrt(1.0 / self.density_) / math.sqrt(self.n_components_)
@@ -230,7 +260,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if _has_sparse(xp):
             return hashed_matrix(
                 self.seed_, self.n_components_, self.n_features_in_, self.density_,
-                xp=xp, device=_backend.device(X), dtype=dtype,
+                xp=xp, device=_backend.device(X), dtype=dtype, format="csc",
             )
         table = _backend.asarray(gap_table(self.density_, self.n_components_), xp=xp, device=_backend.device(X))
         return _dense_columns(xp, self.seed_, table, self.n_features_in_, self._scale(), dtype).T
@@ -251,11 +281,11 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         X = self._validate(X, reset=False)
         xp = _backend.namespace(X)
         sparse_in = _backend.is_sparse(X)
-        if self.matrix_free or self.components_ is getattr(self, "_seeded_components", None):
+        if "_components" not in self.__dict__:
             # The stored matrix is the seed's: regenerating a column from the hash costs
             # less than fetching it from memory, and gives the same numbers.
             Y = self._project_matrix_free(X, xp)
-        elif sparse_in:
+        elif sparse_in and _backend.is_sparse(self.components_):
             X = _backend.as_csr(X)
             columns = self.components_.tocsc()  # R by feature: what each nonzero of X needs
             Y = kernel("random_projection.csr_times_columns", xp)(
@@ -267,6 +297,8 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
             if components.dtype != X.dtype:
                 components = components.astype(X.dtype) if _has_sparse(xp) else xp.astype(components, X.dtype)
             Y = X @ components.T
+            if _backend.is_sparse(Y):
+                Y = Y.toarray()
         if sparse_in and not self.dense_output:
             Y = _sparse_output(Y, xp)
         return Y
@@ -297,7 +329,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         xp = _backend.namespace(X)
         if X.shape[1] != self.n_components_:
             raise ValueError(f"`X` must have {self.n_components_} columns (n_components_); got {X.shape[1]}")
-        R = self.components_ if not self.matrix_free else self._materialise(X)
+        R = self._materialise(X) if self.matrix_free else self.components_
         R = xp.astype(R.toarray() if _backend.is_sparse(R) else R, X.dtype)
         pinv = xp.linalg.pinv(R)
         Y = X @ pinv.T

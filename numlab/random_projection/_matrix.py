@@ -65,8 +65,11 @@ def draw_seed(rng) -> int:
     return int(rng.integers(0, 2**64, dtype=np.uint64))
 
 
-def hashed_matrix(seed, n_components, n_features, density, *, xp, device=None, dtype):
-    """The CSR (n_components, n_features) counter-based matrix of ``seed`` on ``xp``."""
+def hashed_matrix(seed, n_components, n_features, density, *, xp, device=None, dtype, format="csr"):
+    """The (n_components, n_features) counter-based matrix of ``seed`` on ``xp``.
+
+    ``format="csc"`` returns it as generated, column by column, without the conversion.
+    """
     sparse = _backend.sparse_module(xp)
     table = _backend.asarray(gap_table(density, n_components), xp=xp, device=device)
     indptr, indices, signs = kernel("random_projection.hash_columns", xp)(seed, table, n_features)
@@ -76,7 +79,8 @@ def hashed_matrix(seed, n_components, n_features, density, *, xp, device=None, d
     if not _backend.is_numpy(xp):
         indptr = indptr.astype(indices.dtype)  # cupyx matrices hold 32-bit index arrays
     # Generated column by column: CSC of R, converted to the CSR users expect.
-    return sparse.csc_matrix((data, indices, indptr), shape=(n_components, n_features)).tocsr()
+    columns = sparse.csc_matrix((data, indices, indptr), shape=(n_components, n_features))
+    return columns if format == "csc" else columns.tocsr()
 
 
 def very_sparse_random_matrix(n_components, n_features, *, density="auto", rng=None, xp=None, dtype=None):
