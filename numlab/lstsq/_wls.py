@@ -100,7 +100,7 @@ def weighted_least_squares(
     >>> basis = nl.lstsq.LegendreBasis(2, 6)
     >>> fit = nl.lstsq.weighted_least_squares(lambda x: np.exp(x[:, 0] * x[:, 1]), basis,
     ...                                       2 * basis.m, sampler="volume", rng=0)
-    >>> bool(abs(fit.predict(np.zeros((1, 2)))[0] - 1.0) < 1e-4)
+    >>> bool(abs(fit.predict(np.zeros((1, 2)))[0] - 1.0) < 1e-3)  # exp(0) = 1
     True
     """
     from .. import sampling
