@@ -46,7 +46,7 @@ _STALL_ITERATIONS = 500
 # Below reg = spread(M) / _ANNEAL_RATIO, solve at 10 reg first (to _ANNEAL_TOL) and warm-start.
 _ANNEAL_RATIO = 500
 # Up to this n + m, Newton systems are solved directly instead of by CG.
-_DENSE_NEWTON = 400
+_DENSE_NEWTON = 100
 _ANNEAL_TOL = 1e-3
 # CG stops at a relative residual min(_CG_RTOL_MAX, (violation / mass)**_CG_POWER)
 # (inexact Newton with a forcing term that vanishes with the violation converges
@@ -168,6 +168,7 @@ class _Solver:
         self.n_sinkhorn = 0
         self.n_newton = 0
         self.K = None
+        self.columns_exact = False
         # weights of the plan entries in the sparsification rule: P_ij / sqrt(n a_i m b_j)
         self.ra = xp.astype(1.0 / xp.sqrt(self.n * a / self.mass), xp.float64)
         self.rb = xp.astype(1.0 / xp.sqrt(self.m * b / self.mass), xp.float64)
@@ -204,6 +205,11 @@ class _Solver:
         self.K = self._k("ot.kernel_matrix")(self.M, f, g, self.reg, clamp, self.K)
         self.u, self.v = self._ones(self.n), self._ones(self.m)
 
+    def warm_start(self, f, g):
+        """Start from potentials (the columns are not balanced yet)."""
+        self.rebuild(f, g)
+        self.columns_exact = False
+
     def log_step(self, G):
         """An exact Sinkhorn iteration in the log domain from column potential ``G``.
 
@@ -218,16 +224,18 @@ class _Solver:
         self.g = -reg * mx
         self.u, self.v = self._ones(self.n), self.b / colsum
         self.n_sinkhorn += 1
+        self.columns_exact = True
 
     # -- initialisation
     def start(self, method):
         if method == "sinkhorn":
             # classic scaling on K = exp(-M / reg), as POT's sinkhorn_knopp
             self.rebuild(self._zeros(self.n), self._zeros(self.m), clamp=-math.inf)
+            self.columns_exact = False
         elif float(self.xp.max(self.M) - self.xp.min(self.M)) < 0.5 * self.tau * 7 * self.reg:
             # exp(-(M - min M) / reg) cannot underflow: start from plain scaling
             shift = float(self.xp.min(self.M))
-            self.rebuild(self._zeros(self.n), self._zeros(self.m) + shift)
+            self.warm_start(self._zeros(self.n), self._zeros(self.m) + shift)
         else:
             self.f = self._zeros(self.n)
             self.log_step(self._zeros(self.m))
@@ -247,7 +255,11 @@ class _Solver:
         while steps < max_steps:
             if self.n_iter >= self.max_iter:
                 return "budget"
+            # err below is the row violation of the incoming scalings; it is their
+            # whole violation only if their columns are exact (after a scaling step)
+            incoming_exact = self.columns_exact
             u, v, err = step(self.K, self.u, self.v, self.a, self.b)
+            self.columns_exact = True
             steps += 1
             if steps % self.check_every and steps < max_steps:
                 self.u, self.v = u, v
@@ -257,8 +269,9 @@ class _Solver:
             err = float(err)
             finite = math.isfinite(err)
             if finite:
-                self.history.append((self.n_iter, err))
-                if err <= self.tol:
+                if incoming_exact:
+                    self.history.append((self.n_iter, err))
+                if err <= self.tol and incoming_exact:
                     return "converged"
                 if err < 0.99 * best:
                     best, best_iter = err, self.n_iter
@@ -326,6 +339,8 @@ class _Solver:
     _next_decision = 0
 
     def _sinkhorn_rate(self):
+        if not self.history:
+            return None
         it1, e1 = self.history[-1]
         for it0, e0 in reversed(self.history[:-1]):
             if it1 - it0 >= 10 and e0 > 0:
@@ -367,14 +382,19 @@ class _Solver:
         P, _, bins = _kernels._weight_bins(self.K, self.u, self.v, self.ra, self.rb)
         S = xp.where(bins >= e, P, xp.zeros_like(P))
         r64, c64 = xp.astype(r, xp.float64), xp.astype(c, xp.float64)
-        # a relative ridge of 1e-13 makes the system regular when nothing is dropped
         eye_n = xp.eye(self.n, dtype=xp.float64, device=self.dev)
         eye_m = xp.eye(self.m, dtype=xp.float64, device=self.dev)
-        top = xp.concat([eye_n * (r64 * (1 + 1e-13))[None, :], S], axis=1)
-        bottom = xp.concat([S.T, eye_m * (c64 * (1 + 1e-13))[None, :]], axis=1)
-        A = xp.concat([top, bottom], axis=0)
+        top = xp.concat([eye_n * r64[None, :], S], axis=1)
+        bottom = xp.concat([S.T, eye_m * c64[None, :]], axis=1)
+        # Jacobi-scaled, then a pseudo-inverse: where the kept entries split into blocks
+        # that dropped almost nothing, the system is (nearly) singular along "raise f,
+        # lower g" on each block, a direction that changes nothing that matters
+        scale = 1.0 / xp.sqrt(xp.concat([r64, c64]))
+        A = scale[:, None] * xp.concat([top, bottom], axis=0) * scale[None, :]
         rhs = reg * xp.concat([xp.astype(self.a - r, xp.float64), xp.astype(self.b - c, xp.float64)])
-        d = xp.linalg.solve(A, rhs[:, None])[:, 0]
+        w, V = xp.linalg.eigh(A)
+        inv_w = xp.where(w > 1e-10 * xp.max(w), 1.0 / xp.where(w > 0, w, 1.0), 0.0)
+        d = scale * (V @ (inv_w * (V.T @ (scale * rhs))))
         return xp.astype(d[: self.n], self.dtype), xp.astype(d[self.n :], self.dtype)
 
     def run_newton(self):
@@ -469,7 +489,7 @@ def _solve(xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_
         # f + g - M <= reg log(max P) < 0 at the coarse solution, so its kernel at reg
         # is representable (rows and columns keep their largest entries); any overflow
         # on the way falls back to exact log-domain steps
-        s.rebuild(coarse["f"], coarse["g"])
+        s.warm_start(coarse["f"], coarse["g"])
     else:
         s.start(method)
     stable = method != "sinkhorn"
