@@ -87,31 +87,17 @@ def _features(kind, x, indices, b, degree, values, phi):
 
 
 @numba.njit(cache=True)
-def _project_out(E, t, v, coeffs):
-    """``v -= E[:t].T @ (E[:t] @ v)`` in place; returns ``|v|^2`` afterwards."""
-    m = v.shape[0]
-    for s in range(t):
-        acc = 0.0
+def _deflate(F, t, r):
+    """Householder rotation of ``F[t:]`` putting ``F[t]`` along ``r`` (see the generic code)."""
+    k, m = r.shape[0], F.shape[1]
+    v = r.copy()
+    v[0] += math.copysign(math.sqrt(np.dot(r, r)), r[0])
+    scale = 2.0 / np.dot(v, v)
+    w = np.dot(v, F[t:])  # (m,)
+    for a in range(k):
+        c = scale * v[a]
         for i in range(m):
-            acc += E[s, i] * v[i]
-        coeffs[s] = acc
-    for s in range(t):
-        c = coeffs[s]
-        for i in range(m):
-            v[i] -= c * E[s, i]
-    out = 0.0
-    for i in range(m):
-        out += v[i] * v[i]
-    return out
-
-
-@numba.njit(cache=True)
-def _projection_norm2(E, t, v):
-    """``|E[:t] @ v|^2``: the squared norm of the projection of ``v`` on the accepted span."""
-    if t == 0:
-        return 0.0
-    c = np.dot(E[:t], v)  # BLAS gemv: the hot spot of the sampler
-    return np.dot(c, c)
+            F[t + a, i] -= c * w[i]
 
 
 @numba.njit(cache=True)
@@ -122,10 +108,9 @@ def chain_rule_dpp(indices, kind, b, table, u):
         for c in range(d):
             degree = max(degree, indices[i, c])
     points = np.zeros((m, d))
-    E = np.zeros((m, m))
+    F = np.eye(m)  # F[t:]: orthonormal basis of the complement of the accepted span
     values = np.empty((d, degree + 1))
     phi = np.empty(m)
-    coeffs = np.empty(m)
     x = np.empty(d)
     pos = 0
     for t in range(m):
@@ -147,14 +132,9 @@ def chain_rule_dpp(indices, kind, b, table, u):
             norm2 = 0.0
             for i in range(m):
                 norm2 += phi[i] * phi[i]
-            # residual |(I - Pi) phi|^2 = |phi|^2 - |E phi|^2: cancellation only matters where
-            # the acceptance probability is below ~1e-15 anyway.
-            if accept * norm2 < norm2 - _projection_norm2(E, t, phi):
-                _project_out(E, t, phi, coeffs)
-                res2 = _project_out(E, t, phi, coeffs)  # second pass keeps E orthonormal
-                scale = 1.0 / math.sqrt(res2)
-                for i in range(m):
-                    E[t, i] = phi[i] * scale
+            r = np.dot(F[t:], phi)  # BLAS gemv: the hot spot of the sampler
+            if accept * norm2 < np.dot(r, r):
+                _deflate(F, t, r)
                 for c in range(d):
                     points[t, c] = x[c]
                 break
