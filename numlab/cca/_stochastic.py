@@ -113,7 +113,10 @@ class StochasticCCA(BaseEstimator):
         Passes over the data in :meth:`fit`.
     lr : float, optional
         Initial learning rate, in the preconditioned coordinates (features scaled to
-        unit variance, or whitened): scale free. Default 0.03 for Adam, 0.05 for SGD.
+        unit variance, or whitened): scale free. SGD divides it by each view's largest
+        eigenvalue of the preconditioned constraint (power iteration on a sample).
+        Default 0.03 for Adam, 0.05 for SGD. Plain SGD is fragile on heavy-tailed
+        features (a rare 30-sigma row makes one huge step); Adam is the robust default.
     optimizer : {"adam", "sgd"}, default="adam"
     lr_schedule : {"step", "cosine", "constant"} or callable, default="step"
         Decay of the learning rate over :meth:`fit`: "step" halves it six times in
@@ -134,7 +137,9 @@ class StochasticCCA(BaseEstimator):
         sub-sample covariance misjudges rare features, and whitening them without a
         ridge makes the first steps explode.
     progress : bool, default=False
-        Show a progress bar (epochs and loss) on stderr.
+        Show a progress bar (epochs and loss) on stderr. An epoch whose loss is not
+        finite, or far above every earlier epoch's, counts as divergence: the fit
+        warns (``RuntimeWarning``) and keeps the previous epoch's weights.
     callback : callable, optional
         ``callback(model, epoch, loss)`` after every epoch of :meth:`fit`; the
         model's ``weights_`` hold the current (unrotated) weights, so
