@@ -96,6 +96,8 @@ class StochasticCCA(BaseEstimator):
     learning rate. Its minimisers span the top canonical subspace; after fitting, the
     learned subspace is rotated to ordered canonical directions (a small exact CCA of
     the projections, i.e. Rayleigh-Ritz), so ``x_weights_[:, 0]`` is the top direction.
+    An epoch whose loss is not finite, or far above every earlier epoch's, counts as
+    divergence: the fit warns (``RuntimeWarning``) and keeps the previous epoch's weights.
 
     Parameters
     ----------
@@ -137,9 +139,7 @@ class StochasticCCA(BaseEstimator):
         sub-sample covariance misjudges rare features, and whitening them without a
         ridge makes the first steps explode.
     progress : bool, default=False
-        Show a progress bar (epochs and loss) on stderr. An epoch whose loss is not
-        finite, or far above every earlier epoch's, counts as divergence: the fit
-        warns (``RuntimeWarning``) and keeps the previous epoch's weights.
+        Show a progress bar (epochs and loss) on stderr.
     callback : callable, optional
         ``callback(model, epoch, loss)`` after every epoch of :meth:`fit`; the
         model's ``weights_`` hold the current (unrotated) weights, so
