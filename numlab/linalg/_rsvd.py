@@ -74,27 +74,44 @@ def _qr(Y, xp):
     return xp.linalg.qr(Y).Q
 
 
-def _cholesky_qr(Y, xp, gram=None):
-    """Q with orthonormal columns spanning Y, by Cholesky of the wide-precision Gram.
-
-    Two GEMM-shaped products instead of Householder QR (several times faster on tall
-    blocks, and on GPUs). Returns ``(Q, R)`` with ``Y = Q R``, or ``None`` when Y is too
-    ill-conditioned for the Gram (cond(Y) > 1e5), where Householder QR must be used.
-    ``gram`` may pass a Gram already computed (in the wide dtype).
-    """
-    wide = _wide_dtype(xp, _backend.device(Y))
-    Yw = xp.astype(Y, wide)
-    G = Yw.T @ Yw if gram is None else gram
+def _cholesky_factor(G, xp, wide, min_ratio):
+    """Upper Cholesky factor (wide dtype) of the Gram ``G``, or None if too ill-conditioned."""
     try:
-        R = xp.linalg.cholesky(G, upper=True)
+        R = xp.linalg.cholesky(xp.astype(G, wide), upper=True)
     except Exception:  # not positive definite (numpy/array-api-strict raise LinAlgError)
         return None
     d = xp.abs(xp.linalg.diagonal(R))
     lo, hi = float(xp.min(d)), float(xp.max(d))
-    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo > 1e-5 * hi:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo > min_ratio * hi:
         return None
-    Rinv = xp.linalg.inv(R)
-    return xp.astype(Yw @ Rinv, Y.dtype), R
+    return R
+
+
+def _cholesky_qr(Y, xp, gram=None):
+    """Q with orthonormal columns spanning Y, by Cholesky of the Gram ``Y.T @ Y``.
+
+    GEMM-shaped products instead of Householder QR (several times faster on tall blocks,
+    and on GPUs). Returns ``(Q, R)`` with ``Y = Q R`` (R in the wide dtype), or ``None``
+    when Y is too ill-conditioned for its Gram, where Householder QR must be used.
+    ``gram`` may pass ``Y.T @ Y`` when it is already known.
+
+    A wide (float64) Y is done in one pass and accepted up to cond(Y) = 1e5. A float32
+    block keeps its tall products in float32 (no float64 copy of the block): its Gram is
+    accurate enough up to cond(Y) = 1e2, and a second pass (CholQR2) restores
+    orthonormality to float32 rounding.
+    """
+    wide = _wide_dtype(xp, _backend.device(Y))
+    if Y.dtype == wide:
+        R = _cholesky_factor(Y.T @ Y if gram is None else gram, xp, wide, 1e-5)
+        return None if R is None else (Y @ xp.linalg.inv(R), R)
+    R = _cholesky_factor(Y.T @ Y if gram is None else gram, xp, wide, 1e-2)
+    if R is None:
+        return None
+    Q = Y @ xp.astype(xp.linalg.inv(R), Y.dtype)
+    R2 = _cholesky_factor(Q.T @ Q, xp, wide, 1e-2)
+    if R2 is None:
+        return None
+    return Q @ xp.astype(xp.linalg.inv(R2), Y.dtype), R2 @ R
 
 
 def _orth(Y, xp, gram=None):
@@ -237,8 +254,8 @@ def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frob
 
 
 def _gram(Z, xp, wide):
-    Zw = xp.astype(Z, wide)
-    return Zw.T @ Zw
+    """Z.T @ Z, computed in Z's dtype (no wide copy of the tall block), returned wide."""
+    return xp.astype(Z.T @ Z, wide)
 
 
 def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
@@ -253,8 +270,7 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
     block = Omega.shape[1]
     Q = _orthonormalize(op.matmat(Omega), xp)
     Z = op.rmatmat(Q)
-    Zw = xp.astype(Z, wide)
-    gram = Zw.T @ Zw
+    gram = _gram(Z, xp, wide)
     ritz = [_descending_sqrt(xp.linalg.eigvalsh(gram), xp)]
     upgraded = _upgrade_if_needed(op, op_full, ritz[0], k)
     if upgraded is not op:
@@ -269,10 +285,13 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
             break
         Q_new = _orthonormalize(op.matmat(_scale_columns(last_Z, xp)), xp, Q)
         Z_new = op.rmatmat(Q_new)
-        Zn = xp.astype(Z_new, wide)
-        cross = xp.astype(Z, wide).T @ Zn
+        cross = xp.astype(Z.T @ Z_new, wide)
         gram = xp.concat(
-            [xp.concat([gram, cross], axis=1), xp.concat([cross.T, Zn.T @ Zn], axis=1)], axis=0
+            [
+                xp.concat([gram, cross], axis=1),
+                xp.concat([cross.T, _gram(Z_new, xp, wide)], axis=1),
+            ],
+            axis=0,
         )
         Q = xp.concat([Q, Q_new], axis=1)
         Z = xp.concat([Z, Z_new], axis=1)
