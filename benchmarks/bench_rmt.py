@@ -290,6 +290,7 @@ class BatchScaling:
 
     params = (["breast", "digits", "zdigits"], ["lsq", "logistic"])
     param_names = ["dataset", "model"]
+    timeout = 600
     sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
     def setup(self, dataset, model):
@@ -341,6 +342,7 @@ class LanczosOverhead:
 
     params = (["mlp-2410"],)
     param_names = ["operator"]
+    timeout = 600
 
     def setup(self, operator):
         self.model, self.w, self.H = _mlp("mse")
@@ -355,7 +357,7 @@ class LanczosOverhead:
 
     def track_overhead_fraction(self, operator):
         runs = []
-        for _ in range(3):  # interleaved repeats, median
+        for _ in range(3):  # interleaved repeats (a loaded machine makes single runs noisy)
             start = time.perf_counter()
             rmt.lanczos(self.H, self.model.n_params, 80, rng=0)
             lanczos = time.perf_counter() - start
