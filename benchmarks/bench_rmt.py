@@ -116,6 +116,7 @@ class TopEigenvalue:
     )
     param_names = ["method", "loss"]
     seeds = range(5)
+    timeout = 600  # the track methods run five seeds
 
     def setup(self, method, loss):
         self.model, self.w, self.H = _mlp(loss)
