@@ -263,7 +263,7 @@ import numlab as nl, ot
 if impl.startswith("numlab"):
     nl.ot.sinkhorn(None, None, M[:64, :64].copy(), reg, method=impl.split("-", 1)[1])
 else:
-    pot_knopp(a, b, M[:64, :64].copy(), reg, 10)
+    pot_knopp(a[:64] * 2000 / 64, b[:64] * 2000 / 64, M[:64, :64].copy(), reg, 10)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if impl.startswith("numlab"):
     P = nl.ot.sinkhorn(a, b, M, reg, method=impl.split("-", 1)[1], tol=tol, warn=False).plan

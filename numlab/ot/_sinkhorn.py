@@ -117,7 +117,7 @@ def _weights(w, name, n, xp, dtype, dev):
     if isinstance(w, (list, tuple)):
         w = _backend.asarray(np.asarray(w, dtype=np.float64), xp=xp, device=dev)
     w = check_array(w, name, xp=xp, ndim=1, shape=(n,))
-    w = xp.astype(w, dtype)
+    w = xp.astype(w, dtype, copy=False)
     if bool(xp.any(w < 0)):
         raise ValueError(f"`{name}` must be non-negative; got a minimum of {float(xp.min(w))!r}")
     if not float(xp.sum(w)) > 0:
@@ -132,7 +132,7 @@ def _check_inputs(a, b, M, reg):
         M = _backend.asarray(np.asarray(M, dtype=np.float64), xp=xp)
     M = check_array(M, "M", xp=xp, ndim=2)
     dtype = _backend.float_dtype(xp, *arrays)
-    M = xp.astype(M, dtype)
+    M = xp.astype(M, dtype, copy=False)
     dev = _backend.device(M)
     n, m = M.shape
     a = _weights(a, "a", n, xp, dtype, dev)
@@ -463,7 +463,7 @@ class _Solver:
         c = self.v * (self.u @ self.K)
         viol = float(xp.sum(xp.abs(r - self.a)) + xp.sum(xp.abs(c - self.b)))
         plan = self._k("ot.scale_plan")(self.K, self.u, self.v)
-        cost = float(xp.vecdot(xp.reshape(plan, (-1,)), xp.reshape(self.M, (-1,))))
+        cost = float(xp.tensordot(plan, self.M, axes=2))  # a dot product, no n x m temporary
         if not self.history or self.history[-1][0] != self.n_iter:
             self.history.append((self.n_iter, viol))
         history = np.asarray([h for _, h in self.history], dtype=np.float64)
@@ -486,6 +486,7 @@ def _solve(xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_
         )
         s.n_sinkhorn, s.n_newton = coarse["n_sinkhorn"], coarse["n_newton"]
         s.history = list(coarse["history_pairs"])
+        s.K = coarse.pop("plan")  # reuse the coarse buffer: one n x m array at a time
         # f + g - M <= reg log(max P) < 0 at the coarse solution, so its kernel at reg
         # is representable (rows and columns keep their largest entries); any overflow
         # on the way falls back to exact log-domain steps
