@@ -130,8 +130,8 @@ class TimeToTolerance:
             self.method = implementation.split("-", 1)[1]
             if self.method != "sns" and sinkhorn_iterations(case) is None:
                 raise NotImplementedError("Sinkhorn does not reach this tolerance")
-            warm_up(nl.ot.sinkhorn, None, None, self.M[:64, :64].copy(), self.reg, method=self.method,
-                    warn=False)
+            warm_up(nl.ot.sinkhorn, None, None, self.M[:64, :64].copy(), self.reg,
+                    method=self.method, warn=False)
 
     def _run(self):
         if self.impl == "pot-sinkhorn_knopp":
@@ -182,14 +182,16 @@ class PerIteration:
             import numlab as nl
             from numlab._dispatch import kernel
 
-            res = nl.ot.sinkhorn(self.a, self.b, self.M, self.reg, method="log", max_iter=20, warn=False)
+            res = nl.ot.sinkhorn(self.a, self.b, self.M, self.reg, method="log", max_iter=20,
+                                 warn=False)
             self.K = np.ascontiguousarray(res.plan)  # a kernel matrix of the right scale
             self.step = kernel("ot.scaling_step", np)
             self.u, self.v = np.ones(2000), np.ones(2000)
             warm_up(self.step, self.K, self.u, self.v, self.a, self.b)
 
     def _iterations(self, implementation):
-        return {"numlab-log-step": 50, "pot-sinkhorn_knopp": 50, "pot-sinkhorn_log": 2}[implementation]
+        counts = {"numlab-log-step": 50, "pot-sinkhorn_knopp": 50, "pot-sinkhorn_log": 2}
+        return counts[implementation]
 
     def _run(self, implementation):
         k = self._iterations(implementation)
@@ -289,8 +291,8 @@ class PeakMemory:
     def track_extra_buffers(self, case, implementation):
         name, reg, tol = CASES[case]
         script = _MEMORY_SCRIPT.format(
-            repo_dir=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), name=name, reg=reg, tol=tol,
-            impl=implementation,
+            repo_dir=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            name=name, reg=reg, tol=tol, impl=implementation,
         )
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
