@@ -180,3 +180,29 @@ class NetworkxInput:
             from numlab.graph._convert import networkx_to_csr
 
             networkx_to_csr(self.G)
+
+
+def interleaved(rounds=5):
+    """Ratios from round-robin repeats in one process (``python -m benchmarks.bench_graph``)."""
+    import time
+
+    import numba
+
+    S = cached("chung-lu", chung_lu, N_NODES, N_EDGES, 2.5, 0)
+    warm_up(embed, "numlab", S[:2000, :2000])
+    threads = numba.get_num_threads()
+    times = {"numlab-1-thread": [], f"numlab-{threads}-threads": [], "reference": []}
+    for _ in range(rounds):
+        for name in times:
+            if name.startswith("numlab"):
+                numba.set_num_threads(int(name.split("-")[1]))
+            start = time.perf_counter()
+            embed("reference" if name == "reference" else "numlab", S)
+            times[name].append(time.perf_counter() - start)
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    for name, value in medians.items():
+        print(f"{name}: {value:.3f} s = {value / medians['reference']:.3f}x reference")
+
+
+if __name__ == "__main__":
+    interleaved()

@@ -94,3 +94,26 @@ class Distortion:
 
     track_distortion_mean.unit = "ratio"
     track_distortion_std.unit = "ratio"
+
+
+def interleaved(rounds=5):
+    """Ratios from round-robin repeats in one process (``python -m benchmarks.bench_random_projection``)."""
+    import time
+
+    X = _data()
+    for implementation in ("numlab", "numlab-matrix-free"):
+        warm_up(_estimator(implementation).fit_transform, X[:50])
+    times = {k: [] for k in ("numlab", "numlab-matrix-free", "sklearn")}
+    for r in range(rounds):
+        for implementation in times:
+            start = time.perf_counter()
+            _estimator(implementation, r).fit_transform(X)
+            times[implementation].append(time.perf_counter() - start)
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    for implementation in ("numlab", "numlab-matrix-free"):
+        print(f"{implementation}: {medians[implementation]:.3f} s = {medians[implementation] / medians['sklearn']:.3f}x sklearn")
+    print(f"sklearn: {medians['sklearn']:.3f} s")
+
+
+if __name__ == "__main__":
+    interleaved()
