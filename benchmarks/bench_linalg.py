@@ -206,7 +206,11 @@ class PissaInit:
 
 
 class TimeRatio:
-    """numlab time / scikit-learn time: medians of interleaved rounds in one process."""
+    """numlab time / scikit-learn time: medians of interleaved rounds in one process.
+
+    Both run on one BLAS thread: on a small shared machine multi-threaded BLAS is
+    oversubscribed and its spin-waiting, not the algorithms, decides the times.
+    """
 
     params = ["dense", "sparse", "pissa"]
     param_names = ["case"]
@@ -214,6 +218,7 @@ class TimeRatio:
     rounds = 3
 
     def setup(self, case):
+        single_thread()
         if case == "pissa":
             bench = PissaInit()
             bench.setup("numlab")
