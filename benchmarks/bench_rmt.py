@@ -167,7 +167,7 @@ class SLQDensity:
 
     def setup(self, k, loss):
         self.model, self.w, self.H = _mlp(loss)
-        self.values, self.exact_seconds = cached("rmt-mlp-eigvalsh", _dense_eigenvalues, loss)
+        self.values, _ = cached("rmt-mlp-eigvalsh", _dense_eigenvalues, loss)
 
     def _density(self, k):
         return rmt.spectral_density(self.H, self.model.n_params, n_probes=10, k=k, rng=0)
@@ -192,13 +192,6 @@ class SLQDensity:
         )
 
     track_extreme_error.unit = "error / range"
-
-    def track_exact_route_over_slq_time(self, k, loss):
-        start = time.perf_counter()
-        self._density(k)
-        return float(self.exact_seconds / (time.perf_counter() - start))
-
-    track_exact_route_over_slq_time.unit = "ratio"
 
 
 # --------------------------------------------------------------------------- learning rates
