@@ -81,7 +81,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         The density used.
     seed_ : int
         The 64-bit seed of the counter-based matrix.
-    components_ : CSR matrix of shape (n_components_, n_features_in_)
+    components_ : CSR matrix of shape ``(n_components_, n_features_in_)``
         The matrix ``R`` (absent with ``matrix_free=True``). A dense array on array
         libraries without sparse matrices (array-api-strict).
     n_features_in_ : int
@@ -221,7 +221,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     @property
     def components_(self):
-        """The matrix ``R``, CSR of shape (n_components_, n_features_in_).
+        """The matrix ``R``, CSR of shape ``(n_components_, n_features_in_)``.
 
         Built at ``fit`` (column by column, as generated) and converted to CSR on first
         access; absent with ``matrix_free=True``. Assigning a matrix replaces it, and
