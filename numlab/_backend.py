@@ -49,7 +49,8 @@ is_lazy = _compat.is_lazy_array
 def is_sparse(x) -> bool:
     """True for a ``scipy.sparse`` or ``cupyx.scipy.sparse`` matrix or array."""
     module = type(x).__module__
-    return module.startswith(("scipy.sparse", "cupyx.scipy.sparse"))
+    # scipy.sparse.linalg (LinearOperator) shares the prefix but holds no matrices.
+    return module.startswith(("scipy.sparse", "cupyx.scipy.sparse")) and ".linalg" not in module
 
 
 def _dense_stand_in(x):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse
+import scipy.sparse.linalg
 
 from numlab import _backend
 
@@ -88,6 +89,7 @@ def test_sparse_matrices_count_as_their_dense_library():
     assert _backend.device(A) == "cpu"
     assert _backend.sparse_module(xp) is scipy.sparse
     assert _backend.to_numpy(A) is A
+    assert not _backend.is_sparse(scipy.sparse.linalg.aslinearoperator(A))
 
 
 def test_as_csr_gives_canonical_format():
