@@ -82,7 +82,7 @@ def adjacency(G, weight, dtype):
         S = S.astype(dtype)
         _check_weights(S.data, xp)
         return S, xp
-    if not hasattr(G, "__array_namespace__") and not isinstance(G, np.ndarray):
+    if not _backend.is_array(G):
         raise TypeError(
             "`G` must be a networkx graph, a scipy.sparse / cupyx sparse adjacency matrix "
             f"or a dense square array; got {type(G).__name__}"

@@ -126,9 +126,7 @@ def _weights(w, name, n, xp, dtype, dev):
 
 
 def _check_inputs(a, b, M, reg):
-    arrays = [
-        x for x in (a, b, M) if hasattr(x, "__array_namespace__") or isinstance(x, np.ndarray)
-    ]
+    arrays = [x for x in (a, b, M) if _backend.is_array(x)]
     xp = _backend.namespace(*arrays)
     if isinstance(M, (list, tuple)):
         M = _backend.asarray(np.asarray(M, dtype=np.float64), xp=xp)

@@ -29,7 +29,7 @@ def _is_foreign(X) -> bool:
     """True for arrays that scikit-learn's validation would convert to NumPy (CuPy, ...)."""
     if _backend.is_sparse(X):
         return type(X).__module__.startswith("cupyx")
-    return hasattr(X, "__array_namespace__") and not isinstance(X, np.ndarray)
+    return _backend.is_array(X) and not isinstance(X, np.ndarray)
 
 
 def _has_sparse(xp) -> bool:
