@@ -69,6 +69,16 @@ def test_randomized_svd_matches_numpy_svd(backend, rng, shape, method):
     del xp
 
 
+def test_squared_norm_matches_numpy(backend, rng):
+    from numlab.linalg._operator import squared_norm
+
+    A = 3.0 * rng.standard_normal((300, 70))
+    expected = float(np.linalg.norm(A) ** 2)
+    got = squared_norm(backend.asarray(A), backend.xp)
+    assert isinstance(got, float)
+    assert got == pytest.approx(expected, rel=1e-6 if backend.float_name == "float32" else 1e-12)
+
+
 def test_sign_convention_and_determinism(backend, rng):
     A = backend.asarray(decaying(rng))
     U1, S1, Vt1 = (backend.to_numpy(x) for x in nl.linalg.randomized_svd(A, 5, rng=3))

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import _backend
 from .._validation import check_int, check_option, check_rng, check_scalar
-from ._operator import Operator, as_operator
+from ._operator import Operator, _wide_dtype, as_operator, squared_norm
 
 #: ``n_iter="auto"`` stops when no top-k Ritz value moved by more than AUTO_RTOL * s_k
 #: in the last pass, or (when ||A||_F is known) when the rank-k Frobenius error improved
@@ -56,18 +56,6 @@ class _Sketch:
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def _wide_dtype(xp, device):
-    """float64 where the device has it: the precision of the final orthonormalisation."""
-    info = getattr(xp, "__array_namespace_info__", None)
-    if info is not None:
-        try:
-            if "float64" not in info().dtypes(device=device, kind="real floating"):
-                return xp.float32
-        except TypeError:
-            pass
-    return xp.float64
 
 
 def _qr(Y, xp):
@@ -543,7 +531,7 @@ def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng):
         )
         Q = sketch.Q if Q is None else xp.concat([Q, sketch.Q], axis=1)
         Z = sketch.Z if Z is None else xp.concat([Z, sketch.Z], axis=1)
-        captured += float(xp.linalg.vector_norm(sketch.Z)) ** 2
+        captured += squared_norm(sketch.Z, xp)
         if total - captured <= target or Q.shape[1] >= limit:
             break
     Qw = xp.astype(Q, wide)
