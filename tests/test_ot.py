@@ -207,6 +207,79 @@ def test_digits_w1_reaches_1e9():
     assert res.converged and violation(res.plan, imgs[0], imgs[1]) <= 1e-9
 
 
+def grid_w1(side, rng):
+    """Random positive histograms on a side x side grid, L1 ground cost / max (a W1 problem)."""
+    g = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1)
+    g = g.reshape(-1, 2).astype(float)
+    M = np.abs(g[:, None, :] - g[None, :, :]).sum(-1)
+    return random_weights(side * side, rng), random_weights(side * side, rng), M / M.max()
+
+
+@pytest.mark.parametrize("solve", ["direct", "cg"])
+def test_w1_newton_direct_and_cg_solves_match_pot(solve, rng, monkeypatch):
+    # W1 Hessians are ill-conditioned: CG needs hundreds of iterations and the solver
+    # switches to the direct (Schur complement, Cholesky) solve; both must give POT's plan
+    from numlab.ot import _sinkhorn
+
+    used = []
+    real_k = _sinkhorn._Solver._k
+
+    def spy(self, name):
+        fn = real_k(self, name)
+
+        def called(*args):
+            used.append(name)
+            return fn(*args)
+
+        return called
+
+    monkeypatch.setattr(_sinkhorn._Solver, "_k", spy)
+    monkeypatch.setattr(_sinkhorn._Solver, "_direct_pays", lambda self, nnz: solve == "direct")
+    a, b, M = grid_w1(12, rng)
+    reg = 5e-3  # exp(-M / reg) stays representable, so POT's scaling is a reference
+    res = nl.ot.sinkhorn(a, b, M, reg, tol=1e-10, n_sinkhorn=50)
+    assert res.converged and res.n_newton >= 1
+    assert ("ot.newton_direct" in used) == (solve == "direct")
+    assert ("ot.newton_direction" in used) == (solve == "cg")
+    assert violation(res.plan, a, b) <= 1e-10 * (1 + 1e-6)
+    P_ref, _ = pot_reference(a, b, M, reg)
+    assert np.abs(res.plan - P_ref).sum() < 1e-7
+
+
+@pytest.mark.parametrize("name", ["ot.newton_direction", "ot.newton_direct"])
+def test_newton_kernels_solve_the_full_system(name, rng):
+    # the Schur-complement CG and the direct solve against a dense solve of the full
+    # 2n x 2n system [[diag r, S], [S^T, diag c]] (independent of the elimination)
+    from numlab._dispatch import kernel
+    from numlab.ot import _kernels
+
+    n, m = 30, 24
+    M = rng.random((n, m))
+    K = np.exp(-M / 0.1)
+    u, v = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, m)
+    ra, rb = np.ones(n), np.ones(m)
+    P = u[:, None] * K * v[None, :]
+    _, _, mass, count = _kernels.marginals(K, u, v, ra, rb)
+    from_top = np.cumsum(count[::-1])[::-1]
+    e = int(np.nonzero(from_top >= 0.5 * n * m)[0][-1])  # keep about half the entries
+    S = np.where(P * ra[:, None] * rb[None, :] >= 2.0 ** (e - 1023), P, 0.0)
+    nnz = int(np.count_nonzero(S))
+    r, c = P.sum(1), P.sum(0)
+    b1, b2 = rng.uniform(-1, 1, n), rng.uniform(-1, 1, m)
+    b2 += (b1.sum() - b2.sum()) / m  # consistent with the near-null vector (1, -1)
+    A = np.block([[np.diag(r), S], [S.T, np.diag(c)]])
+    want = np.linalg.solve(A, np.concatenate([b1, b2]))
+    for impl in ("generic", "numba"):
+        fn = kernel(name, np) if impl == "numba" else getattr(_kernels, name.split(".")[1])
+        if name == "ot.newton_direction":
+            x1, x2, it = fn(K, u, v, ra, rb, e, nnz, r, c, b1, b2, 1e-13, 10_000)
+            assert 0 < it < 10_000
+        else:
+            x1, x2 = fn(K, u, v, ra, rb, e, nnz, r, c, b1, b2, 0.0)
+        np.testing.assert_allclose(np.concatenate([x1, x2]), want, rtol=1e-7, atol=1e-9,
+                                   err_msg=impl)
+
+
 # ----------------------------------------------------------------------------- inputs
 
 

@@ -10,6 +10,7 @@ a shared-memory histogram of the plan weights by binary exponent).
 from __future__ import annotations
 
 import cupy
+import numpy
 import cupyx.scipy.sparse
 
 N_BINS = 2048
@@ -195,45 +196,81 @@ def sparse_plan_csr(K, u, v, ra, rb, min_exponent, nnz):
     return indptr, cols.astype(cupy.int32), data.astype(cupy.float64, copy=False)
 
 
-def newton_direction(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, rtol, maxiter):
-    """Sparsified Newton system solved by Jacobi-preconditioned CG on cuSPARSE matrices."""
+def _csr(K, u, v, ra, rb, min_exponent, nnz):
     indptr, indices, data = sparse_plan_csr(K, u, v, ra, rb, min_exponent, nnz)
-    n, m = K.shape
-    S = cupyx.scipy.sparse.csr_matrix((data, indices, indptr), shape=(n, m))
+    return cupyx.scipy.sparse.csr_matrix((data, indices, indptr), shape=K.shape)
+
+
+def newton_direction(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, rtol, maxiter):
+    """Jacobi-preconditioned CG on the Schur complement, with cuSPARSE products.
+
+    Same iteration as the generic version; the residual test syncs the device once per
+    CG iteration (CG needs the scalars on the host anyway).
+    """
+    S = _csr(K, u, v, ra, rb, min_exponent, nnz)
     St = S.T.tocsr()
     r = r.astype(cupy.float64)
     c = c.astype(cupy.float64)
-    x1 = cupy.zeros(n)
-    x2 = cupy.zeros(m)
-    res1 = b1.astype(cupy.float64)
-    res2 = b2.astype(cupy.float64)
-    p1, p2 = res1 / r, res2 / c
-    rz = float(res1 @ p1 + res2 @ p2)
-    bb = float(res1 @ res1 + res2 @ res2)
+    b1 = b1.astype(cupy.float64)
+    b2 = b2.astype(cupy.float64)
+    bb = float(b1 @ b1 + b2 @ b2)
+    x2 = cupy.zeros(c.shape[0])
     it = 0
     if bb == 0.0:
-        return x1.astype(u.dtype), x2.astype(v.dtype), it
-    while it < maxiter:
+        return cupy.zeros(r.shape[0], dtype=u.dtype), x2.astype(v.dtype), it
+    res = b2 - St @ (b1 / r)
+    p = res / c
+    rz = float(res @ p)
+    rr = float(res @ res)
+    stop = rtol * rtol * bb
+    while it < maxiter and rr > stop:
         it += 1
-        q1 = r * p1 + S @ p2
-        q2 = St @ p1 + c * p2
-        pq = float(p1 @ q1 + p2 @ q2)
+        q = c * p - St @ ((S @ p) / r)
+        pq = float(p @ q)
         if not pq > 0.0:
             break
         alpha = rz / pq
-        x1 += alpha * p1
-        x2 += alpha * p2
-        res1 -= alpha * q1
-        res2 -= alpha * q2
-        if float(res1 @ res1 + res2 @ res2) <= rtol * rtol * bb:
+        x2 += alpha * p
+        res -= alpha * q
+        rr = float(res @ res)
+        if rr <= stop:
             break
-        z1, z2 = res1 / r, res2 / c
-        rz_new = float(res1 @ z1 + res2 @ z2)
+        z = res / c
+        rz_new = float(res @ z)
         beta = rz_new / rz
         rz = rz_new
-        p1 = z1 + beta * p1
-        p2 = z2 + beta * p2
+        p = z + beta * p
+    x1 = (b1 - S @ x2) / r
     return x1.astype(u.dtype, copy=False), x2.astype(v.dtype, copy=False), it
+
+
+def newton_direct(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, shift):
+    """Dense Schur complement from a sparse-sparse product (cuSPARSE), Cholesky (cuSOLVER)."""
+    import cupyx.scipy.linalg
+
+    import cupyx
+
+    S = _csr(K, u, v, ra, rb, min_exponent, nnz)
+    r = r.astype(cupy.float64)
+    c = c.astype(cupy.float64)
+    b1 = b1.astype(cupy.float64)
+    b2 = b2.astype(cupy.float64)
+    d = 1.0 / cupy.sqrt(c)
+    # W = diag(r)^-1/2 S diag(c)^-1/2, so that D A D = I - W^T W
+    W = (cupyx.scipy.sparse.diags(1.0 / cupy.sqrt(r)) @ S @ cupyx.scipy.sparse.diags(d)).tocsr()
+    A = -(W.T.tocsr() @ W).toarray()
+    A[cupy.diag_indices(A.shape[0])] += 1.0 + shift
+    # cuSOLVER reports a failed factorisation only through its info flag: make it raise
+    # (numpy.linalg.LinAlgError) instead of returning a partly factored matrix
+    with cupyx.errstate(linalg="raise"):
+        L = cupy.linalg.cholesky(A)
+    if not bool(cupy.all(cupy.isfinite(cupy.diagonal(L)))):
+        raise numpy.linalg.LinAlgError("Schur complement not positive definite")
+    rhs = d * (b2 - S.T @ (b1 / r))
+    y = cupyx.scipy.linalg.solve_triangular(L, rhs, lower=True)
+    x2 = d * cupyx.scipy.linalg.solve_triangular(L, y, lower=True, trans="T")
+    x1 = (b1 - S @ x2) / r
+    return x1.astype(u.dtype, copy=False), x2.astype(v.dtype, copy=False)
 
 
 def scale_plan(K, u, v):
