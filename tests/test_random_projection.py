@@ -132,6 +132,17 @@ def test_jl_bound_matches_sklearn():
         johnson_lindenstrauss_min_dim(0)
 
 
+def test_matrix_plain_module_namespace():
+    # xp=cupy passes CuPy's plain module, which lacks parts of the array API (isdtype,
+    # asarray's device=); a stand-in module with only NumPy's empty must work the same.
+    import types
+
+    plain = types.SimpleNamespace(empty=np.empty)
+    R = very_sparse_random_matrix(40, 500, rng=2, xp=plain)
+    assert scipy.sparse.isspmatrix_csr(R)
+    assert (R != very_sparse_random_matrix(40, 500, rng=2)).nnz == 0
+
+
 # --------------------------------------------------------------------------- the transformer
 
 
@@ -182,6 +193,45 @@ def test_transform_is_product_with_components(dtype):
     np.testing.assert_array_equal(dense, Y.toarray())
     from_dense = est.transform(X.toarray())
     np.testing.assert_allclose(from_dense, reference, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+def test_sparse_output_drops_cancellations():
+    # Integer data and a dense +-1 matrix make exact cancellations common: the sparse
+    # result must store exactly the nonzeros of the dense one, in canonical order, as
+    # scipy's product does.
+    rng = np.random.default_rng(9)
+    X = scipy.sparse.csr_matrix(rng.integers(-1, 2, (60, 40)).astype(np.float64))
+    est = VerySparseRandomProjection(30, density=1.0, random_state=0).fit(X)
+    Y = est.transform(X)
+    dense = VerySparseRandomProjection(30, density=1.0, dense_output=True, random_state=0).fit_transform(X)
+    assert Y.has_canonical_format
+    assert Y.nnz == np.count_nonzero(dense) < dense.size
+    np.testing.assert_array_equal(Y.toarray(), dense)
+    expected = (X @ est.components_.T).tocsr()
+    expected.eliminate_zeros()
+    expected.sort_indices()
+    np.testing.assert_array_equal(Y.indices, expected.indices)
+    np.testing.assert_array_equal(Y.indptr, expected.indptr)
+
+
+def test_sparse_output_overflow_fallback(monkeypatch):
+    # When a block's region would overflow, the kernel falls back to the dense product;
+    # force that path and compare with the generic definition.
+    from numlab._cpu import random_projection as cpu
+    from numlab.random_projection import _hash
+
+    rng = np.random.default_rng(10)
+    X = _sparse_rows(rng, 150, 900, 25)
+    args = (777, gap_table(0.05, 80), X.indptr, X.indices, X.data, 900, 0.3)
+    fast = cpu.hash_project_csr_sparse(*args)
+    monkeypatch.setattr(cpu, "_project_csr_blocks", lambda *a: np.zeros(3, dtype=bool))
+    slow = cpu.hash_project_csr_sparse(*args)
+    expected = _hash.hash_project_csr_sparse(*args)
+    for got in (fast, slow):
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_allclose(got[2], expected[2], rtol=1e-12)
+    np.testing.assert_array_equal(fast[2], slow[2])  # same additions, same bits
 
 
 def test_matrix_free_equals_stored():

@@ -45,31 +45,40 @@ def _draw(key, t):
 
 
 @numba.njit(cache=True, inline="always")
-def _advance(table, pos, u):
+def _log_ratio(table):
+    """``1 / log(1 - p)`` from the table (0 when it cannot guide a guess: p = 1 or p tiny)."""
+    if table.shape[0] == 0 or not (0.0 < table[0] < 1.0):
+        return 0.0
+    return 1.0 / np.log(table[0])
+
+
+@numba.njit(cache=True, inline="always")
+def _advance(table, log_ratio, pos, u):
     """The next position after ``pos`` (``>= k`` ends the column).
 
     The gap is ``1 + c`` with ``c = #{g : table[g] >= u}`` (the table is decreasing). A
     gap of ``m = k - 1 - pos`` or more ends the column, which one comparison decides:
     most draws of a very sparse column do. Otherwise ``c`` is guessed from the
-    logarithm (``table[g] = (1 - p)**(g + 1)``) and corrected by comparisons with the
-    table, so the result never depends on how ``log`` rounds.
+    logarithm (``table[g] = (1 - p)**(g + 1)``, ``log_ratio = 1 / log(1 - p)`` computed
+    once per kernel) and corrected by comparisons with the table, so the result never
+    depends on how ``log`` rounds.
     """
     k = table.shape[0]
     m = k - 1 - pos
     if m <= 0 or table[m - 1] >= u:
         return k
     c = 0
-    if table[0] > 0.0:
-        c = min(max(int(np.log(u) / np.log(table[0])), 0), m - 1)
-        while c > 0 and table[c - 1] < u:
-            c -= 1
-        while c < m - 1 and table[c] >= u:
-            c += 1
+    if log_ratio < 0.0:
+        c = min(max(int(np.log(u) * log_ratio), 0), m - 1)
+    while c > 0 and table[c - 1] < u:
+        c -= 1
+    while c < m - 1 and table[c] >= u:
+        c += 1
     return pos + c + 1
 
 
 @numba.njit(cache=True)
-def _column(key, table, positions, signs):
+def _column(key, table, log_ratio, positions, signs):
     """Fill the nonzeros of one column; return their number."""
     k = table.shape[0]
     n = 0
@@ -78,7 +87,7 @@ def _column(key, table, positions, signs):
     while True:
         u, bit = _draw(key, t)
         t += 1
-        pos = _advance(table, pos, u)
+        pos = _advance(table, log_ratio, pos, u)
         if pos >= k:
             return n
         positions[n] = pos
@@ -89,30 +98,33 @@ def _column(key, table, positions, signs):
 @numba.njit(cache=True, parallel=True)
 def _column_counts(seed, table, n_features):
     k = table.shape[0]
+    log_ratio = _log_ratio(table)
     counts = np.zeros(n_features + 1, dtype=np.int64)
     n_blocks = (n_features + _BLOCK - 1) // _BLOCK
     for b in numba.prange(n_blocks):
         positions = np.empty(k, dtype=np.int32)
         signs = np.empty(k, dtype=np.int8)
         for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
-            counts[j + 1] = _column(_key(seed, j), table, positions, signs)
+            counts[j + 1] = _column(_key(seed, j), table, log_ratio, positions, signs)
     return counts
 
 
 @numba.njit(cache=True, parallel=True)
 def _fill_columns(seed, table, indptr, indices, signs):
     n_features = indptr.shape[0] - 1
+    log_ratio = _log_ratio(table)
     n_blocks = (n_features + _BLOCK - 1) // _BLOCK
     for b in numba.prange(n_blocks):
         for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
             start = indptr[j]
-            _column(_key(seed, j), table, indices[start:], signs[start:])
+            _column(_key(seed, j), table, log_ratio, indices[start:], signs[start:])
 
 
 @numba.njit(cache=True, parallel=True)
 def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts):
     """One pass: block ``b`` writes its columns from ``starts[b]`` on; False on overflow."""
     k = table.shape[0]
+    log_ratio = _log_ratio(table)
     ok = np.ones(starts.shape[0] - 1, dtype=np.bool_)
     for b in numba.prange(starts.shape[0] - 1):
         q = starts[b]
@@ -125,7 +137,7 @@ def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts
             while True:
                 u, bit = _draw(key, t)
                 t += 1
-                pos = _advance(table, pos, u)
+                pos = _advance(table, log_ratio, pos, u)
                 if pos >= k:
                     break
                 if q == end:
@@ -189,6 +201,7 @@ def hash_columns(seed, table, n_features):
 def _project_csr(seed, table, indptr, indices, data, scale, out):
     n = indptr.shape[0] - 1
     k = table.shape[0]
+    log_ratio = _log_ratio(table)
     plus = scale
     minus = -scale
     for i in numba.prange(n):
@@ -200,7 +213,7 @@ def _project_csr(seed, table, indptr, indices, data, scale, out):
             while True:
                 u, bit = _draw(key, t)
                 t += 1
-                pos = _advance(table, pos, u)
+                pos = _advance(table, log_ratio, pos, u)
                 if pos >= k:
                     break
                 out[i, pos] = out[i, pos] + x * (minus if bit else plus)
@@ -213,10 +226,134 @@ def hash_project_csr(seed, table, indptr, indices, data, n_features, scale):
     return out
 
 
+_ROWS = 64  # rows per parallel task of the sparse-output projection
+
+
+@numba.njit(cache=True, parallel=True)
+def _project_csr_blocks(seed, table, indptr, indices, data, scale, scan, starts, out_indices, out_data, counts):
+    """``X @ R.T`` row by row into per-block CSR regions; False for a block that overflowed.
+
+    A row is accumulated in a dense buffer of length k (in cache) in the order of the
+    dense kernel, so its values are those of :func:`hash_project_csr` bit for bit; its
+    nonzeros are then written in increasing position (exact zeros dropped, as
+    :func:`dense_to_csr` does) and the buffer reset. With ``scan`` (rows fill a good
+    part of the k positions) the whole buffer is read in order; otherwise the touched
+    positions are recorded and sorted, which is cheaper for k much above a row's count.
+    """
+    n = indptr.shape[0] - 1
+    k = table.shape[0]
+    log_ratio = _log_ratio(table)
+    plus = scale
+    minus = -scale
+    n_blocks = starts.shape[0] - 1
+    ok = np.ones(n_blocks, dtype=np.bool_)
+    for b in numba.prange(n_blocks):
+        acc = np.zeros(k, dtype=data.dtype)
+        seen = np.zeros(k, dtype=np.bool_)
+        touched = np.empty(k, dtype=np.int32)
+        q = starts[b]
+        end = starts[b + 1]
+        for i in range(b * _ROWS, min(n, (b + 1) * _ROWS)):
+            m = 0
+            for p in range(indptr[i], indptr[i + 1]):
+                x = data[p]
+                key = _key(seed, indices[p])
+                pos = -1
+                t = 0
+                while True:
+                    u, bit = _draw(key, t)
+                    t += 1
+                    pos = _advance(table, log_ratio, pos, u)
+                    if pos >= k:
+                        break
+                    if not scan and not seen[pos]:
+                        seen[pos] = True
+                        touched[m] = pos
+                        m += 1
+                    acc[pos] = acc[pos] + x * (minus if bit else plus)
+            c0 = q
+            if scan:
+                for c in range(k):
+                    v = acc[c]
+                    if v != 0:
+                        if q == end:
+                            ok[b] = False
+                            break
+                        acc[c] = 0
+                        out_indices[q] = c
+                        out_data[q] = v
+                        q += 1
+            else:
+                touched[:m].sort()
+                for r in range(m):
+                    c = touched[r]
+                    v = acc[c]
+                    acc[c] = 0
+                    seen[c] = False
+                    if v != 0:
+                        if q == end:
+                            ok[b] = False
+                            break
+                        out_indices[q] = c
+                        out_data[q] = v
+                        q += 1
+            if not ok[b]:
+                break
+            counts[i + 1] = q - c0
+    return ok
+
+
+@numba.njit(cache=True, parallel=True)
+def _gather_rows(starts, indptr, src_indices, src_data, indices, data):
+    n = indptr.shape[0] - 1
+    for b in numba.prange(starts.shape[0] - 1):
+        first = indptr[b * _ROWS]
+        last = indptr[min(n, (b + 1) * _ROWS)]
+        src = starts[b]
+        for q in range(last - first):
+            indices[first + q] = src_indices[src + q]
+            data[first + q] = src_data[src + q]
+
+
+def hash_project_csr_sparse(seed, table, indptr, indices, data, n_features, scale):
+    """Numba version of :func:`numlab.random_projection._hash.hash_project_csr_sparse`.
+
+    One pass into per-block regions sized well above the expected count (each nonzero
+    of ``X`` meets ``Binomial(k, p)`` nonzeros of ``R``: mean + 8 standard deviations),
+    then a parallel copy into place; the dense product runs only if a block overflowed.
+    No ``n x k`` dense intermediate: it would cost more to zero, fill and scan than the
+    hashing itself.
+    """
+    n = indptr.shape[0] - 1
+    k = table.shape[0]
+    density = 1.0 - table[0] if k else 0.0
+    n_blocks = max(1, (n + _ROWS - 1) // _ROWS)
+    edges = np.minimum(np.arange(n_blocks + 1, dtype=np.int64) * _ROWS, n)
+    rows = np.diff(edges)
+    mean = np.diff(np.asarray(indptr, dtype=np.int64)[edges]) * (k * density)
+    caps = np.minimum(rows * k, np.ceil(mean + 8.0 * np.sqrt(mean) + 32.0).astype(np.int64))
+    starts = np.zeros(n_blocks + 1, dtype=np.int64)
+    np.cumsum(caps, out=starts[1:])
+    block_indices = np.empty(starts[-1], dtype=np.int32)
+    block_data = np.empty(starts[-1], dtype=data.dtype)
+    counts = np.zeros(n + 1, dtype=np.int64)
+    sd = data.dtype.type(scale)
+    # Reading all k positions of a row costs about as much as sorting ~k / 16 of them.
+    scan = 16.0 * (indptr[-1] / max(n, 1)) * k * density >= k
+    if _project_csr_blocks(np.uint64(seed), table, indptr, indices, data, sd, scan, starts, block_indices, block_data, counts).all():
+        out_indptr = np.cumsum(counts)
+        out_indices = np.empty(out_indptr[-1], dtype=np.int32)
+        out_data = np.empty(out_indptr[-1], dtype=data.dtype)
+        _gather_rows(starts, out_indptr, block_indices, block_data, out_indices, out_data)
+        return out_indptr, out_indices, out_data
+    return dense_to_csr(hash_project_csr(seed, table, indptr, indices, data, n_features, scale))
+
+
 @numba.njit(cache=True, parallel=True)
 def _project_dense(seed, table, X, scale, out):
     n, d = X.shape
     k = table.shape[0]
+    log_ratio = _log_ratio(table)
     plus = scale
     minus = -scale
     n_blocks = (n + 63) // 64
@@ -232,7 +369,7 @@ def _project_dense(seed, table, X, scale, out):
                 if x == 0:
                     continue
                 if m < 0:
-                    m = _column(_key(seed, j), table, positions, signs)
+                    m = _column(_key(seed, j), table, log_ratio, positions, signs)
                 for q in range(m):
                     out[i, positions[q]] = out[i, positions[q]] + x * (plus if signs[q] > 0 else minus)
 

@@ -43,9 +43,10 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
     :func:`very_sparse_random_matrix`: entries ``+-sqrt(s / n_components)`` with
     probability ``1 / (2 s)`` each, ``s = 1 / density``. A drop-in for scikit-learn's
     ``SparseRandomProjection`` (same parameters, same ``n_components_``, same
-    distribution of ``R``) whose ``fit`` builds the matrix in one vectorised pass
-    instead of one sampling call per row (tens of times faster for a million features),
-    and which can run without storing ``R`` at all (``matrix_free=True``).
+    distribution of ``R``) that builds the matrix in one vectorised pass instead of
+    one sampling call per row (tens of times faster for a million features), only when
+    ``components_`` is read, and which can run without storing ``R`` at all
+    (``matrix_free=True``).
 
     Parameters
     ----------
@@ -170,9 +171,11 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
     # ------------------------------------------------------------------ fit / transform
 
     def fit(self, X, y=None):
-        """Draw the seed and, unless ``matrix_free``, build the matrix.
+        """Draw the seed and fix the shape (and dtype) of the matrix.
 
-        Only the shape of ``X`` is used (and its dtype, for ``components_``).
+        Only the shape of ``X`` is used (and its dtype, for ``components_``). For NumPy
+        and scipy.sparse ``X`` the matrix is built when ``components_`` is first read;
+        for other libraries (CuPy, ...) it is built here, unless ``matrix_free``.
 
         Parameters
         ----------
@@ -212,10 +215,16 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.n_components_ = n_components
         self.density_ = check_density(self.density, n_features)
         self.seed_ = draw_seed(check_rng(self.random_state, "random_state"))
-        for name in ("_components", "_components_csr", "_seeded_columns"):
+        for name in _STATE:
             self.__dict__.pop(name, None)
         if not self.matrix_free:
-            self._seeded_columns = self._materialise(X)
+            if _backend.is_numpy(_backend.namespace(X)):
+                # R is a function of seed_: build it when components_ is first read, so
+                # that fit (and fit_transform, whose transform regenerates the columns
+                # anyway) costs no pass over n_features columns.
+                self._components_dtype = np.dtype(X.dtype)
+            else:
+                self._seeded_columns = self._materialise(X)
         self._n_features_out = n_components
         return self
 
@@ -223,14 +232,21 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def components_(self):
         """The matrix ``R``, CSR of shape ``(n_components_, n_features_in_)``.
 
-        Built at ``fit`` (column by column, as generated) and converted to CSR on first
-        access; absent with ``matrix_free=True``. Assigning a matrix replaces it, and
-        ``transform`` then uses that matrix.
+        For NumPy and scipy.sparse input, built from ``seed_`` on first access (in the
+        dtype of the data given to ``fit``) and kept; for other libraries, built at
+        ``fit`` on the data's device. Absent with ``matrix_free=True``. Assigning a
+        matrix replaces it, and ``transform`` then uses that matrix.
         """
         state = self.__dict__
         if "_components" in state:
             return state["_components"]
         if "_components_csr" in state:
+            return state["_components_csr"]
+        if "_components_dtype" in state:
+            state["_components_csr"] = hashed_matrix(
+                self.seed_, self.n_components_, self.n_features_in_, self.density_,
+                xp=_backend.namespace(np.empty(0)), dtype=state["_components_dtype"],
+            )
             return state["_components_csr"]
         columns = state.get("_seeded_columns")
         if columns is None:
@@ -247,7 +263,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     @components_.deleter
     def components_(self):
-        for name in ("_components", "_components_csr", "_seeded_columns"):
+        for name in _STATE:
             self.__dict__.pop(name, None)
 
     def _scale(self) -> float:
@@ -284,6 +300,8 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if "_components" not in self.__dict__:
             # The stored matrix is the seed's: regenerating a column from the hash costs
             # less than fetching it from memory, and gives the same numbers.
+            if sparse_in and not self.dense_output and _backend.is_numpy(xp):
+                return self._project_matrix_free_sparse(X)
             Y = self._project_matrix_free(X, xp)
         elif sparse_in and _backend.is_sparse(self.components_):
             X = _backend.as_csr(X)
@@ -314,6 +332,17 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
             )
         return kernel("random_projection.hash_project_dense", xp)(self.seed_, table, X, scale)
 
+    def _project_matrix_free_sparse(self, X):
+        """``X @ R.T`` as a CSR matrix, built row by row (scipy.sparse ``X``)."""
+        import scipy.sparse
+
+        X = _backend.as_csr(X)
+        table = gap_table(self.density_, self.n_components_)
+        indptr, indices, data = kernel("random_projection.hash_project_csr_sparse", _backend.namespace(X))(
+            self.seed_, table, X.indptr, X.indices, X.data, self.n_features_in_, self._scale()
+        )
+        return scipy.sparse.csr_matrix((data, indices, indptr), shape=(X.shape[0], self.n_components_))
+
     def inverse_transform(self, X):
         """Map projected points back: ``X @ pinv(R).T`` (dense, ``(n, n_features_in_)``).
 
@@ -340,6 +369,10 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
         return tags
+
+
+#: Private attributes holding (or describing) the matrix; reset by fit.
+_STATE = ("_components", "_components_csr", "_components_dtype", "_seeded_columns")
 
 
 def _sparse_output(Y, xp):

@@ -212,6 +212,22 @@ def hash_project_csr(seed, table, indptr, indices, data, n_features, scale):
     return _rows_times(xp, indptr, indices, data, RT)
 
 
+@register_kernel(
+    "random_projection.hash_project_csr_sparse",
+    numba="numlab._cpu.random_projection:hash_project_csr_sparse",
+    example=_example_csr,
+    rtol=1e-9,
+)
+def hash_project_csr_sparse(seed, table, indptr, indices, data, n_features, scale):
+    """:func:`hash_project_csr` returned as the CSR arrays (indptr, indices, data) of ``Y``.
+
+    Exact zeros of ``Y`` are not stored (as in :func:`dense_to_csr`). The specialised
+    kernel builds the rows directly, without the dense ``n x k`` intermediate, and its
+    values are those of ``hash_project_csr`` bit for bit.
+    """
+    return dense_to_csr(hash_project_csr(seed, table, indptr, indices, data, n_features, scale))
+
+
 # --------------------------------------------------------------------------- stored matrix
 
 
