@@ -46,7 +46,13 @@ def _community_graph(n=600, blocks=6, seed=0):
 
 @pytest.mark.parametrize(
     ("weights", "beta", "normalize", "standardize"),
-    [((0.0, 0.0, 1.0, 6.0), -0.1, True, True), ((1.0, 1.0, 7.81, 45.28), -0.628, True, False), ((0.5, 2.0), 0.0, False, True)],
+    [
+        ((0.0, 0.0, 1.0, 6.0), -0.1, True, True),
+        ((1.0, 1.0, 7.81, 45.28), -0.628, True, False),
+        ((0.5, 2.0), 0.0, False, True),
+        ((0.0, 3.0), 0.0, True, True),  # the sparse N_1 and N_2 steps only
+        ((1.0,), -0.3, True, True),  # N_1 only
+    ],
 )
 def test_matches_reference(weights, beta, normalize, standardize):
     G, _ = _community_graph()
@@ -58,6 +64,23 @@ def test_matches_reference(weights, beta, normalize, standardize):
     assert ours.dtype == np.float64
     expected = reference_fastrp(S, 32, weights, beta, normalize, standardize, 12)
     np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_power_law_graph_matches_reference(dtype):
+    # Hubs and leaves: N_1 has both rows stored dense (more than dim / 8 possible
+    # nonzeros) and rows stored by their nonzeros; both must give the reference.
+    G = nx.expected_degree_graph((np.arange(2500) + 5.0) ** -0.6 * 900, seed=3, selfloops=False)
+    S = nx.to_scipy_sparse_array(G, format="csr", dtype=np.float64)
+    dim = 128
+    R = very_sparse_random_matrix(dim, S.shape[0], rng=5)
+    bound = np.minimum(S @ np.diff(R.tocsc().indptr), dim)  # nonzeros per row of N_1, at most
+    assert (bound > dim // 8).sum() > 50 and (bound[np.diff(S.indptr) > 0] <= dim // 8).sum() > 50
+    ours = nl.graph.fastrp(scipy.sparse.csr_matrix(S, dtype=dtype), dim, weights=(0.0, 1.0, 1.0, 6.0), rng=5)
+    assert ours.dtype == dtype
+    expected = reference_fastrp(S, dim, (0.0, 1.0, 1.0, 6.0), 0.0, True, True, 5)
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(ours, expected, rtol=tol, atol=tol)
 
 
 def test_networkx_input_and_float32():

@@ -79,7 +79,8 @@ def adjacency(G, weight, dtype):
         S = _backend.as_csr(G, xp=xp)
         if dtype is None:
             dtype = S.dtype if xp.isdtype(S.dtype, "real floating") else xp.float32
-        S = S.astype(dtype)
+        if S.dtype != dtype:  # astype copies even to the same dtype (and cupyx has no copy=)
+            S = S.astype(dtype)
         _check_weights(S.data, xp)
         return S, xp
     if not _backend.is_array(G):

@@ -181,8 +181,10 @@ def fastrp(
     exactly as Algorithm 1 of the paper and its authors' code (GTmac/FastRP): the
     similarity matrix ``sum_i alpha_i A^i`` is never formed, only q - 1 sparse-dense
     products. On NumPy one fused Numba kernel does each propagation step, the row
-    normalisation and the weighted sum in a single pass over the graph; on CuPy the
-    products run on the GPU.
+    normalisation and the weighted sum in a single pass over the graph, float32 by
+    default; ``N_1`` (about ``dim * deg / sqrt(n)`` nonzeros a row) is kept sparse, so
+    ``N_1`` and ``N_2`` cost a fraction of a dense step. On CuPy the products run on
+    the GPU.
 
     Parameters
     ----------
