@@ -7,12 +7,16 @@
 - ``SLQDensity``: extremes and Wasserstein-1 error of the SLQ density against ``eigvalsh``.
 - ``LearningRate``: predicted largest stable SGD learning rate against the rate at which
   SGD actually diverges (bisection; the anchor), for least squares and logistic
-  regression on scikit-learn's breast cancer and digits data.
+  regression on scikit-learn's breast cancer and digits data: the default rule (growth of
+  the linearised SGD recursion over sampled batches) and the mean-curvature rule
+  ``2 / E lambda_max(H_B)`` side by side.
 - ``BatchScaling``: R^2, exponent and critical batch size of the fitted 1/B law.
 - ``LanczosOverhead``: share of Lanczos time spent outside the HVPs (re-orthogonalisation),
   the measurement behind "no hand-written kernel".
 
-Run: ``cd benchmarks && asv run --python=same --quick --show-stderr -b bench_rmt``.
+Run: ``cd benchmarks && asv run --python=same --quick --show-stderr -b bench_rmt``, or
+``python -m benchmarks.bench_rmt`` for the table of measured / predicted learning rates
+(set ``NUMLAB_BENCH_CACHE`` to an empty folder to re-measure the divergence rates).
 """
 
 import functools
@@ -268,6 +272,13 @@ class LearningRate:
 
     track_measured_over_predicted.unit = "ratio"
 
+    def track_measured_over_mean_rule(self, dataset, model, batch_size):
+        """The same ratio for ``2 / E lambda_max(H_B)`` (``method="mean"``)."""
+        measured = cached("rmt-measured-lr", _measured, *self.args)
+        return float(measured / _predicted(*self.args)[0].lr_mean)
+
+    track_measured_over_mean_rule.unit = "ratio"
+
     def track_predicted_lr(self, dataset, model, batch_size):
         return float(_predicted(*self.args)[0].lr)
 
@@ -363,3 +374,28 @@ class LanczosOverhead:
         return float(np.median(runs))
 
     track_overhead_fraction.unit = "fraction"
+
+
+def learning_rate_table():
+    """Measured / predicted learning rate for every LearningRate case (the issue-8 target)."""
+    bench = LearningRate()
+    datasets, models, sizes = LearningRate.params
+    print("dataset  model     B     measured  predicted  ratio  mean-rule ratio  warned")
+    for dataset in datasets:
+        for model in models:
+            for batch_size in sizes:
+                try:
+                    bench.setup(dataset, model, batch_size)
+                except NotImplementedError:
+                    continue
+                result, warned = _predicted(dataset, model, batch_size)
+                measured = cached("rmt-measured-lr", _measured, dataset, model, batch_size)
+                print(
+                    f"{dataset:8s} {model:8s} {batch_size:4d}  {measured:9.4g}  {result.lr:9.4g}"
+                    f"  {measured / result.lr:5.2f}  {measured / result.lr_mean:15.2f}  {warned}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    learning_rate_table()
