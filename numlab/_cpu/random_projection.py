@@ -152,15 +152,17 @@ def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts
 
 
 @numba.njit(cache=True, parallel=True)
-def _gather_blocks(starts, positions, signs, indptr, indices, out_signs):
-    n_features = indptr.shape[0] - 1
+def _gather_blocks(block, starts, indptr, src_a, src_b, out_a, out_b):
+    """Copy the region of each ``block`` of rows (or columns), written from ``starts[b]``
+    on, to its place ``indptr[b * block]`` in the compact CSR/CSC arrays."""
+    n = indptr.shape[0] - 1
     for b in numba.prange(starts.shape[0] - 1):
-        first = indptr[b * _BLOCK]
-        last = indptr[min(n_features, (b + 1) * _BLOCK)]
+        first = indptr[b * block]
+        last = indptr[min(n, (b + 1) * block)]
         src = starts[b]
         for q in range(last - first):
-            indices[first + q] = positions[src + q]
-            out_signs[first + q] = signs[src + q]
+            out_a[first + q] = src_a[src + q]
+            out_b[first + q] = src_b[src + q]
 
 
 def hash_columns(seed, table, n_features):
@@ -187,7 +189,7 @@ def hash_columns(seed, table, n_features):
         indptr = np.cumsum(counts)
         indices = np.empty(indptr[-1], dtype=np.int32)
         out_signs = np.empty(indptr[-1], dtype=np.int8)
-        _gather_blocks(starts, positions, signs, indptr, indices, out_signs)
+        _gather_blocks(_BLOCK, starts, indptr, positions, signs, indices, out_signs)
         return indptr, indices, out_signs
     counts = _column_counts(seed, table, n_features)
     indptr = np.cumsum(counts)
@@ -303,18 +305,6 @@ def _project_csr_blocks(seed, table, indptr, indices, data, scale, scan, starts,
     return ok
 
 
-@numba.njit(cache=True, parallel=True)
-def _gather_rows(starts, indptr, src_indices, src_data, indices, data):
-    n = indptr.shape[0] - 1
-    for b in numba.prange(starts.shape[0] - 1):
-        first = indptr[b * _ROWS]
-        last = indptr[min(n, (b + 1) * _ROWS)]
-        src = starts[b]
-        for q in range(last - first):
-            indices[first + q] = src_indices[src + q]
-            data[first + q] = src_data[src + q]
-
-
 def hash_project_csr_sparse(seed, table, indptr, indices, data, n_features, scale):
     """Numba version of :func:`numlab.random_projection._hash.hash_project_csr_sparse`.
 
@@ -344,7 +334,7 @@ def hash_project_csr_sparse(seed, table, indptr, indices, data, n_features, scal
         out_indptr = np.cumsum(counts)
         out_indices = np.empty(out_indptr[-1], dtype=np.int32)
         out_data = np.empty(out_indptr[-1], dtype=data.dtype)
-        _gather_rows(starts, out_indptr, block_indices, block_data, out_indices, out_data)
+        _gather_blocks(_ROWS, starts, out_indptr, block_indices, block_data, out_indices, out_data)
         return out_indptr, out_indices, out_data
     return dense_to_csr(hash_project_csr(seed, table, indptr, indices, data, n_features, scale))
 
