@@ -146,7 +146,10 @@ def tour(quick: bool = False, out=None) -> bool:
         try:
             result = demo(quick)
         except Exception as exc:  # report and go on: one broken family must not hide the rest
-            result = Demo(demo.__name__, "raised", f"{type(exc).__name__}: {exc}", False)
+            message = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, ImportError):
+                message += " (the tour's references: pip install 'numlab[tour]')"
+            result = Demo(demo.__name__, "raised", message, False)
         seconds = time.perf_counter() - t0
         print(f" {'ok' if result.ok else 'FAILED'} ({seconds:.2f} s)", flush=True, file=out)
         rows.append((f"nl.{family}", result.problem, result.result, result.check,

@@ -31,6 +31,16 @@ def test_tour_reports_failures_and_keeps_going(monkeypatch):
     assert "1/2 checks passed" in text
 
 
+def test_tour_names_the_extra_when_a_reference_is_missing(monkeypatch):
+    def needs_pot(quick):
+        raise ModuleNotFoundError("No module named 'ot'", name="ot")
+
+    monkeypatch.setattr(cli, "_tour_demos", lambda: [("ot", needs_pot)])
+    out = io.StringIO()
+    assert cli.tour(quick=True, out=out) is False
+    assert "pip install 'numlab[tour]'" in out.getvalue()
+
+
 def test_main_parses_commands(capsys):
     assert cli.main(["info"]) == 0
     assert "backend numba" in capsys.readouterr().out
