@@ -78,7 +78,9 @@ def namespace(*arrays, xp=None):
     ----------
     *arrays : arrays, sparse matrices, Python scalars or None
     xp : namespace, optional
-        Returned as is when given (lets a caller that already knows skip the work).
+        Returned when given (lets a caller that already knows skip the work); a plain
+        library module (``numpy``, ``cupy``), which lacks parts of the array API
+        (``isdtype``, ``asarray(device=)``), is replaced by its wrapped namespace.
 
     Returns
     -------
@@ -93,7 +95,9 @@ def namespace(*arrays, xp=None):
         If the arrays live on different devices.
     """
     if xp is not None:
-        return xp
+        if getattr(xp, "__name__", "").startswith(("array_api_compat.", "array_api_strict")):
+            return xp
+        return _compat.array_namespace(xp.empty(0))
     dense = [
         _dense_stand_in(a)
         for a in arrays

@@ -19,6 +19,15 @@ def test_namespace_and_device_follow_the_input(backend):
     assert _backend.namespace(x, y, None, 2.0) is xp
 
 
+def test_given_namespace_is_the_array_api_one(backend):
+    # A wrapped namespace comes back as it is; a plain module (xp=numpy, xp=cupy) becomes
+    # the namespace of its arrays, which has the whole array API (isdtype, device=).
+    assert _backend.namespace(xp=backend.xp) is backend.xp
+    xp = _backend.namespace(xp=np)
+    assert xp is _backend.namespace(np.ones(2))
+    assert xp.isdtype(xp.float32, "real floating")
+
+
 @pytest.mark.dask
 def test_to_numpy_round_trips(backend):
     data = np.arange(12.0).reshape(3, 4)

@@ -136,9 +136,7 @@ def very_sparse_random_matrix(n_components, n_features, *, density="auto", rng=N
     n_features = check_int(n_features, "n_features", low=1)
     density = check_density(density, n_features)
     rng = check_rng(rng)
-    # A plain module (``xp=cupy``) lacks parts of the array API (``isdtype``, ``asarray``'s
-    # ``device``): use the wrapped namespace of an array of it.
-    xp = _backend.namespace() if xp is None else _backend.namespace(xp.empty(0))
+    xp = _backend.namespace(xp=xp)
     dtype = xp.float64 if dtype is None else dtype
     if not xp.isdtype(dtype, "real floating"):
         raise TypeError(f"`dtype` must be float32 or float64; got {dtype!r}")
