@@ -265,6 +265,16 @@ def _kept_plan(K, u, v, ra, rb, min_exponent):
     return xp.where(bins >= min_exponent, P, xp.zeros_like(P))
 
 
+def _newton_system(K, u, v, ra, rb, min_exponent, *vectors):
+    """The kept plan ``S`` of a Newton system and its vectors in ``S``'s dtype.
+
+    Returns ``(xp, S, dtype of the potentials, vectors)``.
+    """
+    xp = _xp(K)
+    S = _kept_plan(K, u, v, ra, rb, min_exponent)
+    return xp, S, u.dtype, tuple(xp.astype(x, S.dtype) for x in vectors)
+
+
 @register_kernel(
     "ot.newton_direction",
     numba="numlab._cpu.ot:newton_direction",
@@ -284,13 +294,7 @@ def newton_direction(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, rtol, max
     half the iterations. Returns ``(x1, x2, n_cg)``; CG stops at residual
     ``<= rtol * ||(b1, b2)||`` (the full system's residual equals the reduced one).
     """
-    xp = _xp(K)
-    S = _kept_plan(K, u, v, ra, rb, min_exponent)
-    dt = u.dtype
-    r = xp.astype(r, S.dtype)
-    c = xp.astype(c, S.dtype)
-    b1 = xp.astype(b1, S.dtype)
-    b2 = xp.astype(b2, S.dtype)
+    xp, S, dt, (r, c, b1, b2) = _newton_system(K, u, v, ra, rb, min_exponent, r, c, b1, b2)
     bb = float(xp.sum(b1 * b1) + xp.sum(b2 * b2))
     x2 = xp.zeros_like(c)
     it = 0
@@ -345,13 +349,7 @@ def newton_direct(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, shift):
     (ill-conditioned Hessians, as on W1 problems). Specialised versions use a Cholesky
     factorisation and raise ``LinAlgError`` when it fails.
     """
-    xp = _xp(K)
-    S = _kept_plan(K, u, v, ra, rb, min_exponent)
-    dt = u.dtype
-    r = xp.astype(r, S.dtype)
-    c = xp.astype(c, S.dtype)
-    b1 = xp.astype(b1, S.dtype)
-    b2 = xp.astype(b2, S.dtype)
+    xp, S, dt, (r, c, b1, b2) = _newton_system(K, u, v, ra, rb, min_exponent, r, c, b1, b2)
     d = 1.0 / xp.sqrt(c)
     Sd = S * d[None, :]
     m = c.shape[0]
