@@ -206,25 +206,38 @@ def _stable_rate(op, n_params, n_samples, batch_size, momentum, lr0, n_steps, rt
             n_hvp += n_steps
             return _log_growth(op, e0, batches, lr, momentum, xp, n_params, peak) > level
 
-        lo = hi = rates[-1] if rates else lr0
-        if grows(hi):
-            for _ in range(60):
-                hi, lo = lo, lo / 2
-                if not grows(lo):
-                    break
-        else:
-            for _ in range(60):
-                lo, hi = hi, hi * 2
-                if grows(hi):
-                    break
-        while hi / lo > 1 + rtol:
-            mid = math.sqrt(lo * hi)
-            if grows(mid):
-                hi = mid
-            else:
-                lo = mid
-        rates.append(math.sqrt(lo * hi))
+        rates.append(_threshold(grows, rates[-1] if rates else lr0, rtol, 60)[0])
     return float(min(rates)), n_hvp
+
+
+def _threshold(fails, start, rtol, limit):
+    """The rate where ``fails`` turns True, to relative ``rtol``: bracketed from ``start``
+    by at most ``limit`` halvings or doublings, then located by geometric bisection.
+
+    Returns ``(rate, bracketed)``; ``bracketed`` is False when ``limit`` steps found no
+    change of ``fails`` (the rate is then the last one tried).
+    """
+    lo = hi = start
+    bracketed = False
+    if fails(hi):
+        for _ in range(limit):
+            hi, lo = lo, lo / 2
+            if not fails(lo):
+                bracketed = True
+                break
+    else:
+        for _ in range(limit):
+            lo, hi = hi, hi * 2
+            if fails(hi):
+                bracketed = True
+                break
+    while bracketed and hi / lo > 1 + rtol:
+        mid = math.sqrt(lo * hi)
+        if fails(mid):
+            hi = mid
+        else:
+            lo = mid
+    return math.sqrt(lo * hi), bracketed
 
 
 # --------------------------------------------------------------------------- batch curvature
@@ -1158,22 +1171,12 @@ def measure_max_learning_rate(
         def diverges(lr, seed=seed):
             return _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, 25)
 
-        lo = hi = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
-        if diverges(hi):
-            while diverges(lo):
-                hi, lo = lo, lo / 2
-        else:
-            while not diverges(hi):
-                lo, hi = hi, hi * 2
-                if hi > 1e12:
-                    raise RuntimeError(
-                        "measure_max_learning_rate: SGD did not diverge up to lr = 1e12"
-                    )
-        while hi / lo > 1 + rtol:
-            mid = math.sqrt(lo * hi)
-            if diverges(mid):
-                hi = mid
-            else:
-                lo = mid
-        thresholds.append(math.sqrt(lo * hi))
+        start = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
+        lr, bracketed = _threshold(diverges, start, rtol, 40)
+        if not bracketed:
+            raise RuntimeError(
+                "measure_max_learning_rate: SGD diverged at every rate or at none between "
+                f"lr = {start / 2**40:.3g} and {start * 2**40:.3g}"
+            )
+        thresholds.append(lr)
     return float(np.median(thresholds))
