@@ -248,8 +248,6 @@ def newton_direct(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, shift):
     """Dense Schur complement from a sparse-sparse product (cuSPARSE), Cholesky (cuSOLVER)."""
     import cupyx.scipy.linalg
 
-    import cupyx
-
     S = _csr(K, u, v, ra, rb, min_exponent, nnz)
     r = r.astype(cupy.float64)
     c = c.astype(cupy.float64)

@@ -144,14 +144,15 @@ _TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _THREADS = 128
 
 
+_OPTIONS = ("--std=c++11", "--fmad=false")
+_NAME_EXPRESSIONS = [
+    f"rp_{kind}<{t}>" for kind in ("project_csr", "project_dense", "csr_times_columns") for t in _TYPES.values()
+]
+
+
 @cupy.memoize(for_each_device=True)
 def _module():
-    names = [f"rp_{kind}<{t}>" for kind in ("project_csr", "project_dense", "csr_times_columns") for t in _TYPES.values()]
-    return cupy.RawModule(
-        code=_SOURCE,
-        options=("--std=c++11", "--fmad=false"),
-        name_expressions=names,
-    )
+    return cupy.RawModule(code=_SOURCE, options=_OPTIONS, name_expressions=_NAME_EXPRESSIONS)
 
 
 def _kernel(name):
