@@ -380,7 +380,7 @@ def learning_rate_table():
     """Measured / predicted learning rate for every LearningRate case (the issue-8 target)."""
     bench = LearningRate()
     datasets, models, sizes = LearningRate.params
-    print("dataset  model     B     measured  predicted  ratio  mean-rule ratio  warned")
+    print("dataset  model     B     measured  predicted  ratio  mean-rule ratio  warned  n_hvp")
     for dataset in datasets:
         for model in models:
             for batch_size in sizes:
@@ -392,7 +392,8 @@ def learning_rate_table():
                 measured = cached("rmt-measured-lr", _measured, dataset, model, batch_size)
                 print(
                     f"{dataset:8s} {model:8s} {batch_size:4d}  {measured:9.4g}  {result.lr:9.4g}"
-                    f"  {measured / result.lr:5.2f}  {measured / result.lr_mean:15.2f}  {warned}",
+                    f"  {measured / result.lr:5.2f}  {measured / result.lr_mean:15.2f}  {warned!s:6s}"
+                    f"  {result.n_hvp:5d}",
                     flush=True,
                 )
 
