@@ -414,18 +414,8 @@ def test_max_learning_rate_rmt_method_against_exact_tau():
 @functools.cache
 def logistic_quadratic():
     """The quadratic model of L2-regularised logistic regression (breast cancer) at its minimum."""
-    from scipy.optimize import minimize
-
     X, y = breast_cancer()
-    logistic = rmt.LogisticRegression(X, y, alpha=1e-2)
-    res = minimize(
-        logistic.loss,
-        np.zeros(logistic.n_params),
-        jac=logistic.gradient,
-        method="L-BFGS-B",
-        options={"maxiter": 5000, "gtol": 1e-10},
-    )
-    return rmt.LocalQuadratic(logistic, res.x)
+    return rmt.LocalQuadratic.at_minimum(rmt.LogisticRegression(X, y, alpha=1e-2))
 
 
 def predicted_and_measured(model, sizes, n_steps=500, **kwargs):
@@ -522,6 +512,41 @@ def test_growth_rule_is_the_deterministic_bound_without_batch_noise(optimizer, m
         want = 2 * (1 + momentum) / np.sum(x**2)
     assert np.isclose(res.lr, want, rtol=0.03), (res.lr, want)
     assert not res.heavy_tailed
+
+
+def test_pooled_batch_factors_match_full_space_chains():
+    # The default ("batch") runs linearised SGD over Lanczos factors of a pool of batch
+    # Hessians; "chain" runs it in the full space over fresh batches, n_steps HVPs per
+    # trial rate. Same threshold where the batch curvature is not heavy-tailed, for a
+    # fraction of the HVPs (counted honestly by a wrapper).
+    model = lsq_model("digits")
+    H = model.hessian(model.init_params())
+    counts = {}
+    for method in ("batch", "chain"):
+        calls = []
+
+        def hvp(v, idx=None, calls=calls):
+            calls.append(1)
+            return H(v, idx)
+
+        res = rmt.max_learning_rate(
+            hvp, model.n_params, 4, n_samples=model.n_samples, method=method, rng=0
+        )
+        assert res.n_hvp == len(calls) and res.method == method
+        counts[method] = res
+    assert np.isclose(counts["batch"].lr, counts["chain"].lr, rtol=0.05)
+    assert counts["batch"].n_hvp * 5 < counts["chain"].n_hvp
+    assert counts["batch"].n_hvp <= 1200 + 2 * 30
+
+
+def test_local_quadratic_at_minimum():
+    X, y = breast_cancer()
+    logistic = rmt.LogisticRegression(X[:100], y[:100], alpha=0.1)
+    quad = rmt.LocalQuadratic.at_minimum(logistic)
+    # L-BFGS-B stops on the relative change of the loss as well: |g| ~ 1e-5
+    assert np.linalg.norm(logistic.gradient(quad.center)) < 1e-4
+    assert np.linalg.norm(quad.gradient(quad.center)) < 1e-4
+    assert logistic.loss(quad.center) < logistic.loss(logistic.init_params())
 
 
 def test_max_learning_rate_on_every_backend(backend):

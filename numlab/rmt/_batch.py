@@ -16,7 +16,9 @@ batch size ``B* = tau_u / lambda_1**2`` and saturates at ``2 / lambda_1`` above 
 
 At small batch sizes ``lambda_max(H_B)`` is spread out and the stable rate is not a
 function of its mean: :func:`max_learning_rate` then finds the rate at which the
-linearised SGD recursion ``e <- (I - lr H_B) e`` over sampled batches starts to grow.
+linearised SGD recursion ``e <- (I - lr H_B) e`` over sampled batches starts to grow,
+running it over Lanczos factors of a pool of batch Hessians so that the search over
+``lr`` costs no Hessian-vector product.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 
 from .. import _backend
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
-from ._lanczos import _apply, _layout, _template, eigsh
+from ._lanczos import _apply, _Lanczos, _layout, _ritz_pairs, _template, eigsh
 
 __all__ = [
     "BatchCurvature",
@@ -153,21 +155,22 @@ def _epoch_batches(rng, n_samples, batch_size, n_steps, xp, device):
     return batches
 
 
-def _log_growth(op, e0, batches, lr, momentum, xp, n_params, stop):
+def _log_growth(step_fns, e0, lr, momentum, xp, stop):
     """``log(||e_T|| / ||e_0||)`` of linearised heavy-ball SGD ``v <- m v + H_B e; e <- e - lr v``.
 
-    On a quadratic loss the error of SGD obeys this recursion (plus an additive
+    ``step_fns[t](e)`` is the product of the ``t``-th batch Hessian with ``e``. On a
+    quadratic loss the error of SGD obeys this recursion (plus an additive
     gradient-noise term that does not change its stability); the batches are fixed
     so that the growth is a deterministic function of ``lr`` (common random numbers).
     The run stops early once the growth exceeds ``stop``, SGD's check of a loss
     blow-up on the way.
     """
     e, v, total = e0, None, 0.0
-    for step, idx in enumerate(batches, 1):
-        g = _apply(lambda u, idx=idx: op(u, idx), e, n_params, xp, "hvp")
+    for step, apply in enumerate(step_fns, 1):
+        g = apply(e)
         v = g if v is None or momentum == 0 else momentum * v + g
         e = e - lr * v
-        if step % _RENORM_EVERY == 0 or step == len(batches):
+        if step % _RENORM_EVERY == 0 or step == len(step_fns):
             norm = math.sqrt(float(xp.vecdot(e, e)))
             if not math.isfinite(norm) or norm == 0.0:
                 return math.inf if not math.isfinite(norm) else -math.inf
@@ -178,36 +181,148 @@ def _log_growth(op, e0, batches, lr, momentum, xp, n_params, stop):
     return total
 
 
-def _stable_rate(op, n_params, n_samples, batch_size, momentum, lr0, n_steps, rtol, rng, like):
-    """Largest ``lr`` at which linearised SGD grows the error less than SGD's criterion.
+# The divergence criterion of measure_max_learning_rate, with the loss ~ ||e||^2 on a
+# quadratic: above 1e3 times its start at any point or above 10 times at the end.
+# n_steps -> inf gives the almost-sure (top Lyapunov exponent) threshold.
+_LEVEL, _PEAK = 0.5 * math.log(10.0), 0.5 * math.log(1e3)
 
-    For each of ``_N_CHAINS`` independent batch sequences and start vectors, bracketed
-    from ``lr0`` (then from the previous chain's rate) by doubling or halving, then
-    located by geometric bisection to ``rtol``. The smallest rate over the chains is
-    returned: gradient noise injects fresh error at every step and the loss is driven
-    by the worst of the random products that follow, which the median of the chains
-    misses when the batch curvature is heavy-tailed (it over-predicted the measured
+
+def _chain_threshold(chains, momentum, lr0, rtol, xp):
+    """The smallest over ``chains`` of the rate at which the chain's growth fails
+    SGD's criterion; each is bracketed from ``lr0`` (then from the previous chain's
+    rate) and located by geometric bisection to ``rtol``. ``chains`` holds pairs
+    ``(step_fns, e0)``. Returns ``(lr, n_trials)``.
+    """
+    rates, trials = [], 0
+    for step_fns, e0 in chains:
+
+        def grows(lr, step_fns=step_fns, e0=e0):
+            nonlocal trials
+            trials += 1
+            return _log_growth(step_fns, e0, lr, momentum, xp, _PEAK) > _LEVEL
+
+        rates.append(_threshold(grows, rates[-1] if rates else lr0, rtol, 60)[0])
+    return float(min(rates)), trials
+
+
+def _unit_normal(rng, n_params, xp, device, dtype):
+    e0 = _backend.random_normal(rng, (n_params,), xp=xp, device=device, dtype=dtype)
+    return e0 / math.sqrt(float(xp.vecdot(e0, e0)))
+
+
+def _stable_rate_chains(
+    op, n_params, n_samples, batch_size, momentum, lr0, n_steps, rtol, rng, like
+):
+    """``method="chain"``: linearised SGD in the full space over fresh batches.
+
+    For each of ``_N_CHAINS`` independent batch sequences and start vectors, the
+    threshold of :func:`_chain_threshold`; every trial rate costs ``n_steps`` batch
+    HVPs (about 12,000 in all). The smallest rate over the chains is returned:
+    gradient noise injects fresh error at every step and the loss is driven by the
+    worst of the random products that follow, which the median of the chains misses
+    when the batch curvature is heavy-tailed (it over-predicted the measured
     divergence by 1.2-1.5x on breast-cancer logistic regression at B = 1-16; the
     minimum of three is within 0.8-1.15x). Returns ``(lr, n_hvp)``.
     """
     xp, device, dtype = _layout(like, n_params)
-    # The divergence criterion of measure_max_learning_rate, with the loss ~ ||e||^2 on a
-    # quadratic: above 1e3 times its start at any point or above 10 times at the end.
-    # n_steps -> inf gives the almost-sure (top Lyapunov exponent) threshold.
-    level, peak = 0.5 * math.log(10.0), 0.5 * math.log(1e3)
-    n_hvp, rates = 0, []
+    n_hvp = 0
+
+    def hvp_step(idx):
+        def apply(e):
+            nonlocal n_hvp
+            n_hvp += 1
+            return _apply(lambda u: op(u, idx), e, n_params, xp, "hvp")
+
+        return apply
+
+    chains = []
     for _ in range(_N_CHAINS):
         batches = _epoch_batches(rng, n_samples, batch_size, n_steps, xp, device)
-        e0 = _backend.random_normal(rng, (n_params,), xp=xp, device=device, dtype=dtype)
-        e0 = e0 / math.sqrt(float(xp.vecdot(e0, e0)))
+        e0 = _unit_normal(rng, n_params, xp, device, dtype)
+        chains.append(([hvp_step(idx) for idx in batches], e0))
+    lr, _ = _chain_threshold(chains, momentum, lr0, rtol, xp)
+    return lr, n_hvp
 
-        def grows(lr, batches=batches, e0=e0):
-            nonlocal n_hvp
-            n_hvp += n_steps
-            return _log_growth(op, e0, batches, lr, momentum, xp, n_params, peak) > level
 
-        rates.append(_threshold(grows, rates[-1] if rates else lr0, rtol, 60)[0])
-    return float(min(rates)), n_hvp
+@dataclasses.dataclass(frozen=True)
+class _Factor:
+    """A batch Hessian as ``sigma I + Y^T diag(d) Y`` (Lanczos; exact at an invariant subspace).
+
+    ``Y`` (shape ``(r, n)``) holds the Ritz vectors whose Ritz value ``sigma + d`` differs
+    from the smallest one, ``sigma``, which stands for the curvature of the directions
+    outside the Krylov space.
+    """
+
+    Y: object
+    d: object
+    sigma: float
+    top: float
+    n_hvp: int
+
+    def step(self, xp):
+        def apply(e):
+            return self.sigma * e + (self.d * (self.Y @ e)) @ self.Y
+
+        return apply
+
+
+def _factor(op, n_params, k, tol, rng, like):
+    """Lanczos on a batch Hessian to ``k`` steps, or until the residual ``beta_m`` falls
+    below ``tol`` times the operator's scale (the Krylov space is then invariant to
+    that accuracy: a batch of ``B`` samples has rank about ``B`` times the per-sample
+    rank, so small batches need few HVPs)."""
+    xp, device, dtype = _layout(like, n_params)
+    v = _unit_normal(rng, n_params, xp, device, dtype)
+    k = min(k, n_params)
+    run = _Lanczos(op, n_params, v, k, xp, "full")
+    while run.m < k and not run.invariant:
+        run.step()
+        if run.beta[-1] <= tol * run.scale:
+            break
+    alpha, beta = run.tridiagonal()
+    theta, S = _ritz_pairs(alpha, beta)
+    sigma = float(theta[0])
+    keep = np.flatnonzero(theta - sigma > tol * max(abs(theta[-1]), abs(sigma), 1e-300))
+    S_keep = np.ascontiguousarray(S[:, keep].T)
+    Y = _backend.asarray(S_keep, xp=xp, device=device, dtype=dtype) @ run.Q[: run.m, :]
+    d = _backend.asarray(theta[keep] - sigma, xp=xp, device=device, dtype=dtype)
+    return _Factor(Y=Y, d=d, sigma=sigma, top=float(theta[-1]), n_hvp=run.n_matvec)
+
+
+def _batch_pool(op, n_params, n_samples, batch_size, n_min, n_max, max_hvp, k, tol, rng, like):
+    """Factors of the Hessians of consecutive training batches (epoch-wise reshuffling):
+    ``n_max`` of them (one epoch's worth covers every sample once, the rare sharp ones
+    included), at least ``n_min``, and no more once ``max_hvp`` HVPs are used."""
+    xp, device, _ = _layout(like, n_params)
+    pool, n_hvp = [], 0
+    order, pos = rng.permutation(n_samples), 0
+    while len(pool) < n_max and (len(pool) < n_min or n_hvp < max_hvp):
+        if pos + batch_size > n_samples:  # a short tail batch is skipped
+            order, pos = rng.permutation(n_samples), 0
+        idx = np.sort(order[pos : pos + batch_size]).astype(np.int64)
+        pos += batch_size
+        idx = _backend.asarray(idx, xp=xp, device=device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            f = _factor(_batch_operator(op, idx), n_params, k, tol, rng, like)
+        pool.append(f)
+        n_hvp += f.n_hvp
+    return pool, n_hvp
+
+
+def _stable_rate_pool(pool, n_params, momentum, lr0, n_steps, rtol, rng, like):
+    """``method="batch"``: the chains of :func:`_chain_threshold` over the pooled batch
+    factors, reshuffled epoch by epoch of the pool; no HVPs."""
+    xp, device, dtype = _layout(like, n_params)
+    steps = [f.step(xp) for f in pool]
+    chains = []
+    for _ in range(_N_CHAINS):
+        seq = []
+        while len(seq) < n_steps:
+            seq.extend(rng.permutation(len(pool)).tolist())
+        e0 = _unit_normal(rng, n_params, xp, device, dtype)
+        chains.append(([steps[j] for j in seq[:n_steps]], e0))
+    return _chain_threshold(chains, momentum, lr0, rtol, xp)[0]
 
 
 def _threshold(fails, start, rtol, limit):
@@ -601,8 +716,9 @@ class LRResult:
         The largest stable learning rate.
     lambda_max : float
         The batch-averaged top eigenvalue ``E lambda_max(H_B)`` of the mini-batch
-        Hessian (preconditioned for Adam); the full-batch one without a batch size,
-        and the random-matrix estimate for ``method="rmt"``.
+        Hessian (preconditioned for Adam; over the pooled batches for ``"batch"``);
+        the full-batch one without a batch size, and the random-matrix estimate for
+        ``method="rmt"``.
     lambda_full : float
         The top eigenvalue of the full-data (preconditioned) Hessian.
     critical_batch_size : float
@@ -612,7 +728,7 @@ class LRResult:
     optimizer : str
         ``"sgd"`` or ``"adam"``.
     method : str
-        ``"batch"``, ``"mean"`` or ``"rmt"``.
+        ``"batch"``, ``"chain"``, ``"mean"`` or ``"rmt"``.
     n_hvp : int
         Hessian-vector products used.
     lambda_std : float
@@ -621,7 +737,7 @@ class LRResult:
         Excess kurtosis of the batch top eigenvalue across batches.
     lr_mean : float
         ``2 (1 + m) / lambda_max``: the rate of the batch-averaged curvature, which
-        ``method="batch"`` refines (equal to ``lr`` for ``"mean"`` and ``"rmt"``).
+        ``"batch"`` and ``"chain"`` refine (equal to ``lr`` for ``"mean"`` and ``"rmt"``).
     heavy_tailed : bool
         Whether the batch curvature was found heavy-tailed (see the warning of
         :func:`max_learning_rate`).
@@ -676,6 +792,7 @@ def max_learning_rate(
     method="batch",
     n_batches=16,
     n_steps=500,
+    max_hvp=1200,
     k=30,
     tol=1e-6,
     rng=None,
@@ -691,15 +808,29 @@ def max_learning_rate(
     Zohren & Roberts, 2022). The rules, for ``method``:
 
     - ``"batch"`` (default): the largest ``lr`` at which that recursion, run over
-      ``n_steps`` batches drawn as in training (epoch-wise reshuffling) from a random
-      start, grows the error by less than ``sqrt(10)`` at the end and ``sqrt(1e3)`` on
-      the way (the loss criteria of :func:`measure_max_learning_rate`); the smallest
-      such rate over three independent batch sequences, a stand-in for the fresh
-      error that gradient noise injects at every step. ``n_steps -> inf`` gives the
-      almost-sure threshold, where the top Lyapunov exponent of the product of the
-      ``I - lr H_B`` vanishes. It costs ``n_steps`` batch HVPs per trial rate (about
-      25 trials in all, bracketed from the mean rule below) on top of the Lanczos
-      runs of ``"mean"``.
+      ``n_steps`` batches from a random start, grows the error by less than
+      ``sqrt(10)`` at the end and ``sqrt(1e3)`` on the way (the loss criteria of
+      :func:`measure_max_learning_rate`); the smallest such rate over three batch
+      orders and start vectors, a stand-in for the fresh error that gradient noise
+      injects at every step. ``n_steps -> inf`` gives the almost-sure threshold, where
+      the top Lyapunov exponent of the product of the ``I - lr H_B`` vanishes. The
+      batch Hessians are factored once: a pool of consecutive training batches
+      (epoch-wise reshuffling; one epoch's worth, at least ``n_batches``, and no more
+      once ``max_hvp`` HVPs are spent) each gets a Lanczos run of at most ``k`` steps,
+      stopped early when the Krylov space is invariant to ``tol`` (a batch of ``B``
+      samples has rank about ``B`` times the per-sample rank, so small batches cost
+      ``B + 1`` HVPs or so), and is replaced by ``sigma I + Y^T diag(d) Y`` from its
+      Ritz pairs, ``sigma`` the smallest Ritz value. The recursion then runs over the
+      pool, reshuffled epoch by epoch, and the bisection over ``lr`` (common random
+      numbers: one batch sequence per chain for every trial rate) costs no HVP at all.
+      ``n_hvp`` is the pool's Lanczos steps plus one run on the full Hessian: 560-1,220
+      HVPs on the benchmarks. The pool keeps its Ritz vectors: about ``max_hvp``
+      vectors of length ``n_params``.
+    - ``"chain"``: the same recursion in the full space over fresh batches for each
+      of the three chains, ``n_steps`` batch HVPs per trial rate (about 25 trials;
+      6,000-12,600 HVPs on the benchmarks, 5-20x ``"batch"``). Same accuracy where
+      the batch curvature is not heavy-tailed, somewhat less spread across seeds where
+      it is (breast cancer, ``B <= 16``; see the benchmark figures below).
     - ``"mean"``: ``2 (1 + m) / E lambda_max(H_B)`` over ``n_batches`` random batches
       (one Lanczos run each): the curvature-noise rule. It is right when
       ``lambda_max(H_B)`` concentrates (large ``B``) but too high when it is
@@ -712,13 +843,17 @@ def max_learning_rate(
 
     Why this rule: at small ``B`` the top eigenvalue ``l`` of ``H_B`` is spread out,
     and neither moment rule follows the measured divergence. ``2 / E[l]`` ignores the
-    rare sharp batches (3-4x too high for logistic regression on breast cancer at
-    ``B = 1``); mean-square stability, ``E ||e||^2`` bounded, of which ``2 E[l] / E[l^2]``
-    is the scalar version, is far too cautious (2.5x too low there): runs of SGD
-    survive long stretches in which the second moment of the recursion grows. The
-    growth rule measures what a run does and was within 0.8-1.15x of the measured
-    divergence for least squares and logistic regression on breast cancer and digits
-    at ``B = 1 ... 256`` (see ``benchmarks/bench_rmt.py``).
+    rare sharp batches (2-4x too high for logistic regression on breast cancer at
+    ``B = 1``). Mean-square stability, ``E ||e||^2`` bounded, is far too cautious: its
+    sufficient form ``lambda_max(E[(I - lr H_B)^2]) <= 1`` (Wu, Ma & E, 2018), computed
+    exactly from the per-sample Hessians, is 7.0x and 7.8x below the measured rate at
+    ``B = 1`` on breast cancer (least squares, logistic; 4.8x and 5.6x at ``B = 4``,
+    1.7x on digits logistic at ``B = 1``), and its scalar version ``2 E[l] / E[l^2]``
+    is 2.5x too low: runs of SGD survive long stretches in which the second moment of
+    the recursion grows. The growth rule measures what a run does: measured / predicted
+    was 0.80-1.12 (``"batch"``) and 0.82-1.06 (``"chain"``) for least squares and
+    logistic regression on breast cancer and digits at ``B = 1 ... 256`` with seed 0,
+    and 0.73-1.24 and 0.79-1.14 over seeds 0-5 (``benchmarks/bench_rmt.py``).
 
     Adam (EMA momentum ``beta1``, preconditioner frozen at ``D``) is heavy-ball SGD with
     momentum ``beta1`` and rate ``lr (1 - beta1)`` on ``D^-1/2 H_B D^-1/2``, stable at
@@ -750,14 +885,19 @@ def max_learning_rate(
         Adam's ``(beta1, beta2)``; only ``beta1`` enters the bound.
     preconditioner : array of shape (n_params,), optional
         Adam's denominator ``sqrt(v_hat) + eps`` (positive); required for ``"adam"``.
-    method : {"batch", "mean", "rmt"}
+    method : {"batch", "chain", "mean", "rmt"}
         The rule (see above).
     n_batches : int
-        Number of random batches of the Lanczos runs (``"batch"``, ``"mean"``) or of
-        the HVPs along ``u`` (``"rmt"``).
+        Number of random batches of the Lanczos runs (``"chain"``, ``"mean"``), the
+        least number of pooled batches (``"batch"``), or the number of HVPs along
+        ``u`` (``"rmt"``).
     n_steps : int
-        Length of the training run whose stability ``"batch"`` predicts (the
-        threshold falls slowly with it when the batch curvature is heavy-tailed).
+        Length of the training run whose stability ``"batch"`` and ``"chain"`` predict
+        (the threshold falls slowly with it when the batch curvature is heavy-tailed).
+    max_hvp : int
+        ``"batch"``: the pool stops growing once its Lanczos runs have used this many
+        HVPs (and it holds ``n_batches`` batches); it also bounds the memory of the
+        pool (about ``max_hvp`` vectors of length ``n_params``).
     k : int
         Largest number of HVPs per Lanczos run.
     tol : float
@@ -777,18 +917,23 @@ def max_learning_rate(
     -----
     BatchScalingWarning
         When the batch top eigenvalues are heavy-tailed (``E l^2 / (E l)^2 > 1.5`` or
-        excess kurtosis above 5 over the ``n_batches`` samples, or, for ``"batch"``, a
-        rate below ``lr_mean / 1.5``; ``"batch"`` and ``"mean"``). Rare sharp batches then
-        make the divergence rate depend on the length of the run (breast cancer,
-        least squares, ``B = 1``: 0.84x the 500-step rate after 2,000 steps; pass the
-        run length as ``n_steps``), ``"mean"`` is too high (up to 3-4x) and ``"rmt"``
-        unreliable. Where low-curvature but high-variance directions bind (z-scored
-        digits, least squares), ``"batch"`` was up to 2.5x below the measured rate.
+        excess kurtosis above 5 over the sampled batches, or, for ``"batch"`` and
+        ``"chain"``, a rate below ``lr_mean / 1.5``; all methods but ``"rmt"``). Rare
+        sharp batches then make the divergence rate depend on the length of the run
+        (breast cancer, least squares, ``B = 1``: 0.84x the 500-step rate after 2,000
+        steps; pass the run length as ``n_steps``), ``"mean"`` is too high (up to 3-4x)
+        and ``"rmt"`` unreliable. Where low-curvature but high-variance directions bind
+        (z-scored digits, least squares, ``B <= 16``), ``"batch"`` was 1.7-2.0x below
+        the measured rate with seed 0 (``"chain"`` 1.6-2.5x), and 0.53-2.7x over seeds
+        0-5 (``"chain"`` 1.0-2.5x): the pool can miss the rare sharp samples.
 
     References
     ----------
     D. Granziol, S. Zohren & S. Roberts, JMLR 23(173), 2022; J. M. Cohen et al.,
-    "Adaptive gradient methods at the edge of stability", 2022.
+    "Adaptive gradient methods at the edge of stability", 2022; L. Wu, C. Ma & W. E,
+    "How SGD selects the global minima in over-parameterized learning: a dynamical
+    stability perspective", NeurIPS 2018 (linear stability of SGD, the mean-square
+    criterion); C. Lanczos, J. Res. Natl. Bur. Stand. 45 (1950), for the batch factors.
 
     Examples
     --------
@@ -811,7 +956,7 @@ def max_learning_rate(
             )
         batch_size = check_int(batch_size, "batch_size", low=1, high=n_samples)
     check_option(optimizer, "optimizer", ("sgd", "adam"))
-    check_option(method, "method", ("batch", "mean", "rmt"))
+    check_option(method, "method", ("batch", "chain", "mean", "rmt"))
     momentum = check_scalar(
         momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False
     )
@@ -820,7 +965,9 @@ def max_learning_rate(
     check_scalar(betas[0], "betas[0]", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
     n_batches = check_int(n_batches, "n_batches", low=1)
     n_steps = check_int(n_steps, "n_steps", low=1)
+    max_hvp = check_int(max_hvp, "max_hvp", low=0)
     k = check_int(k, "k", low=1)
+    tol = check_scalar(tol, "tol", low=0.0, high=1.0, high_inclusive=False)
     rng = check_rng(rng)
     template = _template(hvp, None, like)
 
@@ -842,10 +989,18 @@ def max_learning_rate(
     full = _top(_batch_operator(op, None), n_params, k, tol, rng, template)
     lambda_1 = float(full.values[-1])
     n_hvp = full.n_matvec
-    lam, spread, kurt, critical, heavy = lambda_1, 0.0, 0.0, float("nan"), False
+    lam, spread, kurt, critical, heavy, m2 = lambda_1, 0.0, 0.0, float("nan"), False, 1.0
     c = 0.0 if batch_size is None else finite_sample_factor(batch_size, n_samples)
     factor = _stability_factor(optimizer, momentum, betas)
-    if c > 0 and method in ("batch", "mean"):
+    pool = None
+    if c > 0 and method == "batch":
+        n_max = max(n_batches, n_samples // batch_size)
+        pool, used = _batch_pool(
+            op, n_params, n_samples, batch_size, n_batches, n_max, max_hvp, k, tol, rng, template
+        )
+        n_hvp += used
+        values = np.asarray([f.top for f in pool])
+    elif c > 0 and method in ("chain", "mean"):
         values = []
         for _ in range(n_batches):
             idx = _draw_batch(rng, n_samples, batch_size, xp, device)
@@ -853,10 +1008,6 @@ def max_learning_rate(
             n_hvp += res.n_matvec
             values.append(float(res.values[-1]))
         values = np.asarray(values)
-        lam, spread, kurt = float(values.mean()), float(values.std()), _kurtosis(values)
-        if lambda_1 > 0:
-            critical = max(lam / lambda_1 - 1.0, 0.0) / c
-        heavy, m2 = _is_heavy_tailed(values) if lam > 0 else (False, 1.0)
     elif c > 0:  # method == "rmt"
         u = full.vectors[:, 0]
         Hu = _apply(lambda v: op(v, None), u, n_params, xp, "hvp")
@@ -871,26 +1022,29 @@ def max_learning_rate(
         if lambda_1 > 0:
             lam = lambda_1 + c * tau / lambda_1
             critical = tau / lambda_1**2
+    if c > 0 and method != "rmt":
+        lam, spread, kurt = float(values.mean()), float(values.std()), _kurtosis(values)
+        if lambda_1 > 0:
+            critical = max(lam / lambda_1 - 1.0, 0.0) / c
+        heavy, m2 = _is_heavy_tailed(values) if lam > 0 else (False, 1.0)
     lr = lr_mean = factor / lam if lam > 0 else float("inf")
-    if c > 0 and method == "batch" and lam > 0:
+    if c > 0 and method in ("batch", "chain") and lam > 0:
         # Adam: heavy ball with momentum beta1 at rate lr (1 - beta1) on the
         # preconditioned Hessian; search in that rate, whose full-batch bound is
         # 2 (1 + beta1) / lambda like SGD's.
         beta = momentum if optimizer == "sgd" else float(betas[0])
         to_step = 1.0 if optimizer == "sgd" else 1.0 - beta
-        step, used = _stable_rate(
-            op,
-            n_params,
-            n_samples,
-            batch_size,
-            beta,
-            lr_mean * to_step,
-            n_steps,
-            0.02,
-            rng,
-            template,
-        )
-        lr, n_hvp = step / to_step, n_hvp + used
+        if method == "batch":
+            step = _stable_rate_pool(
+                pool, n_params, beta, lr_mean * to_step, n_steps, 0.02, rng, template
+            )
+        else:
+            step, used = _stable_rate_chains(
+                op, n_params, n_samples, batch_size, beta, lr_mean * to_step, n_steps, 0.02,
+                rng, template,
+            )
+            n_hvp += used
+        lr = step / to_step
         # Sharp batches that bind show up directly as a growth rate well below the mean
         # rule, even when a few Lanczos samples miss the tail.
         heavy = heavy or lr < lr_mean / 1.5
@@ -901,7 +1055,7 @@ def max_learning_rate(
             f"{n_batches} batches of {batch_size}); rare sharp batches make the "
             "divergence rate depend on the run: runs longer than "
             f"n_steps = {n_steps} diverge at lower rates (pass the run length as n_steps)"
-            + ("" if method == "batch" else "; method='mean' is then too high"),
+            + ("" if method in ("batch", "chain") else f"; method={method!r} is then too high"),
             BatchScalingWarning,
             stacklevel=2,
         )

@@ -606,6 +606,64 @@ class LocalQuadratic:
         self.xp, self.device, self.dtype = model.xp, model.device, model.dtype
         self.n_samples, self.n_params = model.n_samples, model.n_params
 
+    @classmethod
+    def at_minimum(cls, model, w0=None, *, gauss_newton=False, gtol=1e-10, maxiter=5000):
+        """The quadratic model of ``model`` at its minimiser, found by L-BFGS-B.
+
+        The expansion point of choice for convex losses whose curvature falls away from
+        the optimum (regularised logistic regression): SGD on the result is the
+        linearised SGD of the model at its minimum.
+
+        Parameters
+        ----------
+        model : LeastSquares, LogisticRegression or MLP
+            The model to minimise and expand (its full-data loss and gradient).
+        w0 : array of shape (n_params,), optional
+            Start of the minimisation (default ``model.init_params(0)``).
+        gauss_newton : bool
+            Use the Gauss-Newton matrix instead of the Hessian.
+        gtol : float
+            Projected-gradient tolerance of L-BFGS-B.
+        maxiter : int
+            Largest number of L-BFGS-B iterations.
+
+        Returns
+        -------
+        LocalQuadratic
+            The expansion at the minimiser (on the model's backend and dtype).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import numlab as nl
+        >>> X = np.random.default_rng(0).standard_normal((80, 3))
+        >>> logistic = nl.rmt.LogisticRegression(X, X[:, 0] > 0, alpha=0.1)
+        >>> quad = nl.rmt.LocalQuadratic.at_minimum(logistic)
+        >>> bool(np.linalg.norm(logistic.gradient(quad.center)) < 1e-4)
+        True
+        """
+        from scipy.optimize import minimize
+
+        xp, device, dtype = model.xp, model.device, model.dtype
+        start = model.init_params(0) if w0 is None else model._check_vector(w0, "w0")
+
+        def on_backend(w):
+            return _backend.asarray(w, xp=xp, device=device, dtype=dtype)
+
+        res = minimize(
+            lambda w: model.loss(on_backend(w)),
+            np.asarray(_backend.to_numpy(start), dtype=np.float64),
+            jac=lambda w: np.asarray(
+                _backend.to_numpy(model.gradient(on_backend(w))), dtype=np.float64
+            ),
+            method="L-BFGS-B",
+            options={
+                "maxiter": check_int(maxiter, "maxiter", low=1),
+                "gtol": check_scalar(gtol, "gtol", low=0.0),
+            },
+        )
+        return cls(model, on_backend(res.x), gauss_newton=gauss_newton)
+
     def _curv(self, v, idx):
         if self.gauss_newton:
             return self.model.gauss_newton(self.center, v, idx)
