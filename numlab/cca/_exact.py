@@ -70,7 +70,18 @@ class CCAResult:
         return self.means[1]
 
     def transform(self, *views):
-        """Project each view on its canonical directions: ``(X_i - mean_i) @ W_i``."""
+        """Project each view on its canonical directions: ``(X_i - mean_i) @ W_i``.
+
+        Parameters
+        ----------
+        *views : arrays of shape (n_samples, n_features_i)
+            One array per fitted view, in the order of the fit.
+
+        Returns
+        -------
+        tuple of arrays of shape (n_samples, n_components)
+            The projections, one per view.
+        """
         if len(views) != len(self.weights):
             raise ValueError(
                 f"`views` must be {len(self.weights)} arrays, one per fitted view; got {len(views)}"

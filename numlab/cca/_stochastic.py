@@ -120,6 +120,7 @@ class StochasticCCA(BaseEstimator):
         Default 0.03 for Adam, 0.05 for SGD. Plain SGD is fragile on heavy-tailed
         features (a rare 30-sigma row makes one huge step); Adam is the robust default.
     optimizer : {"adam", "sgd"}, default="adam"
+        Adam, or plain SGD (see ``lr``).
     lr_schedule : {"step", "cosine", "constant"} or callable, default="step"
         Decay of the learning rate over :meth:`fit`: "step" halves it six times in
         the run (every 5 epochs of 30), "cosine" anneals it to zero; a callable maps
@@ -429,11 +430,14 @@ class StochasticCCA(BaseEstimator):
         Parameters
         ----------
         X : array (n_samples, n_features_x) or sequence of arrays
+            The first view, or a sequence of two or more views (then ``Y`` is omitted).
         Y : array (n_samples, n_features_y), optional
+            The second view, with the same samples as ``X``.
 
         Returns
         -------
-        self
+        object
+            The fitted estimator (``self``).
         """
         views, xp, _ = check_views(X, Y)
         views = [_row_major(v, xp) for v in views]
@@ -498,11 +502,16 @@ class StochasticCCA(BaseEstimator):
         Parameters
         ----------
         X : array (batch, n_features_x) or sequence of arrays
+            The mini-batch of the first view, or of every view (then ``Y`` is omitted);
+            at least 4 rows (2 with ``unbiased=False``), and the same views and feature
+            counts at every call.
         Y : array (batch, n_features_y), optional
+            The mini-batch of the second view.
 
         Returns
         -------
-        self
+        object
+            The updated estimator (``self``).
         """
         views, xp, _ = check_views(X, Y)
         n = views[0].shape[0]
@@ -588,11 +597,14 @@ class StochasticCCA(BaseEstimator):
         Parameters
         ----------
         X : array (n_samples, n_features_x) or sequence of arrays
+            The first view, or a sequence of two or more views (then ``Y`` is omitted).
         Y : array (n_samples, n_features_y), optional
+            The second view; required when ``X`` is a single array.
 
         Returns
         -------
         float
+            The sum of the canonical correlations (MCCA eigenvalues) of the projections.
         """
         views, xp = self._check_transform_input(X, Y)
         if len(views) < 2:
@@ -622,8 +634,34 @@ class StochasticPLS(StochasticCCA):
     Parameters
     ----------
     n_components : int, default=1
-    reg : float in [0, 1] or sequence, default=1.0
-        Shrinkage; 1 is PLS. Other parameters as :class:`StochasticCCA`.
+        Number of directions (pairs of singular vectors).
+    reg : float in [0, 1] or sequence (one per view), default=1.0
+        Shrinkage of each within-view covariance towards the identity; 1 is PLS.
+    objective : {"ey"}, default="ey"
+        The loss: the Eckhart-Young objective (the only one implemented).
+    batch_size : int, default=128
+        Rows per gradient step (split into two halves when ``unbiased``).
+    epochs : int, default=30
+        Passes over the data in :meth:`fit`.
+    lr : float, optional
+        Initial learning rate, as in :class:`StochasticCCA`.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Adam, or plain SGD.
+    lr_schedule : {"step", "cosine", "constant"} or callable, default="step"
+        Decay of the learning rate over :meth:`fit`, as in :class:`StochasticCCA`.
+    unbiased : bool, default=True
+        Use the unbiased estimate from two independent half-batches.
+    precondition : bool, default=False
+        Optimise in whitened coordinates, as in :class:`StochasticCCA`.
+    precondition_ridge : float, default=1e-2
+        Ridge of the whitening, relative to the mean feature variance.
+    progress : bool, default=False
+        Show a progress bar (epochs and loss) on stderr.
+    callback : callable, optional
+        ``callback(model, epoch, loss)`` after every epoch of :meth:`fit`; returning
+        True stops the fit.
+    random_state : None, int or numpy.random.Generator, default=None
+        Seed of the initial weights and the shuffling.
 
     References
     ----------

@@ -231,9 +231,10 @@ def fastrp(
 
     Returns
     -------
-    U : array of shape (n_nodes, dim)
-        NumPy for networkx graphs and ``scipy.sparse`` matrices, CuPy for ``cupyx``
-        matrices, the input's library for dense arrays.
+    array of shape (n_nodes, dim)
+        The embeddings ``U``, one row per node: NumPy for networkx graphs and
+        ``scipy.sparse`` matrices, CuPy for ``cupyx`` matrices, the input's library for
+        dense arrays.
 
     Notes
     -----

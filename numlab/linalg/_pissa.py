@@ -36,7 +36,9 @@ def pissa_init(W, r, *, n_iter="auto", n_oversamples=10, method="krylov", rng=No
     Returns
     -------
     A : array (..., m, r)
+        The principal factor ``U_r sqrt(S_r)``.
     B : array (..., r, n)
+        The principal factor ``sqrt(S_r) Vt_r``.
     W_res : array (..., m, n)
         ``W - A @ B``; its Frobenius norm is close to the optimal
         ``sqrt(sum_{j > r} sigma_j**2)``.

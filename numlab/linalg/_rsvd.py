@@ -361,8 +361,8 @@ def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=No
 
     Returns
     -------
-    Q : array (m, size)
-        Orthonormal columns (orthonormalised in float64), dtype of ``A``, on ``A``'s
+    array (m, size)
+        ``Q``: orthonormal columns (orthonormalised in float64), dtype of ``A``, on ``A``'s
         backend and device.
 
     References

@@ -29,6 +29,20 @@ def multi_indices(dim, degree, index_set="total"):
     ``"total"``: ``sum(alpha) <= degree``; ``"hyperbolic"``: ``prod(alpha + 1) <= degree + 1``
     (hyperbolic cross); ``"tensor"``: ``max(alpha) <= degree``. Rows are sorted by total
     degree, then lexicographically, so that ``phi_0 = 1``.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension ``d >= 1``.
+    degree : int
+        Degree ``>= 0`` of the index set.
+    index_set : {"total", "hyperbolic", "tensor"}, default="total"
+        Total degree, hyperbolic cross or full tensor (max) degree.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_indices, dim)
+        The multi-indices, one per row; the first row is all zeros.
     """
     dim = check_int(dim, "dim", low=1)
     degree = check_int(degree, "degree", low=0)
@@ -114,7 +128,18 @@ class _TensorBasis:
         return xp.stack(rows, axis=0)
 
     def __call__(self, x):
-        """The basis at the points ``x``: an ``(n, m)`` array (``x`` of shape ``(n, dim)``)."""
+        """Evaluate the basis at the points ``x``.
+
+        Parameters
+        ----------
+        x : array of shape (n, dim) or (n,)
+            The points; a 1-D array is ``n`` points when ``dim == 1``, else one point.
+
+        Returns
+        -------
+        array of shape (n, m)
+            ``phi_j(x_i)``, in the namespace, device and dtype of ``x``.
+        """
         x, xp = self._check_points(x)
         dev = _backend.device(x)
         out = None
@@ -126,7 +151,18 @@ class _TensorBasis:
         return xp.permute_dims(out, (1, 0))
 
     def k_m(self, x):
-        """The inverse Christoffel function ``k_m(x) = sum_j phi_j(x)^2``, shape ``(n,)``."""
+        """Evaluate the inverse Christoffel function ``k_m(x) = sum_j phi_j(x)^2``.
+
+        Parameters
+        ----------
+        x : array of shape (n, dim) or (n,)
+            The points, as for calling the basis.
+
+        Returns
+        -------
+        array of shape (n,)
+            ``k_m`` at each point, in the namespace, device and dtype of ``x``.
+        """
         phi = self(x)
         xp = _backend.namespace(phi)
         return xp.sum(phi * phi, axis=1)
@@ -159,7 +195,7 @@ class LegendreBasis(_TensorBasis):
         Dimension ``d >= 1``.
     degree : int
         Polynomial degree ``>= 0`` of the index set.
-    index_set : {"total", "hyperbolic", "tensor"}
+    index_set : {"total", "hyperbolic", "tensor"}, default="total"
         Total degree, hyperbolic cross or full tensor (max) degree; see :func:`multi_indices`.
     indices : array of int, shape (m, d), optional
         Explicit multi-indices (overrides ``dim``, ``degree``, ``index_set``).
@@ -167,7 +203,9 @@ class LegendreBasis(_TensorBasis):
     Attributes
     ----------
     m : int
-        Number of basis functions. ``indices`` : (m, d) int array.
+        Number of basis functions.
+    indices : numpy.ndarray of int64, shape (m, d)
+        The multi-indices, one row per basis function (read-only).
 
     References
     ----------
@@ -197,7 +235,25 @@ class HermiteBasis(_TensorBasis):
     """Tensor Hermite polynomials, orthonormal for the standard Gaussian measure on ``R^d``.
 
     ``phi_alpha(x) = prod_i He_{alpha_i}(x_i) / sqrt(alpha_i!)`` with the probabilists'
-    Hermite polynomials ``He_k``. Parameters and attributes as :class:`LegendreBasis`.
+    Hermite polynomials ``He_k``.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension ``d >= 1``.
+    degree : int
+        Polynomial degree ``>= 0`` of the index set.
+    index_set : {"total", "hyperbolic", "tensor"}, default="total"
+        Total degree, hyperbolic cross or full tensor (max) degree; see :func:`multi_indices`.
+    indices : array of int, shape (m, d), optional
+        Explicit multi-indices (overrides ``dim``, ``degree``, ``index_set``).
+
+    Attributes
+    ----------
+    m : int
+        Number of basis functions.
+    indices : numpy.ndarray of int64, shape (m, d)
+        The multi-indices, one row per basis function (read-only).
 
     Examples
     --------
@@ -227,8 +283,13 @@ class FeatureBasis:
         The finite candidate set.
     weights : array, shape (N,), optional
         Probability weights of ``mu`` (default uniform).
-    rtol : float
+    rtol : float, default=1e-10
         Relative threshold on the diagonal of ``R`` below which a feature is dependent.
+
+    Attributes
+    ----------
+    m : int
+        Number of basis functions (the numerical rank of the features).
 
     Examples
     --------
@@ -292,11 +353,28 @@ class FeatureBasis:
         return f"FeatureBasis(N={self.candidates.shape[0]}, dim={self.dim}, m={self.m})"
 
     def candidate_values(self):
-        """``phi`` at the candidates, ``(N, m)`` NumPy array (``sqrt(w) phi`` is orthonormal)."""
+        """Evaluate the basis at the candidates.
+
+        Returns
+        -------
+        numpy.ndarray of shape (N, m)
+            ``phi`` at the candidates (``sqrt(w) phi`` has orthonormal columns).
+        """
         return self._Q / np.sqrt(self.measure_weights)[:, None]
 
     def __call__(self, x):
-        """The orthonormalised features at ``x``: an ``(n, m)`` array on ``x``'s backend."""
+        """Evaluate the orthonormalised features at ``x``.
+
+        Parameters
+        ----------
+        x : array of shape (n, d)
+            The points (any points ``feature_map`` accepts, not only candidates).
+
+        Returns
+        -------
+        array of shape (n, m)
+            ``phi_j(x_i)``, in the namespace, device and dtype of ``x``.
+        """
         import scipy.linalg
 
         x = check_array(x, "x", ndim=2)
@@ -307,7 +385,18 @@ class FeatureBasis:
         return _backend.asarray(phi, xp=xp, device=_backend.device(x), dtype=x.dtype)
 
     def k_m(self, x):
-        """The inverse Christoffel function ``sum_j phi_j(x)^2``, shape ``(n,)``."""
+        """Evaluate the inverse Christoffel function ``k_m(x) = sum_j phi_j(x)^2``.
+
+        Parameters
+        ----------
+        x : array of shape (n, d)
+            The points.
+
+        Returns
+        -------
+        array of shape (n,)
+            ``k_m`` at each point, in the namespace, device and dtype of ``x``.
+        """
         phi = self(x)
         xp = _backend.namespace(phi)
         return xp.sum(phi * phi, axis=1)

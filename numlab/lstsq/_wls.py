@@ -36,7 +36,10 @@ class LeastSquaresFit:
     gram_min_eig : float
         Its smallest eigenvalue (``G`` is close to the identity when the sample is good).
     basis : basis object
+        The basis of ``V_m`` the fit was computed in.
     sampler : str
+        The sampler that drew ``points`` (``"volume"``, ``"iid"``, ``"dpp"`` or
+        ``"repeated_dpp"``).
     """
 
     coef: Any
@@ -48,7 +51,18 @@ class LeastSquaresFit:
     sampler: str
 
     def predict(self, x):
-        """``f_n(x)``: an ``(n,)`` array for points ``x`` of shape ``(n, d)``."""
+        """Evaluate the approximation ``f_n`` at the points ``x``.
+
+        Parameters
+        ----------
+        x : array of shape (n, d)
+            The points, in the domain of ``basis``.
+
+        Returns
+        -------
+        array of shape (n,)
+            ``f_n(x_i)``, in the namespace and device of ``x``.
+        """
         phi = self.basis(x)
         xp = _backend.namespace(phi)
         return xp.matmul(phi, xp.astype(self.coef, phi.dtype))
@@ -79,6 +93,7 @@ def weighted_least_squares(
         :func:`~numlab.sampling.volume_sampling`, :func:`~numlab.sampling.optimal_iid`,
         :func:`~numlab.sampling.projection_dpp`, :func:`~numlab.sampling.repeated_dpp`.
     rng : None, int or numpy.random.Generator
+        Source of randomness of the sample.
     like : array, optional
         Run the fit on this array's backend, device and float dtype.
     cond_warning : float, optional
@@ -88,6 +103,7 @@ def weighted_least_squares(
     Returns
     -------
     LeastSquaresFit
+        The coefficients, the sample and the conditioning of its Gram matrix.
 
     References
     ----------

@@ -24,10 +24,11 @@ def dist(x1, x2=None, metric="sqeuclidean"):
 
     Returns
     -------
-    M : array of shape (n, m)
-        ``M[i, j]`` is the distance between ``x1[i]`` and ``x2[j]``, in the namespace,
-        device and floating dtype of the inputs. Memory: ``M`` itself plus, for
-        ``cityblock``, one ``n x m`` buffer (the sum runs over the ``d`` coordinates).
+    array of shape (n, m)
+        The cost matrix ``M``: ``M[i, j]`` is the distance between ``x1[i]`` and
+        ``x2[j]``, in the namespace, device and floating dtype of the inputs. Memory:
+        ``M`` itself plus, for ``cityblock``, one ``n x m`` buffer (the sum runs over
+        the ``d`` coordinates).
 
     Examples
     --------

@@ -180,11 +180,14 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         Parameters
         ----------
         X : array or sparse matrix of shape (n_samples, n_features)
-        y : ignored
+            Training data; only its shape (and dtype) is used.
+        y : Ignored
+            Not used, present here for API consistency by convention.
 
         Returns
         -------
-        self
+        object
+            The fitted estimator (``self``).
         """
         self._check_params()
         X = self._validate(X, reset=True)
@@ -287,11 +290,13 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         Parameters
         ----------
         X : array or sparse matrix of shape (n_samples, n_features_in_)
+            The data to project.
 
         Returns
         -------
-        X_new : array or sparse matrix of shape (n_samples, n_components_)
-            Sparse only for sparse ``X`` with ``dense_output=False``; dtype of ``X``.
+        array or sparse matrix of shape (n_samples, n_components_)
+            The projected data; sparse only for sparse ``X`` with
+            ``dense_output=False``; dtype of ``X``.
         """
         check_is_fitted(self, "seed_")
         X = self._validate(X, reset=False)
@@ -349,6 +354,16 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         The pseudo-inverse of the densified ``R`` is computed at each call, as in
         scikit-learn without ``compute_inverse_components``: ``O(n_components**2 *
         n_features)`` time and ``n_components * n_features`` memory.
+
+        Parameters
+        ----------
+        X : array or sparse matrix of shape (n_samples, n_components_)
+            Projected data.
+
+        Returns
+        -------
+        array of shape (n_samples, n_features_in_)
+            The reconstruction ``X @ pinv(R).T``, as a dense array.
         """
         check_is_fitted(self, "seed_")
         if _is_foreign(X):

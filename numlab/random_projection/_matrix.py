@@ -31,7 +31,9 @@ def johnson_lindenstrauss_min_dim(n_samples, *, eps=0.1):
 
     Returns
     -------
-    n_components : numpy.int64 or ndarray of int64
+    numpy.int64 or ndarray of int64
+        The minimal number of components, for each ``n_samples`` and ``eps`` (broadcast
+        together).
 
     Examples
     --------
@@ -117,8 +119,8 @@ def very_sparse_random_matrix(n_components, n_features, *, density="auto", rng=N
 
     Returns
     -------
-    R : CSR matrix of shape (n_components, n_features)
-        Sorted indices, no duplicate entries.
+    CSR matrix of shape (n_components, n_features)
+        The matrix ``R``, with sorted indices and no duplicate entries.
 
     References
     ----------

@@ -324,7 +324,9 @@ def projection_dpp(basis, *, rng=None, like=None, method="auto"):
     Parameters
     ----------
     basis : LegendreBasis, HermiteBasis or FeatureBasis
+        Orthonormal basis of ``V_m`` in ``L2(mu)``.
     rng : None, int or numpy.random.Generator
+        Source of randomness.
     like : array, optional
         Place the result on this array's backend and device, in its float dtype.
     method : {"auto", "chain_rule", "tridiagonal"}
@@ -368,14 +370,18 @@ def volume_sampling(basis, n, *, rng=None, like=None):
     Parameters
     ----------
     basis : LegendreBasis, HermiteBasis or FeatureBasis
+        Orthonormal basis of ``V_m`` in ``L2(mu)``.
     n : int
         Number of points, ``n >= m``.
-    rng, like
-        As :func:`projection_dpp`.
+    rng : None, int or numpy.random.Generator
+        Source of randomness.
+    like : array, optional
+        Place the result on this array's backend and device, in its float dtype.
 
     Returns
     -------
     Sample
+        ``points`` ``(n, d)`` and ``weights = m / k_m(points)``.
 
     References
     ----------
@@ -408,14 +414,19 @@ def repeated_dpp(basis, r, *, rng=None, like=None):
     Parameters
     ----------
     basis : LegendreBasis, HermiteBasis or FeatureBasis
+        Orthonormal basis of ``V_m`` in ``L2(mu)``.
     r : int
         Number of repetitions (``>= 1``); ``ceil(ln m)`` is a good choice.
-    rng, like
-        As :func:`projection_dpp`.
+    rng : None, int or numpy.random.Generator
+        Source of randomness.
+    like : array, optional
+        Place the result on this array's backend and device, in its float dtype.
 
     Returns
     -------
     Sample
+        ``points`` ``(r m, d)`` (the ``r`` draws one after the other) and
+        ``weights = m / k_m(points)``.
 
     Examples
     --------
@@ -466,6 +477,7 @@ def dpp_rows(A, *, rng=None):
     A : array, shape (N, m)
         Full column rank, ``N >= m``.
     rng : None, int or numpy.random.Generator
+        Source of randomness.
 
     Returns
     -------
@@ -494,13 +506,16 @@ def volume_sampling_rows(A, n, *, rng=None):
     Parameters
     ----------
     A : array, shape (N, m)
+        Full column rank, ``N >= m``.
     n : int
         Number of rows, ``n >= m``.
     rng : None, int or numpy.random.Generator
+        Source of randomness.
 
     Returns
     -------
     RowSample
+        ``indices`` ``(n,)`` (on ``A``'s backend) and ``weights`` ``m / (N leverage)``.
 
     Examples
     --------
