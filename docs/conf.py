@@ -21,9 +21,11 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 # numpydoc validation of every public docstring: missing sections and bad formatting fail the
-# build (warnings are errors). GL08: undocumented private helpers picked up by autodoc.
-# PR01 is left out: dataclass results document their fields under Attributes.
-numpydoc_validation_checks = {"GL06", "GL07", "PR02", "PR03", "PR10", "SS03"}
+# build (warnings are errors): parameters and returns documented, with types and descriptions.
+numpydoc_validation_checks = {
+    "GL06", "GL07", "PR01", "PR02", "PR03", "PR04", "PR07", "PR10",
+    "RT01", "RT02", "RT03", "SS03", "SS05",
+}
 # Frozen dataclass results (OTResult, CCAResult, Sample, ...) document their fields, which
 # are also their constructor's parameters, under Attributes: PR01 ("parameters not
 # documented") does not apply to a docstring that has an Attributes section and no

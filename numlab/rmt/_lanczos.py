@@ -168,7 +168,7 @@ class _Lanczos:
 
 
 def lanczos(matvec, n, k, *, v0=None, reorth="full", rng=None, return_vectors=False, like=None):
-    """Lanczos tridiagonalisation of a symmetric operator given by its matvec.
+    """Tridiagonalise a symmetric operator, given by its matvec, by the Lanczos process.
 
     Runs ``k`` steps of the Lanczos process from ``v0`` (or a random Gaussian start)
     and returns the tridiagonal matrix ``T = Q^T A Q``: ``alpha`` on its diagonal and
