@@ -539,6 +539,25 @@ def test_pooled_batch_factors_match_full_space_chains():
     assert counts["batch"].n_hvp <= 1200 + 2 * 30
 
 
+def test_batch_pool_too_large_runs_the_chains(monkeypatch):
+    # A model whose pool of Ritz vectors would not fit the memory bound gets the
+    # O(n_params) full-space chains, says so, and reports the method it ran.
+    from numlab.rmt import _batch
+
+    model = lsq_model("digits")
+    H = model.hessian(model.init_params())
+    args = (H, model.n_params, 16)
+    kwargs = dict(n_samples=model.n_samples, n_steps=100, rng=0)
+    pool_bytes = (1200 + 30) * model.n_params * 8
+    monkeypatch.setattr(_batch, "_POOL_BYTES", pool_bytes - 1)
+    with pytest.warns(RuntimeWarning, match=r"running method='chain' instead"):
+        res = rmt.max_learning_rate(*args, **kwargs)
+    chain = rmt.max_learning_rate(*args, method="chain", **kwargs)
+    assert res.method == "chain" and res.lr == chain.lr and res.n_hvp == chain.n_hvp
+    monkeypatch.setattr(_batch, "_POOL_BYTES", pool_bytes)
+    assert rmt.max_learning_rate(*args, **kwargs).method == "batch"
+
+
 def test_local_quadratic_at_minimum():
     X, y = breast_cancer()
     logistic = rmt.LogisticRegression(X[:100], y[:100], alpha=0.1)

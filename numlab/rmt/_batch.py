@@ -141,6 +141,9 @@ def _kurtosis(x):
 # Renormalise the linearised iterate every few steps: each norm is a host sync on a GPU.
 _RENORM_EVERY = 4
 _N_CHAINS = 3
+#: Most memory the Ritz vectors of ``method="batch"``'s pool may take; a larger model
+#: runs the full-space chains (``"chain"``, O(n_params) memory) instead.
+_POOL_BYTES = 1 << 30
 
 
 def _epoch_batches(rng, n_samples, batch_size, n_steps, xp, device):
@@ -203,6 +206,10 @@ def _chain_threshold(chains, momentum, lr0, rtol, xp):
 
         rates.append(_threshold(grows, rates[-1] if rates else lr0, rtol, 60)[0])
     return float(min(rates)), trials
+
+
+def _itemsize(xp, dtype):
+    return int(xp.finfo(dtype).bits) // 8
 
 
 def _unit_normal(rng, n_params, xp, device, dtype):
@@ -825,7 +832,8 @@ def max_learning_rate(
       numbers: one batch sequence per chain for every trial rate) costs no HVP at all.
       ``n_hvp`` is the pool's Lanczos steps plus one run on the full Hessian: 560-1,220
       HVPs on the benchmarks. The pool keeps its Ritz vectors: about ``max_hvp``
-      vectors of length ``n_params``.
+      vectors of length ``n_params``; where they would take more than 1 GiB,
+      ``"chain"`` runs instead, with a warning.
     - ``"chain"``: the same recursion in the full space over fresh batches for each
       of the three chains, ``n_steps`` batch HVPs per trial rate (about 25 trials;
       6,000-12,600 HVPs on the benchmarks, 5-20x ``"batch"``). Same accuracy where
@@ -993,6 +1001,21 @@ def max_learning_rate(
     c = 0.0 if batch_size is None else finite_sample_factor(batch_size, n_samples)
     factor = _stability_factor(optimizer, momentum, betas)
     pool = None
+    if c > 0 and method == "batch":
+        # the pool holds up to max(max_hvp + k, n_batches k) vectors (the budget is
+        # checked after each batch's Lanczos run, and n_batches batches are always drawn)
+        pool_bytes = max(max_hvp + k, n_batches * k) * n_params * _itemsize(xp, dtype)
+        if pool_bytes > _POOL_BYTES:
+            warnings.warn(
+                f"max_learning_rate: method='batch' would keep {pool_bytes / 2**30:.1f} GiB "
+                f"of Ritz vectors for {n_params} parameters (more than "
+                f"{_POOL_BYTES / 2**30:.0f} GiB); running method='chain' instead (O(n_params) "
+                "memory, about 10x the HVPs). Lower max_hvp, n_batches or k to keep "
+                "'batch', or pass method='mean' for the cheap curvature-noise rule",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            method = "chain"
     if c > 0 and method == "batch":
         n_max = max(n_batches, n_samples // batch_size)
         pool, used = _batch_pool(
