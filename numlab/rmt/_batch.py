@@ -223,10 +223,10 @@ def _stable_rate_chains(
     """``method="chain"``: linearised SGD in the full space over fresh batches.
 
     For each of ``_N_CHAINS`` independent batch sequences and start vectors, the
-    threshold of :func:`_chain_threshold`; every trial rate costs ``n_steps`` batch
-    HVPs (about 12,000 in all). The smallest rate over the chains is returned:
-    gradient noise injects fresh error at every step and the loss is driven by the
-    worst of the random products that follow, which the median of the chains misses
+    threshold of :func:`_chain_threshold`; a trial rate costs up to ``n_steps`` batch
+    HVPs (6,000-13,000 in all on the benchmarks). The smallest rate over the chains is
+    returned: gradient noise injects fresh error at every step and the loss is driven by
+    the worst of the random products that follow, which the median of the chains misses
     when the batch curvature is heavy-tailed (it over-predicted the measured
     divergence by 1.2-1.5x on breast-cancer logistic regression at B = 1-16; the
     minimum of three is within 0.8-1.15x). Returns ``(lr, n_hvp)``.
@@ -266,7 +266,7 @@ class _Factor:
     top: float
     n_hvp: int
 
-    def step(self, xp):
+    def step(self):
         def apply(e):
             return self.sigma * e + (self.d * (self.Y @ e)) @ self.Y
 
@@ -321,7 +321,7 @@ def _stable_rate_pool(pool, n_params, momentum, lr0, n_steps, rtol, rng, like):
     """``method="batch"``: the chains of :func:`_chain_threshold` over the pooled batch
     factors, reshuffled epoch by epoch of the pool; no HVPs."""
     xp, device, dtype = _layout(like, n_params)
-    steps = [f.step(xp) for f in pool]
+    steps = [f.step() for f in pool]
     chains = []
     for _ in range(_N_CHAINS):
         seq = []
