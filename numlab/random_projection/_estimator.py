@@ -182,7 +182,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         X : array or sparse matrix of shape (n_samples, n_features)
             Training data; only its shape (and dtype) is used.
         y : Ignored
-            Not used, present here for API consistency by convention.
+            Not used; accepted so that the transformer fits in scikit-learn pipelines.
 
         Returns
         -------
