@@ -112,7 +112,8 @@ def check_views(X, Y, name_x="X", name_y="Y"):
             raise TypeError(f"`{name_y}` is missing: pass two views X, Y or a sequence of views")
         names = [name_x, name_y]
         raw = [X, Y]
-    views = [check_array(v, n, ndim=2) for v, n in zip(raw, names, strict=False)]
+    # Dask is refused below, with a hint of what to do instead
+    views = [check_array(v, n, ndim=2, allow_lazy=True) for v, n in zip(raw, names, strict=False)]
     xp = _backend.namespace(*views)
     if _backend.is_dask(xp):
         raise TypeError(

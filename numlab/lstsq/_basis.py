@@ -109,7 +109,7 @@ class _TensorBasis:
         )
 
     def _check_points(self, x):
-        x = check_array(x, "x", ndim=(1, 2))
+        x = check_array(x, "x", ndim=(1, 2), allow_lazy=True)  # elementwise: Dask blocks
         xp = _backend.namespace(x)
         if x.ndim == 1:
             x = xp.reshape(x, (-1, 1)) if self.dim == 1 else xp.reshape(x, (1, -1))
@@ -307,7 +307,7 @@ class FeatureBasis:
 
         if not callable(feature_map):
             raise TypeError(f"`feature_map` must be callable; got {type(feature_map).__name__}")
-        X = _backend.to_numpy(check_array(candidates, "candidates", ndim=2))
+        X = _backend.to_numpy(check_array(candidates, "candidates", ndim=2, allow_lazy=True))
         X = np.asarray(X, dtype=np.float64)
         N = X.shape[0]
         if weights is None:
@@ -377,7 +377,7 @@ class FeatureBasis:
         """
         import scipy.linalg
 
-        x = check_array(x, "x", ndim=2)
+        x = check_array(x, "x", ndim=2, allow_lazy=True)  # evaluated in memory
         xp = _backend.namespace(x)
         F = np.asarray(_backend.to_numpy(self.feature_map(_backend.to_numpy(x))), dtype=np.float64)
         F = F[:, self._columns]
