@@ -345,6 +345,26 @@ def test_bad_input(kwargs, error, match):
         nl.ot.sinkhorn(args.pop("a"), args.pop("b"), args.pop("M"), reg, **args)
 
 
+@pytest.mark.parametrize(
+    ("b", "M", "error", "match"),
+    [
+        (np.full((3, 0), 1 / 3), np.ones((3, 3)), ValueError, "`b` must not be empty"),
+        (np.full((4, 2), 1 / 4), np.ones((3, 3)), ValueError, r"`b` must have shape \(3, \?\)"),
+        (np.full((3, 2), np.nan), np.ones((3, 3)), ValueError, "`b` must contain only finite"),
+        (np.full((3, 2), 1 / 3), "cost", TypeError, "`M` must be an array"),
+    ],
+)
+def test_sinkhorn2_bad_batched_b(b, M, error, match):
+    with pytest.raises(error, match=match):
+        nl.ot.sinkhorn2(None, b, M, 0.1)
+
+
+def test_sinkhorn2_batched_b_as_list():
+    M = np.ones((3, 3))
+    B = [[1 / 3, 0.5], [1 / 3, 0.25], [1 / 3, 0.25]]
+    np.testing.assert_allclose(nl.ot.sinkhorn2(None, B, M, 0.1), [1.0, 1.0])
+
+
 # ----------------------------------------------------------------------------- properties
 
 
