@@ -409,6 +409,26 @@ def test_bad_input_messages(rng):
         nl.linalg.pissa_init(sp.csr_matrix(A), 1)
 
 
+def test_linear_operator_products_are_checked(rng):
+    A = rng.standard_normal((10, 8))
+    nan_op = sla.LinearOperator(
+        A.shape, matvec=lambda x: np.full(10, np.nan), rmatvec=lambda y: A.T @ y, dtype=float
+    )
+    with pytest.raises(ValueError, match=r"`A.matmat` .* must return only finite values"):
+        nl.linalg.randomized_svd(nan_op, 2, rng=0)
+    short_op = sla.LinearOperator(
+        A.shape, matvec=lambda x: np.ones(7), rmatvec=lambda y: A.T @ y, dtype=float
+    )
+    with pytest.raises(ValueError, match=r"`A.matmat` .* must return an array of shape \(10, "):
+        nl.linalg.randomized_svd(short_op, 2, rng=0)
+    wrong_block = sla.LinearOperator(
+        A.shape, matvec=lambda x: A @ x, rmatvec=lambda y: A.T @ y,
+        matmat=lambda X: np.ones((10, 1)), dtype=float,
+    )
+    with pytest.raises(ValueError, match=r"`A.matmat` .* got \(10, 1\)"):
+        nl.linalg.randomized_range_finder(wrong_block, 2, rng=0)
+
+
 # --------------------------------------------------------------------------- GPU
 
 

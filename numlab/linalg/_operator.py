@@ -164,11 +164,32 @@ def _linear_operator(A) -> Operator:
         dtype = np.dtype(np.float64)
     dtype = getattr(xp, dtype.name)
 
+    m, n = A.shape
+
+    def product(method, X, rows):
+        # The caller's operator is the one piece of input seen only through its products:
+        # check what they return (shape always; values on the host, where it costs no sync).
+        what = f"`A.{method}` (A a LinearOperator of shape {(m, n)})"
+        try:
+            Y = getattr(A, method)(X)
+        except ValueError as exc:
+            raise ValueError(
+                f"{what} must return an array of shape ({rows}, {X.shape[1]}); it raised: {exc}"
+            ) from exc
+        Y = xp.asarray(Y, dtype=dtype)
+        if tuple(Y.shape) != (rows, X.shape[1]):
+            raise ValueError(
+                f"{what} must return an array of shape ({rows}, {X.shape[1]}); got {tuple(Y.shape)}"
+            )
+        if _backend.is_numpy(xp) and not bool(xp.all(xp.isfinite(Y))):
+            raise ValueError(f"{what} must return only finite values; got NaN or infinity")
+        return Y
+
     def matmat(X):
-        return xp.asarray(A.matmat(X), dtype=dtype)
+        return product("matmat", X, m)
 
     def rmatmat(Y):
-        return xp.asarray(A.rmatmat(Y), dtype=dtype)
+        return product("rmatmat", Y, n)
 
     return Operator(
         matmat=matmat,
