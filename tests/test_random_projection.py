@@ -113,6 +113,7 @@ def test_matrix_float32():
         ((5, 10), {"density": "sqrt"}, ValueError, "density"),
         ((5, 10), {"rng": np.random.RandomState(0)}, TypeError, "rng"),
         ((2.5, 10), {}, TypeError, "n_components"),
+        ((5, 10), {"xp": "numpy"}, TypeError, "`xp` must be None or an array namespace"),
     ],
 )
 def test_matrix_bad_input(args, kwargs, error, match):
@@ -130,6 +131,24 @@ def test_jl_bound_matches_sklearn():
         johnson_lindenstrauss_min_dim(10, eps=1.0)
     with pytest.raises(ValueError, match="n_samples"):
         johnson_lindenstrauss_min_dim(0)
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "eps", "error", "match"),
+    [
+        (float("nan"), 0.1, ValueError, "`n_samples` must be finite"),
+        (np.array([10.0, np.inf]), 0.1, ValueError, "`n_samples` must be finite"),
+        (True, 0.1, TypeError, "`n_samples` must be an integer > 0"),
+        ("100", 0.1, TypeError, "`n_samples` must be an integer > 0"),
+        (None, 0.1, TypeError, "`n_samples` must be an integer > 0"),
+        (100, float("nan"), ValueError, "`eps` must be finite"),
+        (100, None, TypeError, "`eps` must be a float in"),
+        (100, "0.1", TypeError, "`eps` must be a float in"),
+    ],
+)
+def test_jl_bound_bad_input(n_samples, eps, error, match):
+    with pytest.raises(error, match=match):
+        johnson_lindenstrauss_min_dim(n_samples, eps=eps)
 
 
 def test_matrix_plain_module_namespace():
@@ -317,6 +336,8 @@ def test_estimator_bad_input():
     X[1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         est.transform(X)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.inverse_transform(np.full((2, 3), np.nan))
 
 
 # --------------------------------------------------------------------------- backends

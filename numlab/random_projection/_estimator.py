@@ -369,7 +369,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if _is_foreign(X):
             X = check_array(X, "X", ndim=2, allow_sparse=True)
         else:
-            X = _sk_check(X)
+            X = _sk_check(X, self)
         xp = _backend.namespace(X)
         if X.shape[1] != self.n_components_:
             raise ValueError(f"`X` must have {self.n_components_} columns (n_components_); got {X.shape[1]}")
@@ -399,7 +399,9 @@ def _sparse_output(Y, xp):
     return sparse.csr_matrix((data, indices, indptr), shape=Y.shape)
 
 
-def _sk_check(X):
+def _sk_check(X, estimator):
     from sklearn.utils.validation import check_array as sk_check_array
 
-    return sk_check_array(X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
+    return sk_check_array(
+        X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], estimator=estimator, input_name="X"
+    )

@@ -41,14 +41,24 @@ def johnson_lindenstrauss_min_dim(n_samples, *, eps=0.1):
     >>> int(nl.random_projection.johnson_lindenstrauss_min_dim(10_000, eps=0.1))
     7894
     """
-    eps_arr = np.asarray(eps, dtype=np.float64)
-    n_arr = np.asarray(n_samples)
+    eps_arr = _real_values(eps, "eps", "a float in (0, 1) or an array of them")
+    n_arr = _real_values(n_samples, "n_samples", "an integer > 0 or an array of them")
     if np.any(eps_arr <= 0.0) or np.any(eps_arr >= 1.0):
         raise ValueError(f"`eps` must be in (0, 1); got {eps!r}")
     if np.any(n_arr <= 0):
         raise ValueError(f"`n_samples` must be > 0; got {n_samples!r}")
     denominator = (eps_arr**2 / 2) - (eps_arr**3 / 3)
     return (4 * np.log(n_arr) / denominator).astype(np.int64)
+
+
+def _real_values(value, name, expectation):
+    """``value`` (a number or array_like of them) as a finite real NumPy array."""
+    arr = np.asarray(value) if not isinstance(value, str) else None
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must be {expectation}; got {value!r}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite; got {value!r}")
+    return arr
 
 
 def check_density(density, n_features) -> float:
@@ -138,6 +148,10 @@ def very_sparse_random_matrix(n_components, n_features, *, density="auto", rng=N
     n_features = check_int(n_features, "n_features", low=1)
     density = check_density(density, n_features)
     rng = check_rng(rng)
+    if xp is not None and not callable(getattr(xp, "empty", None)):
+        raise TypeError(
+            f"`xp` must be None or an array namespace (numpy, cupy, ...); got {type(xp).__name__}"
+        )
     xp = _backend.namespace(xp=xp)
     dtype = xp.float64 if dtype is None else dtype
     if not xp.isdtype(dtype, "real floating"):
