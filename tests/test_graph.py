@@ -174,11 +174,29 @@ def test_classification_quality_close_to_reference():
         (-np.ones((3, 3)), {}, ValueError, "non-negative"),
         (np.array([[0.0, np.nan], [1.0, 0.0]]), {}, ValueError, "finite"),
         ([[0, 1], [1, 0]], {}, TypeError, "networkx graph"),
+        (scipy.sparse.csr_matrix(np.ones((3, 3)) + 1j), {}, TypeError, "`G` must be real"),
+        (nx.path_graph(5), {"dtype": np.int32}, TypeError, "`dtype` must be None, float32 or float64"),
+        (np.ones((3, 3)), {"dtype": np.complex128}, TypeError, "`dtype` must be None, float32"),
+        (scipy.sparse.csr_matrix(np.ones((3, 3))), {"dtype": "foo"}, TypeError, "`dtype` must be None"),
+        (np.ones((3, 3)), {"dtype": np.float16}, TypeError, "`dtype` must be None, float32"),
     ],
 )
 def test_bad_input(G, kwargs, error, match):
     with pytest.raises(error, match=match):
         nl.graph.fastrp(G, **{"dim": 8, **kwargs})
+
+
+@pytest.mark.parametrize("value", ["heavy", 1 + 2j])
+@pytest.mark.parametrize("multigraph", [False, True])
+def test_non_numeric_networkx_weight(value, multigraph):
+    G = (nx.MultiGraph if multigraph else nx.Graph)(nx.path_graph(4))
+    nx.set_edge_attributes(G, value, "weight")
+    with pytest.raises(TypeError, match="`G` must have real numbers as edge weights"):
+        nl.graph.fastrp(G, 4)
+
+
+def test_string_dtype_still_accepted():
+    assert nl.graph.fastrp(nx.path_graph(5), 4, dtype="float64", rng=0).dtype == np.float64
 
 
 def test_negative_networkx_weight():

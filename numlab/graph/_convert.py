@@ -44,17 +44,22 @@ def networkx_to_csr(G, weight="weight", dtype=np.float64):
         neighbours = map({node: i for i, node in enumerate(nodes)}.__getitem__, neighbours)
     indices = np.fromiter(neighbours, dtype=np.int64, count=nnz)
     attributes = chain.from_iterable(map(dict.values, rows))
-    if G.is_multigraph():
-        if weight is None:
+    if weight is None and not G.is_multigraph():
+        data = np.ones(nnz, dtype=np.float64)
+    else:
+        if not G.is_multigraph():
+            values = map(methodcaller("get", weight, 1), attributes)
+        elif weight is None:
             values = map(len, attributes)
         else:
             get = methodcaller("get", weight, 1)
             values = (sum(map(get, keys.values())) for keys in attributes)
-        data = np.fromiter(values, dtype=np.float64, count=nnz)
-    elif weight is None:
-        data = np.ones(nnz, dtype=np.float64)
-    else:
-        data = np.fromiter(map(methodcaller("get", weight, 1), attributes), dtype=np.float64, count=nnz)
+        try:
+            data = np.fromiter(values, dtype=np.float64, count=nnz)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"`G` must have real numbers as edge weights (attribute {weight!r}); got {exc}"
+            ) from None
     S = scipy.sparse.csr_matrix((data.astype(dtype, copy=False), indices, indptr), shape=(n, n))
     S.sum_duplicates()  # also sorts the indices
     return S
@@ -67,7 +72,7 @@ def adjacency(G, weight, dtype):
     a floating matrix's dtype.
     """
     if _is_networkx(G):
-        dtype = np.float32 if dtype is None else dtype
+        dtype = np.float32 if dtype is None else _check_dtype(dtype, _backend.namespace(np.empty(0)))
         S = networkx_to_csr(G, weight=weight, dtype=dtype)
         xp = _backend.namespace(S)
         _check_weights(S.data, xp)
@@ -76,9 +81,12 @@ def adjacency(G, weight, dtype):
         xp = _backend.namespace(G)
         if G.ndim != 2 or G.shape[0] != G.shape[1]:
             raise ValueError(f"`G` must be a square adjacency matrix; got shape {tuple(G.shape)}")
+        check_array(G, "G", xp=xp, dtype="numeric", allow_sparse=True, allow_empty=True)
         S = _backend.as_csr(G, xp=xp)
         if dtype is None:
             dtype = S.dtype if xp.isdtype(S.dtype, "real floating") else xp.float32
+        else:
+            dtype = _check_dtype(dtype, xp)
         if S.dtype != dtype:  # astype copies even to the same dtype (and cupyx has no copy=)
             S = S.astype(dtype)
         _check_weights(S.data, xp)
@@ -94,9 +102,22 @@ def adjacency(G, weight, dtype):
         raise ValueError(f"`G` must be a square adjacency matrix; got shape {tuple(S.shape)}")
     if dtype is None:
         dtype = S.dtype if xp.isdtype(S.dtype, "real floating") else xp.float32
+    else:
+        dtype = _check_dtype(dtype, xp)
     S = xp.astype(S, dtype)
     _check_weights(S, xp)
     return S, xp
+
+
+def _check_dtype(dtype, xp):
+    """``dtype`` if it names float32 or float64 (of ``xp`` or NumPy), else a TypeError."""
+    try:
+        ok = dtype in (xp.float32, xp.float64) or np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise TypeError(f"`dtype` must be None, float32 or float64; got {dtype!r}")
+    return dtype
 
 
 def _check_weights(values, xp):
