@@ -451,7 +451,42 @@ def test_bad_input(rng):
     with pytest.raises(NotFittedError):
         model.transform(X)
     model.fit(X, Y)
-    with pytest.raises(ValueError, match="view 0 must have 8 features"):
+    with pytest.raises(ValueError, match="`X` must have 8 features"):
         model.transform(X[:, :5])
+    with pytest.raises(ValueError, match=r"`X\[1\]` must have 6 features"):
+        model.transform([X, Y[:, :2]])
+    with pytest.raises(ValueError, match="`Y` must keep its feature count"):
+        model.partial_fit(X, Y[:, :2])
     with pytest.raises(ValueError, match="`Y` is missing"):
         model.score(X)
+
+
+def test_result_transform_checks_views(rng):
+    X, Y = latent_views(rng, n=100)
+    res = nl.cca.cca(X, Y, 2)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"`views\[0\]` must contain only finite"):
+        res.transform(bad, Y)
+    with pytest.raises(ValueError, match=r"`views\[1\]` must have shape \(\?, 6\)"):
+        res.transform(X, Y[:, :4])
+    with pytest.raises(ValueError, match=r"`views\[0\]` must be a 2-D array"):
+        res.transform(X[0], Y[0])
+    with pytest.raises(TypeError, match=r"`views\[0\]` must be real"):
+        res.transform(X + 0j, Y)
+    with pytest.raises(TypeError, match=r"`views\[1\]` must be an array"):
+        res.transform(X, "Y")
+
+
+@pytest.mark.parametrize("name", ["unbiased", "precondition", "progress"])
+def test_stochastic_flags_must_be_bool(rng, name):
+    X, Y = latent_views(rng, n=40)
+    with pytest.raises(TypeError, match=f"`{name}` must be True or False"):
+        nl.cca.StochasticCCA(2, epochs=1, **{name: "yes"}).fit(X, Y)
+
+
+@pytest.mark.parametrize("value", [float("nan"), -0.5, "fast", None])
+def test_lr_schedule_callable_must_return_a_multiplier(rng, value):
+    X, Y = latent_views(rng, n=40)
+    with pytest.raises(ValueError, match="`lr_schedule` must return a finite multiplier"):
+        nl.cca.StochasticCCA(2, epochs=1, lr_schedule=lambda f: value).fit(X, Y)

@@ -86,6 +86,11 @@ class CCAResult:
             raise ValueError(
                 f"`views` must be {len(self.weights)} arrays, one per fitted view; got {len(views)}"
             )
+        xp = _backend.namespace(*self.weights)
+        views = [
+            check_array(v, f"views[{i}]", xp=xp, ndim=2, shape=(None, w.shape[0]))
+            for i, (v, w) in enumerate(zip(views, self.weights, strict=False))
+        ]
         return tuple((v - m) @ w for v, m, w in zip(views, self.means, self.weights, strict=False))
 
 
@@ -130,6 +135,13 @@ def check_views(X, Y, name_x="X", name_y="Y"):
     dtype = _backend.float_dtype(xp, *views)
     views = [xp.astype(v, dtype) if v.dtype != dtype else v for v in views]
     return views, xp, dtype
+
+
+def view_names(X, n_views, name_x="X", name_y="Y"):
+    """The argument names of the views, as :func:`check_views` reads ``(X, Y)``."""
+    if isinstance(X, (list, tuple)) and len(X) and not isinstance(X[0], numbers.Number):
+        return [f"{name_x}[{i}]" for i in range(n_views)]
+    return [name_x, name_y][:n_views]
 
 
 def check_shrinkage(reg, n_views, name="reg"):

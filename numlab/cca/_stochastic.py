@@ -6,6 +6,7 @@ Imported on first use: the estimators build on scikit-learn's ``BaseEstimator``.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import warnings
 
@@ -27,6 +28,7 @@ from ._exact import (
     check_n_components,
     check_shrinkage,
     check_views,
+    view_names,
     covariance,
     projection_correlations,
     solve_gep,
@@ -47,7 +49,18 @@ _WHITEN_ROWS = 4000
 def _schedule_factor(schedule, fraction):
     """The learning-rate multiplier after ``fraction`` (in [0, 1)) of the training."""
     if callable(schedule):
-        return float(schedule(fraction))
+        value = schedule(fraction)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError(
+                f"`lr_schedule` must return a finite multiplier >= 0; got {value!r} "
+                f"at fraction {fraction:g}"
+            )
+        return float(value)
     if schedule == "step":
         # Halve the rate six times over the run (every 5 epochs of 30).
         return 0.5 ** math.floor(6 * fraction)
@@ -233,6 +246,9 @@ class StochasticCCA(BaseEstimator):
         lr = _DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
         self._lr = check_scalar(lr, "lr", low=0.0)
         check_scalar(self.precondition_ridge, "precondition_ridge", low=0.0, low_inclusive=True)
+        for name in ("unbiased", "precondition", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"`{name}` must be True or False; got {getattr(self, name)!r}")
         if self.callback is not None and not callable(self.callback):
             raise TypeError(
                 f"`callback` must be callable or None; got {type(self.callback).__name__}"
@@ -531,10 +547,10 @@ class StochasticCCA(BaseEstimator):
             self._seen = 0
             self.n_iter_ = 0
         else:
-            for v, m in zip(views, self.means_, strict=False):
+            for name, v, m in zip(view_names(X, len(views)), views, self.means_, strict=False):
                 if v.shape[1] != m.shape[0]:
                     raise ValueError(
-                        f"every view must keep its feature count ({m.shape[0]}); got {v.shape[1]}"
+                        f"`{name}` must keep its feature count ({m.shape[0]} columns); got {v.shape[1]}"
                     )
         loss = self._step(views, self._lr, xp)
         total = self._seen + n
@@ -556,10 +572,11 @@ class StochasticCCA(BaseEstimator):
             views, xp, _ = check_views(X, Y)
         if len(views) > len(self.weights_):
             raise ValueError(f"`X` must hold at most {len(self.weights_)} views; got {len(views)}")
-        for i, (v, W) in enumerate(zip(views, self.weights_, strict=False)):
+        names = view_names(X, len(views))
+        for name, v, W in zip(names, views, self.weights_, strict=False):
             if v.shape[1] != W.shape[0]:
                 raise ValueError(
-                    f"view {i} must have {W.shape[0]} features, as in fit; got {v.shape[1]}"
+                    f"`{name}` must have {W.shape[0]} features (columns), as in fit; got {v.shape[1]}"
                 )
         return views, xp
 
