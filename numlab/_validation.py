@@ -26,6 +26,7 @@ __all__ = [
     "check_int",
     "check_option",
     "check_rng",
+    "check_like",
 ]
 
 
@@ -203,4 +204,17 @@ def check_rng(rng, name="rng") -> np.random.Generator:
         f"got {type(rng).__name__}"
         + (" (use numpy.random.default_rng instead of RandomState)"
            if isinstance(rng, np.random.RandomState) else "")
+    )
+
+
+def check_like(like, name="like"):
+    """None or an array whose library, device and dtype a result should take; returned as is.
+
+    Only the kind of array matters (no data is read), so lazy arrays pass.
+    """
+    if like is None or _backend.is_array(like):
+        return like
+    raise TypeError(
+        f"`{name}` must be None or an array (NumPy, CuPy, ...) whose library and device the "
+        f"result takes; got {type(like).__name__}"
     )

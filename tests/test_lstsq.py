@@ -221,7 +221,7 @@ def test_bad_input():
         nl.lstsq.weighted_least_squares(np.sin, basis, 12, sampler="dpp")
     with pytest.raises(ValueError, match="`n_samples` must be a multiple of m = 10"):
         nl.lstsq.weighted_least_squares(np.sin, basis, 15, sampler="repeated_dpp")
-    with pytest.raises(ValueError, match="`n` must be >= m = 10"):
+    with pytest.raises(ValueError, match="`n_samples` must be >= m = 10 for sampler='volume'"):
         nl.lstsq.weighted_least_squares(np.sin, basis, 5, sampler="volume")
     with pytest.raises(ValueError, match="`sampler` must be one of"):
         nl.lstsq.weighted_least_squares(np.sin, basis, 20, sampler="lhs")
@@ -233,3 +233,83 @@ def test_bad_input():
         nl.lstsq.FeatureBasis(None, np.zeros((3, 1)))
     with pytest.raises(ValueError, match="`feature_map` must return an"):
         nl.lstsq.FeatureBasis(lambda x: x[:2], np.zeros((3, 1)))
+
+
+def _sum(x):
+    return np.sum(x, axis=1)
+
+
+@pytest.mark.parametrize("sampler", ["volume", "iid", "dpp", "repeated_dpp"])
+def test_wls_checks_basis(sampler):
+    with pytest.raises(TypeError, match="`basis` must be a numlab.lstsq basis"):
+        nl.lstsq.weighted_least_squares(_sum, "legendre", 20, sampler=sampler)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(cond_warning=float("nan")), ValueError, "`cond_warning` must be finite"),
+        (dict(cond_warning=0.5), ValueError, "`cond_warning` must be >= 1"),
+        (dict(cond_warning="big"), TypeError, "`cond_warning` must be a real number"),
+        (dict(like="numpy"), TypeError, "`like` must be None or an array"),
+        (dict(f=lambda x: np.sum(x, axis=1) + 1j), TypeError, "`f` must return real numbers"),
+    ],
+)
+def test_wls_bad_arguments(kwargs, error, match):
+    args = dict(f=_sum, basis=nl.lstsq.LegendreBasis(2, 2), n_samples=12, rng=0) | kwargs
+    with pytest.raises(error, match=match):
+        nl.lstsq.weighted_least_squares(**args)
+
+
+def test_wls_infinite_cond_warning_never_warns():
+    fit = nl.lstsq.weighted_least_squares(
+        _sum, nl.lstsq.LegendreBasis(2, 2), 12, rng=0, cond_warning=math.inf
+    )
+    assert fit.coef.shape == (6,)
+
+
+def _features(x):
+    return np.c_[np.ones(len(x)), x]
+
+
+@pytest.mark.parametrize(
+    ("feature_map", "kwargs", "error", "match"),
+    [
+        (lambda x: "abc", {}, TypeError, "`feature_map` must return an"),
+        (lambda x: None, {}, TypeError, "`feature_map` must return an"),
+        (lambda x: _features(x) + 1j, {}, TypeError, "`feature_map` must return an .* got dtype complex"),
+        (_features, {"rtol": -1.0}, ValueError, "`rtol` must be >= 0"),
+        (_features, {"rtol": 1.5}, ValueError, "`rtol` must be < 1"),
+        (_features, {"rtol": None}, TypeError, "`rtol` must be a real number"),
+    ],
+)
+def test_feature_basis_bad_input(feature_map, kwargs, error, match):
+    candidates = np.random.default_rng(0).uniform(-1, 1, (50, 2))
+    with pytest.raises(error, match=match):
+        nl.lstsq.FeatureBasis(feature_map, candidates, **kwargs)
+
+
+def test_feature_basis_list_features_and_checked_evaluation():
+    candidates = np.random.default_rng(0).uniform(-1, 1, (50, 2))
+    basis = nl.lstsq.FeatureBasis(lambda x: _features(x).tolist(), candidates)
+    assert basis.m == 3
+    with pytest.raises(ValueError, match=r"`x` must have shape \(\?, 2\)"):
+        basis(np.ones((4, 3)))
+
+    def changes_at_new_points(x):
+        return _features(x) if len(x) == 50 else np.full((len(x), 3), np.nan)
+
+    with pytest.raises(ValueError, match="`feature_map` returned NaN or infinity on `x`"):
+        nl.lstsq.FeatureBasis(changes_at_new_points, candidates)(np.zeros((4, 2)))
+
+    def narrower_at_new_points(x):
+        return _features(x) if len(x) == 50 else np.ones((len(x), 1))
+
+    with pytest.raises(ValueError, match=r"`feature_map` must return an \(N, 3\) array"):
+        nl.lstsq.FeatureBasis(narrower_at_new_points, candidates)(np.zeros((4, 2)))
+
+    def wrong_rows_at_new_points(x):
+        return _features(x) if len(x) == 50 else np.ones((2, 3))
+
+    with pytest.raises(ValueError, match=r"`feature_map` must return .* got shape \(2, 3\)"):
+        nl.lstsq.FeatureBasis(wrong_rows_at_new_points, candidates)(np.zeros((4, 2)))

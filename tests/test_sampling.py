@@ -415,3 +415,20 @@ def test_bad_input():
         nl.sampling.volume_sampling_rows(np.random.default_rng(0).standard_normal((5, 2)), 1)
     with pytest.raises(ValueError, match="`A` must contain only finite values"):
         nl.sampling.dpp_rows(np.full((5, 2), np.nan))
+
+
+@pytest.mark.parametrize("like", ["cupy", 3, [1.0], object()])
+@pytest.mark.parametrize("sampler", ["optimal_iid", "volume_sampling", "repeated_dpp", "projection_dpp"])
+def test_like_must_be_an_array(sampler, like):
+    basis = nl.lstsq.LegendreBasis(1, 3)
+    args = () if sampler == "projection_dpp" else (4,) if sampler != "repeated_dpp" else (1,)
+    with pytest.raises(TypeError, match="`like` must be None or an array"):
+        getattr(nl.sampling, sampler)(basis, *args, rng=0, like=like)
+
+
+@pytest.mark.parametrize("method", ["chain_rule", "tridiagonal"])
+def test_feature_basis_dpp_takes_only_auto(method):
+    candidates = np.linspace(-1, 1, 30)[:, None]
+    basis = nl.lstsq.FeatureBasis(lambda x: np.c_[np.ones(len(x)), x], candidates)
+    with pytest.raises(ValueError, match="`method` must be 'auto' for a FeatureBasis"):
+        nl.sampling.projection_dpp(basis, method=method, rng=0)

@@ -156,3 +156,16 @@ def test_families_refuse_dask_with_the_argument_named_or_take_it():
     np.testing.assert_allclose(np.asarray(D), nl.ot.dist(data, data[:5]))
     basis = nl.lstsq.LegendreBasis(6, 1)
     np.testing.assert_allclose(np.asarray(basis(x)), basis(data))
+
+
+def test_check_like():
+    from numlab._validation import check_like
+
+    assert check_like(None) is None
+    x = np.zeros(3)
+    assert check_like(x) is x
+    assert check_like(np.float32(1.0)) is not None
+    with pytest.raises(TypeError, match="`like` must be None or an array"):
+        check_like([1.0, 2.0])
+    with pytest.raises(TypeError, match="`template` must be None or an array"):
+        check_like("numpy", "template")

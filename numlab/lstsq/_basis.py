@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .. import _backend
-from .._validation import check_array, check_int, check_option
+from .._validation import check_array, check_int, check_option, check_scalar
 
 __all__ = ["LegendreBasis", "HermiteBasis", "FeatureBasis", "multi_indices"]
 
@@ -266,6 +266,26 @@ class HermiteBasis(_TensorBasis):
     kind = "hermite"
 
 
+def _feature_values(feature_map, X, where, p=None):
+    """``feature_map(X)`` as a finite float64 NumPy array of shape (len(X), p)."""
+    N = X.shape[0]
+    F = feature_map(X)
+    if isinstance(F, (list, tuple)):
+        F = np.asarray(F)
+    expected = f"an (N, {'p' if p is None else p}) array of real numbers for the N = {N} rows of `{where}`"
+    if not _backend.is_array(F) or _backend.is_sparse(F):
+        raise TypeError(f"`feature_map` must return {expected}; got {type(F).__name__}")
+    F = _backend.to_numpy(F)
+    if F.dtype.kind not in "biuf":
+        raise TypeError(f"`feature_map` must return {expected}; got dtype {F.dtype}")
+    if F.ndim != 2 or F.shape[0] != N or (p is not None and F.shape[1] != p):
+        raise ValueError(f"`feature_map` must return {expected}; got shape {F.shape}")
+    F = np.asarray(F, dtype=np.float64)
+    if not np.all(np.isfinite(F)):
+        raise ValueError(f"`feature_map` returned NaN or infinity on `{where}`")
+    return F
+
+
 class FeatureBasis:
     """A user feature map orthonormalised on a finite candidate set.
 
@@ -307,6 +327,7 @@ class FeatureBasis:
 
         if not callable(feature_map):
             raise TypeError(f"`feature_map` must be callable; got {type(feature_map).__name__}")
+        rtol = check_scalar(rtol, "rtol", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False)
         X = _backend.to_numpy(check_array(candidates, "candidates", ndim=2, allow_lazy=True))
         X = np.asarray(X, dtype=np.float64)
         N = X.shape[0]
@@ -318,14 +339,7 @@ class FeatureBasis:
             w = np.asarray(
                 _backend.to_numpy(check_probability_vector(weights, "weights", N)), dtype=np.float64
             )
-        F = np.asarray(_backend.to_numpy(feature_map(X)), dtype=np.float64)
-        if F.ndim != 2 or F.shape[0] != N:
-            raise ValueError(
-                f"`feature_map` must return an (N, p) array for N = {N} candidates; "
-                f"got shape {F.shape}"
-            )
-        if not np.all(np.isfinite(F)):
-            raise ValueError("`feature_map` returned NaN or infinity on the candidates")
+        F = _feature_values(feature_map, X, "candidates")
         Q, R, piv = scipy.linalg.qr(np.sqrt(w)[:, None] * F, mode="economic", pivoting=True)
         diag = np.abs(np.diag(R))
         rank = int(np.sum(diag > rtol * diag[0])) if diag.size and diag[0] > 0 else 0
@@ -338,6 +352,7 @@ class FeatureBasis:
         self.indices = np.arange(rank, dtype=np.int64)[:, None]
         # phi(x) = feature_map(x)[:, piv[:rank]] @ inv(R[:rank, :rank]); on the candidates
         # sqrt(w) phi = Q[:, :rank], orthonormal columns.
+        self._n_features = F.shape[1]
         self._columns = piv[:rank]
         self._R = R[:rank, :rank]
         self._Q = Q[:, :rank]
@@ -377,9 +392,9 @@ class FeatureBasis:
         """
         import scipy.linalg
 
-        x = check_array(x, "x", ndim=2, allow_lazy=True)  # evaluated in memory
+        x = check_array(x, "x", ndim=2, shape=(None, self.dim), allow_lazy=True)  # evaluated in memory
         xp = _backend.namespace(x)
-        F = np.asarray(_backend.to_numpy(self.feature_map(_backend.to_numpy(x))), dtype=np.float64)
+        F = _feature_values(self.feature_map, _backend.to_numpy(x), "x", self._n_features)
         F = F[:, self._columns]
         phi = scipy.linalg.solve_triangular(self._R, F.T, trans="T").T
         return _backend.asarray(phi, xp=xp, device=_backend.device(x), dtype=x.dtype)

@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from .. import _backend
-from .._validation import check_int, check_option, check_rng
+from .._validation import check_int, check_like, check_option, check_rng, check_scalar
 
 __all__ = ["LeastSquaresFit", "IllConditionedWarning", "weighted_least_squares"]
 
@@ -98,7 +98,8 @@ def weighted_least_squares(
         Run the fit on this array's backend, device and float dtype.
     cond_warning : float, optional
         Warn (:class:`IllConditionedWarning`) when the Gram matrix's condition number exceeds
-        this (default ``1e8`` in float64, ``1e4`` in float32).
+        this, ``>= 1`` (default ``1e8`` in float64, ``1e4`` in float32; ``math.inf``
+        never warns).
 
     Returns
     -------
@@ -120,24 +121,31 @@ def weighted_least_squares(
     True
     """
     from .. import sampling
+    from ..sampling._samplers import _check_basis
 
     if not callable(f):
         raise TypeError(f"`f` must be callable; got {type(f).__name__}")
     check_option(sampler, "sampler", SAMPLERS)
+    basis = _check_basis(basis)
     n = check_int(n_samples, "n_samples", low=1)
-    m = basis.m if hasattr(basis, "m") else None
+    m = basis.m
+    if cond_warning is not None and cond_warning != math.inf:
+        cond_warning = check_scalar(cond_warning, "cond_warning", low=1.0, low_inclusive=True)
     rng = check_rng(rng)
+    check_like(like)
     if sampler == "dpp":
         if n != m:
             raise ValueError(f"`n_samples` must equal m = {m} for sampler='dpp'; got {n}")
         sample = sampling.projection_dpp(basis, rng=rng, like=like)
     elif sampler == "repeated_dpp":
-        if m is not None and n % m:
+        if n % m:
             raise ValueError(
                 f"`n_samples` must be a multiple of m = {m} for sampler='repeated_dpp'; got {n}"
             )
         sample = sampling.repeated_dpp(basis, n // m, rng=rng, like=like)
     elif sampler == "volume":
+        if n < m:
+            raise ValueError(f"`n_samples` must be >= m = {m} for sampler='volume'; got {n}")
         sample = sampling.volume_sampling(basis, n, rng=rng, like=like)
     else:
         sample = sampling.optimal_iid(basis, n, rng=rng, like=like)
@@ -148,7 +156,10 @@ def weighted_least_squares(
         raise ValueError(
             f"`f` must return an array of shape ({n},); got {getattr(y, 'shape', type(y))}"
         )
-    y = xp.astype(_backend.asarray(y, xp=xp, device=_backend.device(points)), points.dtype)
+    y = _backend.asarray(y, xp=xp, device=_backend.device(points))
+    if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"`f` must return real numbers; got dtype {y.dtype}")
+    y = xp.astype(y, points.dtype)
     if not bool(xp.all(xp.isfinite(y))):
         raise ValueError("`f` returned NaN or infinity at the sample points")
     # G = A^T A with A = sqrt(w / n) Phi. QR of A gives the solution; the spectrum of

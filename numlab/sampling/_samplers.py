@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
-from .._validation import check_array, check_int, check_option, check_rng
+from .._validation import check_array, check_int, check_like, check_option, check_rng
 from . import _chain
 
 __all__ = [
@@ -86,6 +86,7 @@ def _check_basis(basis):
 
 def _place(x, like):
     """``x`` (NumPy) on the backend, device and float dtype of ``like`` (None: NumPy)."""
+    like = check_like(like)
     if like is None:
         return x
     xp = _backend.namespace(like)
@@ -306,6 +307,7 @@ def optimal_iid(basis, n, *, rng=None, like=None):
     basis = _check_basis(basis)
     n = check_int(n, "n", low=1)
     rng = check_rng(rng)
+    check_like(like)
     points, idx = _iid_points(basis, n, rng)
     return _result(basis, points, idx, like)
 
@@ -354,7 +356,13 @@ def projection_dpp(basis, *, rng=None, like=None, method="auto"):
     """
     basis = _check_basis(basis)
     check_option(method, "method", ("auto", "chain_rule", "tridiagonal"))
+    if basis.kind == "finite" and method != "auto":
+        raise ValueError(
+            "`method` must be 'auto' for a FeatureBasis (the finite DPP on its candidates); "
+            f"got {method!r}"
+        )
     rng = check_rng(rng)
+    check_like(like)
     points, idx = _dpp_points(basis, rng, method)
     return _result(basis, points, idx, like)
 
@@ -400,6 +408,7 @@ def volume_sampling(basis, n, *, rng=None, like=None):
     if n < basis.m:
         raise ValueError(f"`n` must be >= m = {basis.m} for volume sampling; got {n}")
     rng = check_rng(rng)
+    check_like(like)
     dpp, dpp_idx = _dpp_points(basis, rng, "auto")
     iid, iid_idx = _iid_points(basis, n - basis.m, rng)
     order = rng.permutation(n)
@@ -437,6 +446,7 @@ def repeated_dpp(basis, r, *, rng=None, like=None):
     basis = _check_basis(basis)
     r = check_int(r, "r", low=1)
     rng = check_rng(rng)
+    check_like(like)
     draws = [_dpp_points(basis, rng, "auto") for _ in range(r)]
     points = np.concatenate([p for p, _ in draws])
     idx = None if draws[0][1] is None else np.concatenate([i for _, i in draws])
