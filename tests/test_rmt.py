@@ -702,3 +702,85 @@ def test_bad_input():
         rmt.LeastSquares(np.ones((5, 2)), np.ones(5)).hessian(np.ones(4))
     with pytest.raises(ValueError, match="`n_probes` must be >= 3"):
         rmt.trace(mv, 10, n_probes=2)
+
+
+def _spd(n=12):
+    Q = np.random.default_rng(0).standard_normal((n, n))
+    return Q @ Q.T / n
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda mv, **kw: nl.rmt.lanczos(mv, 12, 4, rng=0, **kw),
+        lambda mv, **kw: nl.rmt.eigsh(mv, 12, rng=0, **kw),
+        lambda mv, **kw: nl.rmt.spectral_density(mv, 12, n_probes=2, k=4, rng=0, **kw),
+        lambda mv, **kw: nl.rmt.trace(mv, 12, n_probes=6, rng=0, **kw),
+    ],
+    ids=["lanczos", "eigsh", "spectral_density", "trace"],
+)
+def test_matvec_products_and_like_are_checked(call):
+    A = _spd()
+    with pytest.raises(ValueError, match="`matvec` returned NaN or infinity"):
+        call(lambda v: np.full(12, np.nan))
+    with pytest.raises(TypeError, match="`matvec` must return real values"):
+        call(lambda v: A @ v + 1j)
+    with pytest.raises(TypeError, match="`like` must be None or an array"):
+        call(lambda v: A @ v, like="numpy")
+
+
+def test_v0_is_checked_before_use():
+    A = _spd()
+    with pytest.raises(TypeError, match="`v0` must be real"):
+        nl.rmt.lanczos(lambda v: A @ v, 12, 4, v0=np.ones(12) + 1j)
+    with pytest.raises(TypeError, match="`v0` must be an array"):
+        nl.rmt.eigsh(lambda v: A @ v, 12, v0="ones")
+    alpha, _ = nl.rmt.lanczos(lambda v: A @ v, 12, 4, v0=[1.0] * 12)
+    assert len(alpha) == 4
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: nl.rmt.ritz(["a", "b"], [0.1]), TypeError, "`alpha` must be an array_like of real"),
+        (lambda: nl.rmt.ritz([1.0, 2.0], [0.1 + 1j]), TypeError, "`beta` must be an array_like of real"),
+        (lambda: nl.rmt.smooth_density([0.0, 1.0], [0.5 + 0j, 0.5]), TypeError, "`weights` must be"),
+        (lambda: nl.rmt.smooth_density([0.0, 1.0], [0.5, 0.5], grid=[0.0, np.nan]), ValueError, "`grid` must be"),
+        (lambda: nl.rmt.smooth_density([0.0, 1.0], [0.5, 0.5], grid=[]), ValueError, "`grid` must be"),
+        (lambda: nl.rmt.fit_batch_scaling("abc", [1.0, 2.0, 3.0]), TypeError, "`batch_sizes` must be"),
+        (lambda: nl.rmt.fit_batch_scaling([8, 16, 32], [1, 2, 3 + 1j]), TypeError, "`lambdas` must be"),
+        (lambda: nl.rmt.finite_sample_factor(0, 100), ValueError, "`batch_size` must be finite and >= 1"),
+        (lambda: nl.rmt.finite_sample_factor(np.nan), ValueError, "`batch_size` must be finite"),
+        (lambda: nl.rmt.finite_sample_factor(None), TypeError, "`batch_size` must be an array_like"),
+        (lambda: nl.rmt.finite_sample_factor(200, 100), ValueError, "`batch_size` must be <= n_samples"),
+        (lambda: nl.rmt.finite_sample_factor(8, 1), ValueError, "`n_samples` must be >= 2"),
+        (lambda: nl.rmt.finite_sample_factor(8, np.nan), TypeError, "`n_samples` must be an integer"),
+    ],
+)
+def test_host_arguments_are_checked(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_batch_scaling_predict_checks_batch_size():
+    fit = nl.rmt.fit_batch_scaling([8, 16, 32, 64], 1 + 5 / np.array([8, 16, 32, 64]))
+    with pytest.raises(ValueError, match="`batch_size` must be finite and >= 1"):
+        fit.predict(0)
+    np.testing.assert_allclose(fit.predict([8, 64]), 1 + 5 / np.array([8, 64]), rtol=1e-9)
+
+
+def test_model_bad_input():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    labels = (X[:, 0] > 0).astype(float)
+    with pytest.raises(ValueError, match="`y` must contain only finite class labels"):
+        nl.rmt.LogisticRegression(X, np.where(np.arange(20) == 3, np.nan, labels))
+    with pytest.raises(TypeError, match="`y` must hold real class labels"):
+        nl.rmt.MLP(X, labels + 1j, hidden=2, loss="ce")
+    with pytest.raises(TypeError, match="`fit_intercept` must be True or False"):
+        nl.rmt.LeastSquares(X, X[:, 0], fit_intercept="yes")
+    model = nl.rmt.LeastSquares(X, X[:, 0])
+    with pytest.raises(TypeError, match="`center` must be an array of shape"):
+        nl.rmt.LocalQuadratic(model, "origin")
+    with pytest.raises(TypeError, match="`hvp` must be callable"):
+        nl.rmt.SLQLearner(model.n_params, k=3).estimate(3)

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import _backend
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
-from ._lanczos import _apply, _Lanczos, _layout, _ritz_pairs, _template, eigsh
+from ._lanczos import _apply, _host_values, _Lanczos, _layout, _ritz_pairs, _template, eigsh
 
 __all__ = [
     "BatchCurvature",
@@ -78,11 +78,15 @@ def finite_sample_factor(batch_size, n_samples=None):
     >>> nl.rmt.finite_sample_factor(1, 100), nl.rmt.finite_sample_factor(100, 100)
     (1.0, 0.0)
     """
-    B = np.asarray(batch_size, dtype=np.float64)
+    B = _host_values(batch_size, "batch_size").reshape(np.shape(batch_size))
+    if not np.all(np.isfinite(B)) or np.any(B < 1):
+        raise ValueError(f"`batch_size` must be finite and >= 1; got {batch_size!r}")
     if n_samples is None:
         c = 1.0 / B
     else:
-        N = float(n_samples)
+        N = float(check_int(n_samples, "n_samples", low=2))
+        if np.any(B > N):
+            raise ValueError(f"`batch_size` must be <= n_samples = {int(N)}; got {batch_size!r}")
         c = (N - B) / (B * (N - 1.0))
     return float(c) if c.ndim == 0 else c
 
@@ -631,8 +635,8 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None, sigma=None):
     """
     from scipy.stats import t as student_t
 
-    B = np.asarray(batch_sizes, dtype=np.float64).reshape(-1)
-    lam = np.asarray(lambdas, dtype=np.float64).reshape(-1)
+    B = _host_values(batch_sizes, "batch_sizes")
+    lam = _host_values(lambdas, "lambdas")
     if B.shape != lam.shape:
         raise ValueError(
             "`batch_sizes` and `lambdas` must have the same length; "
@@ -655,7 +659,7 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None, sigma=None):
         raise ValueError("`batch_sizes` must contain at least two different batch sizes")
     weights = np.ones_like(lam)
     if sigma is not None:
-        sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+        sigma = _host_values(sigma, "sigma")
         if sigma.shape != lam.shape or not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
             raise ValueError(
                 f"`sigma` must hold {lam.shape[0]} finite non-negative standard errors"

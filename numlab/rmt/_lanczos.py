@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import _backend
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import check_array, check_int, check_like, check_option, check_rng, check_scalar
 
 __all__ = [
     "EigResult",
@@ -35,8 +35,9 @@ __all__ = [
 
 def _template(matvec, v0=None, like=None):
     """The array whose namespace, device and dtype the Krylov vectors take."""
+    like = check_like(like)
     if v0 is not None:
-        return v0
+        return check_array(v0, "v0", ndim=1)
     if like is not None:
         return like
     return getattr(matvec, "like", None)
@@ -65,9 +66,31 @@ def _apply(matvec, v, n, xp, name="matvec"):
             f"`{name}` must return an array of shape ({n},) for a vector of shape ({n},); "
             f"got {type(w).__name__} with shape {shape}"
         )
+    if w.dtype != v.dtype and xp.isdtype(w.dtype, "complex floating"):
+        raise TypeError(f"`{name}` must return real values; got complex dtype {w.dtype}")
     if w.dtype != v.dtype:
         w = xp.astype(w, v.dtype)
     return w
+
+
+def _finite(value, name="matvec"):
+    """A host scalar computed from the operator's products (already synchronised)."""
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` returned NaN or infinity (its products are not finite)")
+    return value
+
+
+def _host_values(x, name):
+    """``x`` (array_like of real numbers, any backend) as a flat float64 NumPy array."""
+    arr = None if isinstance(x, (str, bytes)) or x is None else np.asarray(
+        _backend.to_numpy(x) if _backend.is_array(x) else x
+    )
+    if arr is None or arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{name}` must be an array_like of real numbers; got "
+            + (f"dtype {arr.dtype}" if arr is not None else type(x).__name__)
+        )
+    return arr.astype(np.float64).reshape(-1)
 
 
 def _norm(xp, v) -> float:
@@ -143,6 +166,7 @@ class _Lanczos:
                 w = w - self.beta[-1] * self.Q[j - 1, :]
             self.scale = max(self.scale, abs(alpha), _norm(xp, w))
         beta = _norm(xp, w)
+        _finite(alpha + beta)
         self.alpha.append(alpha)
         self.beta.append(beta)
         if beta <= 10 * self.eps * max(self.scale, 1e-300) * math.sqrt(self.n):
@@ -290,8 +314,8 @@ def ritz(alpha, beta):
 def _ritz_pairs(alpha, beta):
     from scipy.linalg import eigh_tridiagonal
 
-    alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
-    beta = np.asarray(beta, dtype=np.float64).reshape(-1)
+    alpha = _host_values(alpha, "alpha")
+    beta = _host_values(beta, "beta")
     m = alpha.shape[0]
     if m == 0:
         raise ValueError("`alpha` must not be empty")
@@ -592,8 +616,8 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
     >>> round(float((p[1:] * (x[1:] - x[:-1])).sum()), 2)
     1.0
     """
-    nodes = np.asarray(nodes, dtype=np.float64).reshape(-1)
-    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+    nodes = _host_values(nodes, "nodes")
+    weights = _host_values(weights, "weights")
     if nodes.shape != weights.shape or nodes.size == 0:
         raise ValueError(
             "`nodes` and `weights` must be non-empty and of the same length; "
@@ -610,7 +634,9 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
     if grid is None or isinstance(grid, (int, np.integer)):
         size = 1000 if grid is None else check_int(grid, "grid", low=2)
         grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, size)
-    grid = np.asarray(grid, dtype=np.float64).reshape(-1)
+    grid = _host_values(grid, "grid")
+    if grid.size == 0 or not np.all(np.isfinite(grid)):
+        raise ValueError(f"`grid` must be an int >= 2 or a non-empty array of finite points; got {grid!r}")
     z = (grid[:, None] - nodes[None, :]) / sigma
     density = np.exp(-0.5 * z * z) @ weights / (sigma * math.sqrt(2 * math.pi))
     return grid, density
@@ -668,7 +694,7 @@ def trace(matvec, n, *, n_probes=30, method="hutch++", rng=None, like=None):
     xp, device, dtype = _layout(_template(matvec, None, like), n)
 
     def quad(z):
-        return float(xp.vecdot(z, _apply(matvec, z, n, xp)))
+        return _finite(float(xp.vecdot(z, _apply(matvec, z, n, xp))))
 
     if method == "hutchinson":
         return sum(quad(_rademacher(rng, n, xp, device, dtype)) for _ in range(n_probes)) / n_probes

@@ -137,6 +137,8 @@ class SLQLearner:
         SLQStep
             Learning rate, momentum and the curvature edges.
         """
+        if not callable(hvp):
+            raise TypeError(f"`hvp` must be callable; got {type(hvp).__name__}")
         nodes, weights = spectral_density(
             lambda v: hvp(v, idx),
             self.n_params,

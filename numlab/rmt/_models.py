@@ -90,6 +90,8 @@ class _Model:
     """Shared plumbing: data on the backend, batch selection, flat parameter vectors."""
 
     def __init__(self, X, fit_intercept):
+        if not isinstance(fit_intercept, (bool, np.bool_)):
+            raise TypeError(f"`fit_intercept` must be True or False; got {fit_intercept!r}")
         X = check_array(X, "X", ndim=2)
         self.xp = _backend.namespace(X)
         self.device = _backend.device(X)
@@ -108,6 +110,10 @@ class _Model:
                 f"`y` must be a 1-D array of length {n} (one label per row of X); "
                 f"got shape {y_host.shape}"
             )
+        if y_host.dtype.kind == "c":
+            raise TypeError(f"`y` must hold real class labels; got complex dtype {y_host.dtype}")
+        if y_host.dtype.kind == "f" and not np.all(np.isfinite(y_host)):
+            raise ValueError("`y` must contain only finite class labels; got NaN or infinity")
         classes, codes = np.unique(y_host, return_inverse=True)
         if classes.shape[0] < 2:
             raise ValueError(f"`y` must contain at least 2 classes; got {classes.shape[0]}")
@@ -125,6 +131,8 @@ class _Model:
         return self.xp.take(A, idx, axis=0)
 
     def _check_vector(self, v, name):
+        if not _backend.is_array(v):
+            raise TypeError(f"`{name}` must be an array of shape ({self.n_params},); got {type(v).__name__}")
         if tuple(v.shape) != (self.n_params,):
             raise ValueError(f"`{name}` must have shape ({self.n_params},); got {tuple(v.shape)}")
         return v
