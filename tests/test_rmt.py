@@ -784,3 +784,13 @@ def test_model_bad_input():
         nl.rmt.LocalQuadratic(model, "origin")
     with pytest.raises(TypeError, match="`hvp` must be callable"):
         nl.rmt.SLQLearner(model.n_params, k=3).estimate(3)
+
+
+def test_gradient_noise_scale_and_measured_rate_bad_input():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    model = nl.rmt.LeastSquares(X, X @ np.ones(3))
+    with pytest.raises(ValueError, match="`gradient` returned NaN or infinity"):
+        nl.rmt.gradient_noise_scale(lambda idx=None: np.full(model.n_params, np.nan), 64, rng=0)
+    with pytest.raises(ValueError, match="`seeds` must be a non-empty sequence"):
+        nl.rmt.measure_max_learning_rate(model, 8, seeds=())

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import _backend
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
-from ._lanczos import _apply, _host_values, _Lanczos, _layout, _ritz_pairs, _template, eigsh
+from ._lanczos import _apply, _finite, _host_values, _Lanczos, _layout, _ritz_pairs, _template, eigsh
 
 __all__ = [
     "BatchCurvature",
@@ -1234,12 +1234,12 @@ def gradient_noise_scale(gradient, n_samples, *, batch_size=32, n_batches=16, hv
     device = _backend.device(G)
     n = G.shape[0]
     c = finite_sample_factor(batch_size, n_samples)
-    gg = float(xp.vecdot(G, G))
+    gg = _finite(float(xp.vecdot(G, G)), "gradient")
     trace_cov, trace_hcov = 0.0, 0.0
     for _ in range(n_batches):
         idx = _draw_batch(rng, n_samples, batch_size, xp, device)
         d = _apply(lambda _v, idx=idx: gradient(idx), G, n, xp, "gradient") - G
-        trace_cov += float(xp.vecdot(d, d))
+        trace_cov += _finite(float(xp.vecdot(d, d)), "gradient")
         if hvp is not None:
             trace_hcov += float(xp.vecdot(d, _apply(hvp, d, n, xp, "hvp")))
     trace_cov /= n_batches * c
@@ -1346,6 +1346,9 @@ def measure_max_learning_rate(
     n_steps = check_int(n_steps, "n_steps", low=1)
     rtol = check_scalar(rtol, "rtol", low=0.0)
     w0 = model.init_params(0) if w0 is None else w0
+    seeds = list(seeds) if hasattr(seeds, "__iter__") and not isinstance(seeds, str) else None
+    if not seeds:
+        raise ValueError("`seeds` must be a non-empty sequence of integer seeds")
     thresholds = []
     for seed in seeds:
 
