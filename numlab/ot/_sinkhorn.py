@@ -778,8 +778,6 @@ def sinkhorn2(a, b, M, reg, **kwargs):
         b = np.asarray(b, dtype=np.float64)
     if b is not None and hasattr(b, "ndim") and b.ndim == 2:
         M = check_array(M, "M", ndim=2)
-        if isinstance(b, np.ndarray) and not isinstance(M, np.ndarray):
-            b = _backend.asarray(b, xp=_backend.namespace(M), device=_backend.device(M))
         xp = _backend.namespace(M, b)
         b = check_array(b, "b", xp=xp, ndim=2, shape=(M.shape[1], None))
         costs = [sinkhorn(a, b[:, k], M, reg, **kwargs).cost for k in range(b.shape[1])]
