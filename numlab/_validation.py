@@ -27,6 +27,7 @@ __all__ = [
     "check_option",
     "check_rng",
     "check_like",
+    "check_real_values",
 ]
 
 
@@ -218,3 +219,18 @@ def check_like(like, name="like"):
         f"`{name}` must be None or an array (NumPy, CuPy, ...) whose library and device the "
         f"result takes; got {type(like).__name__}"
     )
+
+
+def check_real_values(x, name, expectation="an array_like of real numbers", *, finite=False):
+    """A small host-side argument (a number or array_like of them, any backend) as a float64
+    NumPy array of its shape: batch sizes, Ritz values, grids. Bool, str and None are refused.
+    """
+    arr = None
+    if x is not None and not isinstance(x, (str, bytes)):
+        arr = np.asarray(_backend.to_numpy(x) if _backend.is_array(x) else x)
+    if arr is None or arr.dtype.kind not in "iuf":
+        got = f"dtype {arr.dtype}" if arr is not None else type(x).__name__
+        raise TypeError(f"`{name}` must be {expectation}; got {got}")
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite; got {x!r}")
+    return arr.astype(np.float64)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
-from .._validation import check_int, check_rng, check_scalar
+from .._validation import check_int, check_real_values, check_rng, check_scalar
 from ._hash import gap_table
 
 
@@ -41,24 +41,14 @@ def johnson_lindenstrauss_min_dim(n_samples, *, eps=0.1):
     >>> int(nl.random_projection.johnson_lindenstrauss_min_dim(10_000, eps=0.1))
     7894
     """
-    eps_arr = _real_values(eps, "eps", "a float in (0, 1) or an array of them")
-    n_arr = _real_values(n_samples, "n_samples", "an integer > 0 or an array of them")
+    eps_arr = check_real_values(eps, "eps", "a float in (0, 1) or an array of them", finite=True)
+    n_arr = check_real_values(n_samples, "n_samples", "an integer > 0 or an array of them", finite=True)
     if np.any(eps_arr <= 0.0) or np.any(eps_arr >= 1.0):
         raise ValueError(f"`eps` must be in (0, 1); got {eps!r}")
     if np.any(n_arr <= 0):
         raise ValueError(f"`n_samples` must be > 0; got {n_samples!r}")
     denominator = (eps_arr**2 / 2) - (eps_arr**3 / 3)
     return (4 * np.log(n_arr) / denominator).astype(np.int64)
-
-
-def _real_values(value, name, expectation):
-    """``value`` (a number or array_like of them) as a finite real NumPy array."""
-    arr = np.asarray(value) if not isinstance(value, str) else None
-    if arr is None or arr.dtype.kind not in "iuf":
-        raise TypeError(f"`{name}` must be {expectation}; got {value!r}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be finite; got {value!r}")
-    return arr
 
 
 def check_density(density, n_features) -> float:

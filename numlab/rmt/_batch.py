@@ -30,8 +30,24 @@ import warnings
 import numpy as np
 
 from .. import _backend
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
-from ._lanczos import _apply, _finite, _host_values, _Lanczos, _layout, _ritz_pairs, _template, eigsh
+from .._validation import (
+    check_array,
+    check_int,
+    check_option,
+    check_real_values,
+    check_rng,
+    check_scalar,
+)
+from ._lanczos import (
+    _apply,
+    _finite,
+    _host_values,
+    _Lanczos,
+    _layout,
+    _ritz_pairs,
+    _template,
+    eigsh,
+)
 
 __all__ = [
     "BatchCurvature",
@@ -78,7 +94,7 @@ def finite_sample_factor(batch_size, n_samples=None):
     >>> nl.rmt.finite_sample_factor(1, 100), nl.rmt.finite_sample_factor(100, 100)
     (1.0, 0.0)
     """
-    B = _host_values(batch_size, "batch_size").reshape(np.shape(batch_size))
+    B = check_real_values(batch_size, "batch_size")
     if not np.all(np.isfinite(B)) or np.any(B < 1):
         raise ValueError(f"`batch_size` must be finite and >= 1; got {batch_size!r}")
     if n_samples is None:

@@ -17,7 +17,15 @@ import math
 import numpy as np
 
 from .. import _backend
-from .._validation import check_array, check_int, check_like, check_option, check_rng, check_scalar
+from .._validation import (
+    check_array,
+    check_int,
+    check_like,
+    check_option,
+    check_real_values,
+    check_rng,
+    check_scalar,
+)
 
 __all__ = [
     "EigResult",
@@ -37,7 +45,7 @@ def _template(matvec, v0=None, like=None):
     """The array whose namespace, device and dtype the Krylov vectors take."""
     like = check_like(like)
     if v0 is not None:
-        return check_array(v0, "v0", ndim=1)
+        return check_array(v0, "v0", ndim=1, finite=False)  # values: _start_vector
     if like is not None:
         return like
     return getattr(matvec, "like", None)
@@ -82,15 +90,7 @@ def _finite(value, name="matvec"):
 
 def _host_values(x, name):
     """``x`` (array_like of real numbers, any backend) as a flat float64 NumPy array."""
-    arr = None if isinstance(x, (str, bytes)) or x is None else np.asarray(
-        _backend.to_numpy(x) if _backend.is_array(x) else x
-    )
-    if arr is None or arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"`{name}` must be an array_like of real numbers; got "
-            + (f"dtype {arr.dtype}" if arr is not None else type(x).__name__)
-        )
-    return arr.astype(np.float64).reshape(-1)
+    return check_real_values(x, name).reshape(-1)
 
 
 def _norm(xp, v) -> float:
