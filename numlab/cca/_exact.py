@@ -102,7 +102,7 @@ def check_views(X, Y, name_x="X", name_y="Y"):
 
     Returns ``(views, xp, dtype)``; integer views become floating.
     """
-    if isinstance(X, (list, tuple)) and len(X) and not isinstance(X[0], numbers.Number):
+    if _is_view_sequence(X):
         if Y is not None:
             raise TypeError(
                 f"`{name_y}` must be omitted when `{name_x}` is a sequence of views; "
@@ -110,7 +110,7 @@ def check_views(X, Y, name_x="X", name_y="Y"):
             )
         if len(X) < 2:
             raise ValueError(f"`{name_x}` must hold at least two views; got {len(X)}")
-        names = [f"{name_x}[{i}]" for i in range(len(X))]
+        names = view_names(X, len(X), name_x, name_y)
         raw = list(X)
     else:
         if Y is None:
@@ -137,9 +137,14 @@ def check_views(X, Y, name_x="X", name_y="Y"):
     return views, xp, dtype
 
 
+def _is_view_sequence(X):
+    # a sequence of views, not one view given as nested lists of numbers
+    return isinstance(X, (list, tuple)) and len(X) and not isinstance(X[0], numbers.Number)
+
+
 def view_names(X, n_views, name_x="X", name_y="Y"):
     """The argument names of the views, as :func:`check_views` reads ``(X, Y)``."""
-    if isinstance(X, (list, tuple)) and len(X) and not isinstance(X[0], numbers.Number):
+    if _is_view_sequence(X):
         return [f"{name_x}[{i}]" for i in range(n_views)]
     return [name_x, name_y][:n_views]
 

@@ -86,7 +86,6 @@ def _check_basis(basis):
 
 def _place(x, like):
     """``x`` (NumPy) on the backend, device and float dtype of ``like`` (None: NumPy)."""
-    like = check_like(like)
     if like is None:
         return x
     xp = _backend.namespace(like)
