@@ -72,7 +72,7 @@ def adjacency(G, weight, dtype):
     a floating matrix's dtype.
     """
     if _is_networkx(G):
-        dtype = np.float32 if dtype is None else _check_dtype(dtype, _backend.namespace(np.empty(0)))
+        dtype = np.float32 if dtype is None else _check_dtype(dtype, _backend.namespace(xp=np))
         S = networkx_to_csr(G, weight=weight, dtype=dtype)
         xp = _backend.namespace(S)
         _check_weights(S.data, xp)
