@@ -1,0 +1,17 @@
+"""Neural operators with numlab's own gradients: the Fourier Neural Operator and its kin.
+
+Models are array-API code on NumPy (Numba kernels for the hot elementwise chains) or CuPy,
+with hand-written backward passes; no deep-learning framework is used. The gradient
+machinery is described in one place, :mod:`numlab.operators._layers`.
+
+References
+----------
+Z. Li, N. Kovachki, K. Azizzadenesheli, B. Liu, K. Bhattacharya, A. Stuart,
+A. Anandkumar, "Fourier Neural Operator for Parametric Partial Differential Equations",
+ICLR 2021.
+J. Kossaifi, N. Kovachki, K. Azizzadenesheli, A. Anandkumar, "Multi-Grid Tensorized
+Fourier Neural Operator for High-Resolution PDEs", TMLR 2024.
+"""
+
+# The public names are imported here as their modules land.
+__all__: list[str] = []
