@@ -13,5 +13,9 @@ J. Kossaifi, N. Kovachki, K. Azizzadenesheli, A. Anandkumar, "Multi-Grid Tensori
 Fourier Neural Operator for High-Resolution PDEs", TMLR 2024.
 """
 
+from . import _kernels  # noqa: F401  (registers the operators.* kernels; imports NumPy only)
+
 # The public names are imported here as their modules land.
-__all__: list[str] = []
+from ._fno import FNO, load  # noqa: E402
+
+__all__: list[str] = ["FNO", "load"]
