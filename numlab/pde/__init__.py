@@ -21,3 +21,8 @@ ICLR 2021.
 
 # The generators (each in its own module) are imported here as they land.
 __all__: list[str] = []
+
+from ._burgers import burgers  # noqa: E402
+from ._grf import gaussian_random_field  # noqa: E402
+
+__all__ += ["burgers", "gaussian_random_field"]
