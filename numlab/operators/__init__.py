@@ -19,3 +19,8 @@ from . import _kernels  # noqa: F401  (registers the operators.* kernels; import
 from ._fno import FNO, load  # noqa: E402
 
 __all__: list[str] = ["FNO", "load"]
+
+# Training (numlab/operators/_train.py).
+from ._train import TrainResult, UnitGaussianNormalizer, train  # noqa: E402
+
+__all__ += ["train", "TrainResult", "UnitGaussianNormalizer"]

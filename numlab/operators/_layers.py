@@ -1,0 +1,565 @@
+"""The gradient machinery of :mod:`numlab.operators`: layers that return their own backward pass.
+
+numlab trains neural operators without a deep-learning framework. Every layer here is a
+plain function written against the array API, in the style of thinc's functional layers::
+
+    y, backprop = layer(x, *params, train=True)
+    dx, grads = backprop(dy)
+
+- ``layer`` computes the output ``y``. With ``train=False`` it keeps nothing and returns
+  ``backprop=None`` (inference: no activation outlives the call).
+- ``backprop`` is a closure made by the forward pass: it holds exactly what the backward
+  pass needs (the input of a linear map, the kept Fourier modes, the GELU derivative) and
+  maps the gradient of the loss with respect to ``y`` to the gradient with respect to ``x``
+  (``dx``, ``None`` when the caller said it does not need it) and a dict ``grads`` of
+  gradients with respect to the layer's parameters, keyed by the layer's own parameter
+  names (``"weight"``, ``"bias"``, ``"fcs.0.weight"``, ...). A model composes layers by
+  calling the closures in reverse order, adding the ``dx`` of branches that share an input,
+  and prefixing the parameter names; nothing is recorded on a global tape.
+- ``backprop`` never writes into ``dy`` (a gradient that fans out to two branches is
+  read twice); it may write into arrays it created itself.
+- Complex parameters get the gradient ``dL/dRe + 1j dL/dIm`` (PyTorch's convention), so
+  an optimiser treats real and imaginary parts as independent real parameters.
+
+Layout: activations are ``(batch, channels, *spatial)``; a pointwise layer works on the
+``(batch, channels, n)`` view with ``n = prod(spatial)``. Dtypes are preserved: a float32
+run stays float32 (complex64 in Fourier space).
+
+The layers: :func:`linear` (1x1 convolution over channels, optional bias),
+:func:`spectral_conv` (Fourier layer), :func:`gelu`, :func:`soft_gating`,
+:func:`identity`, :func:`channel_mlp`, :func:`pad` / :func:`unpad` (domain padding),
+:func:`grid_embedding` (positional embedding); the losses :func:`relative_l2_loss` and
+:func:`relative_h1_loss`, which return ``(loss, backprop)`` with ``backprop()`` giving
+the gradient with respect to the prediction. Each is checked against central differences
+in float64 and against torch autograd in ``tests/test_operators_fno.py``.
+
+References
+----------
+M. Honnibal et al., thinc: functional layers ``forward(model, X, is_train) -> (Y, backprop)``.
+Z. Li et al., "Fourier Neural Operator for Parametric Partial Differential Equations",
+ICLR 2021. J. Kossaifi et al., "Multi-Grid Tensorized Fourier Neural Operator for
+High-Resolution PDEs", TMLR 2024 (neuraloperator 2.0's layer definitions).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+
+from .. import _backend
+from .._dispatch import kernel
+
+__all__ = [
+    "linear",
+    "soft_gating",
+    "identity",
+    "gelu",
+    "channel_mlp",
+    "spectral_conv",
+    "kept_modes",
+    "pad",
+    "unpad",
+    "grid_embedding",
+    "relative_l2_loss",
+    "relative_h1_loss",
+]
+
+
+def _prefixed(prefix, grads):
+    return {f"{prefix}{name}": g for name, g in grads.items()}
+
+
+# --------------------------------------------------------------------------- pointwise layers
+
+
+def linear(x, weight, bias=None, *, train=False, input_grad=True):
+    """Pointwise linear map over channels (a 1x1 convolution): ``y = W x + b``.
+
+    Parameters
+    ----------
+    x : array, shape (batch, c_in, *spatial)
+    weight : array, shape (c_out, c_in)
+    bias : array, shape (c_out,), optional
+    train : bool
+        Return a ``backprop`` closure (keeps a reference to ``x``).
+    input_grad : bool
+        Whether ``backprop`` computes ``dx`` (the first layer of a model needs none).
+
+    Returns
+    -------
+    y : array, shape (batch, c_out, *spatial)
+    backprop : callable ``dy -> (dx, {"weight", "bias"})`` or None
+    """
+    xp = _backend.namespace(x, weight)
+    batch, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    x3 = xp.reshape(x, (batch, c_in, -1))
+    # (c_out, c_in) @ (batch, c_in, n): one GEMM per sample with n (the grid) as the long
+    # dimension, which BLAS runs at full speed; no transposed copy of the activations.
+    y3 = xp.matmul(weight, x3)
+    if bias is not None:
+        y3 += xp.reshape(bias, (c_out, 1))
+    y = xp.reshape(y3, (batch, c_out, *x.shape[2:]))
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        dy3 = xp.reshape(dy, (batch, c_out, -1))
+        grads = {"weight": xp.sum(xp.matmul(dy3, xp.matrix_transpose(x3)), axis=0)}
+        if bias is not None:
+            grads["bias"] = xp.sum(dy3, axis=(0, 2))
+        dx = None
+        if input_grad:
+            dx = xp.reshape(xp.matmul(xp.matrix_transpose(weight), dy3), x.shape)
+        return dx, grads
+
+    return y, backprop
+
+
+def soft_gating(x, weight, *, train=False):
+    """Per-channel scaling ``y[:, c] = w[c] x[:, c]`` (neuraloperator's ``SoftGating``).
+
+    Parameters
+    ----------
+    x : array, shape (batch, channels, *spatial)
+    weight : array, shape (channels,)
+
+    Returns
+    -------
+    y, backprop : ``backprop(dy) -> (dx, {"weight"})``
+    """
+    xp = _backend.namespace(x, weight)
+    shape = (1, weight.shape[0]) + (1,) * (x.ndim - 2)
+    w = xp.reshape(weight, shape)
+    y = x * w
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        batch, channels = x.shape[:2]
+        # vecdot contracts the grid without a (batch, channels, n) temporary.
+        per_sample = xp.vecdot(
+            xp.reshape(x, (batch, channels, -1)), xp.reshape(dy, (batch, channels, -1)), axis=-1
+        )
+        return dy * w, {"weight": xp.sum(per_sample, axis=0)}
+
+    return y, backprop
+
+
+def identity(x, *, train=False):
+    """``y = x`` (an identity skip connection); ``backprop(dy) -> (dy, {})``."""
+    return x, ((lambda dy: (dy, {})) if train else None)
+
+
+def _gelu_kernels(xp):
+    """The exact (erf) GELU and its derivative for ``xp``."""
+    try:
+        from . import _kernels  # noqa: F401  (registers the operators.* kernels)
+
+        return kernel("operators.gelu", xp), kernel("operators.gelu_with_grad", xp)
+    except (ImportError, KeyError):
+        return _fallback_gelu, _fallback_gelu_with_grad
+
+
+# Temporary stand-in until numlab/operators/_kernels.py provides the GELU kernels: SciPy's
+# erf on the host (exact, but slow and host-only).
+def _fallback_gelu_with_grad(x):
+    import scipy.special
+
+    xp = _backend.namespace(x)
+    h = _backend.to_numpy(x)
+    cdf = 0.5 * (1.0 + scipy.special.erf(h / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * h * h) / math.sqrt(2.0 * math.pi)
+    dev = _backend.device(x)
+    y = _backend.asarray((h * cdf).astype(h.dtype), xp=xp, device=dev)
+    dydx = _backend.asarray((cdf + h * pdf).astype(h.dtype), xp=xp, device=dev)
+    return y, dydx
+
+
+def _fallback_gelu(x):
+    return _fallback_gelu_with_grad(x)[0]
+
+
+def gelu(x, *, train=False):
+    """Exact GELU, ``x Phi(x)`` with the Gaussian CDF ``Phi`` (torch's default ``F.gelu``).
+
+    The forward of a training step computes the derivative in the same pass (one fused
+    kernel) and keeps it; inference computes the value only.
+
+    Returns
+    -------
+    y, backprop : ``backprop(dy) -> (dx, {})``
+    """
+    xp = _backend.namespace(x)
+    value, value_and_grad = _gelu_kernels(xp)
+    if not train:
+        return value(x), None
+    y, dydx = value_and_grad(x)
+    return y, (lambda dy: (dy * dydx, {}))
+
+
+def channel_mlp(x, weights, biases, *, train=False, input_grad=True):
+    """Pointwise MLP over channels: linear, GELU, linear, ... (neuraloperator's ``ChannelMLP``).
+
+    Parameters
+    ----------
+    x : array, shape (batch, c_in, *spatial)
+    weights, biases : sequences of arrays
+        Layer ``i`` maps with ``weights[i]`` of shape (c_{i+1}, c_i) and ``biases[i]``;
+        GELU follows every layer but the last.
+
+    Returns
+    -------
+    y, backprop : ``backprop(dy) -> (dx, {"fcs.<i>.weight", "fcs.<i>.bias"})``
+    """
+    steps = []
+    n = len(weights)
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        x, bp = linear(x, w, b, train=train, input_grad=input_grad or i > 0)
+        steps.append((f"fcs.{i}.", bp))
+        if i < n - 1:
+            x, bp = gelu(x, train=train)
+            steps.append(("", bp))
+    if not train:
+        return x, None
+
+    def backprop(dy):
+        grads = {}
+        for prefix, bp in reversed(steps):
+            dy, g = bp(dy)
+            grads.update(_prefixed(prefix, g))
+        return dy, grads
+
+    return x, backprop
+
+
+# --------------------------------------------------------------------------- spectral convolution
+
+
+def kept_modes(n_modes):
+    """The weight's mode shape for neuraloperator-2.0 ``n_modes``: ``(*n_modes[:-1], n_modes[-1] // 2 + 1)``.
+
+    Along every axis but the last, ``n`` modes are the ``n`` frequencies centred on zero,
+    ``-(n // 2), ..., n - n // 2 - 1``; along the last axis (real FFT, whose negative
+    frequencies are redundant) the ``n // 2 + 1`` frequencies ``0, ..., n // 2``.
+    """
+    n_modes = tuple(int(m) for m in n_modes)
+    return n_modes[:-1] + (n_modes[-1] // 2 + 1,)
+
+
+@functools.lru_cache(maxsize=64)
+def _mode_blocks(spatial, kept):
+    """Where the kept modes sit in the ``rfftn`` output, as contiguous blocks.
+
+    Returns a list of ``(src, dst)`` pairs of slice tuples: ``src`` indexes the spatial
+    axes of the full half-spectrum (unshifted, as ``rfftn`` returns it), ``dst`` the mode
+    axes of the weight (centred order, negative frequencies first). Along each axis but
+    the last there are two blocks (negative and non-negative frequencies), so ``2**(d-1)``
+    corners; gathering by slices needs neither an fftshift nor integer-array indexing.
+    """
+    per_axis = []
+    for n, k in zip(spatial[:-1], kept[:-1]):
+        neg = k // 2
+        blocks = [(slice(0, k - neg), slice(neg, k))]  # frequencies 0 .. k - neg - 1
+        if neg:
+            blocks.insert(0, (slice(n - neg, n), slice(0, neg)))  # frequencies -neg .. -1
+        per_axis.append(blocks)
+    per_axis.append([(slice(0, kept[-1]), slice(0, kept[-1]))])
+    return [
+        (tuple(b[0] for b in corner), tuple(b[1] for b in corner))
+        for corner in itertools.product(*per_axis)
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _gradient_scale(spatial, kept):
+    """``c / N`` per kept mode (host float64, shape (M, 1, 1)): the adjoint weights of ``irfftn``.
+
+    ``irfftn`` counts a last-axis frequency ``0 < k < n/2`` twice (it stands for ``k``
+    and ``-k``) and ``k = 0`` and the Nyquist frequency ``n/2`` once, then divides by
+    ``N = prod(spatial)``; the weight gradient carries the same factors.
+    """
+    n_last = spatial[-1]
+    k = np.arange(kept[-1])
+    c = np.where((k == 0) | (2 * k == n_last), 1.0, 2.0)
+    scale = np.broadcast_to(c, kept).reshape(-1, 1, 1) / math.prod(spatial)
+    return scale
+
+
+def _check_modes(spatial, kept):
+    for axis, (n, k) in enumerate(zip(spatial[:-1], kept[:-1])):
+        if k > n:
+            return axis, k, n
+    if kept[-1] > spatial[-1] // 2 + 1:
+        return len(spatial) - 1, 2 * (kept[-1] - 1), spatial[-1]
+    return None
+
+
+def _gather(xp, spectrum, blocks, kept):
+    """The kept modes of ``spectrum`` (batch, c, *half) as a (M, batch, c) array."""
+    batch, c = spectrum.shape[:2]
+    d = len(kept)
+    out = xp.empty((*kept, batch, c), dtype=spectrum.dtype, device=_backend.device(spectrum))
+    to_modes_first = tuple(range(2, 2 + d)) + (0, 1)
+    for src, dst in blocks:
+        out[(*dst, ...)] = xp.permute_dims(spectrum[(slice(None), slice(None), *src)], to_modes_first)
+    return xp.reshape(out, (math.prod(kept), batch, c))
+
+
+def _scatter(xp, modes, blocks, kept, half_shape):
+    """Modes (M, batch, c) placed in a zero half-spectrum of shape (batch, c, *half_shape)."""
+    _, batch, c = modes.shape
+    d = len(kept)
+    modes = xp.reshape(modes, (*kept, batch, c))
+    out = xp.zeros((batch, c, *half_shape), dtype=modes.dtype, device=_backend.device(modes))
+    to_channels_first = (d, d + 1) + tuple(range(d))
+    for src, dst in blocks:
+        out[(slice(None), slice(None), *src)] = xp.permute_dims(modes[(*dst, ...)], to_channels_first)
+    return out
+
+
+def _modes_first(xp, weight):
+    """(c_in, c_out, *kept) -> (M, c_in, c_out): the layout of the batched mode product."""
+    d = weight.ndim - 2
+    w = xp.permute_dims(weight, tuple(range(2, 2 + d)) + (0, 1))
+    return xp.reshape(w, (-1, *weight.shape[:2]))
+
+
+def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
+    """Fourier layer of neuraloperator 2.0: ``y = irfftn(W . rfftn(x)) + b`` on the kept modes.
+
+    Parameters
+    ----------
+    x : array, shape (batch, c_in, n_1, ..., n_d)
+    weight : complex array, shape (c_in, c_out, k_1, ..., k_d)
+        Mode ``j`` along axis ``i < d`` multiplies frequency ``j - k_i // 2``; along the
+        last axis frequency ``j`` (see :func:`kept_modes`). Modes that are not kept are
+        zeroed.
+    bias : real array, shape (c_out,), optional
+        Added after the inverse transform.
+    train, input_grad : bool
+        As in :func:`linear`.
+
+    Returns
+    -------
+    y : array, shape (batch, c_out, n_1, ..., n_d)
+    backprop : callable ``dy -> (dx, {"weight", "bias"})`` or None
+
+    Notes
+    -----
+    The contraction over input channels is one batched matrix product over the ``M``
+    kept modes, ``(M, batch, c_in) @ (M, c_in, c_out)`` (a plain einsum is ~50x slower).
+    The FFT normalisation does not matter: neuraloperator's ``norm="forward"`` pair and the
+    default ``"backward"`` pair used here give the same map.
+
+    Backward, with ``X`` the kept modes of ``rfftn(x)``, ``G`` those of ``rfftn(dy)`` and
+    ``c/N`` from :func:`_gradient_scale`: ``dW = X^H (c/N . G)`` per mode and
+    ``dx = irfftn(scatter(G W^H))`` (the ``c`` and ``N`` of the two adjoints cancel).
+    """
+    xp = _backend.namespace(x, weight)
+    d = weight.ndim - 2
+    kept = tuple(weight.shape[2:])
+    spatial = tuple(x.shape[2:])
+    batch = x.shape[0]
+    c_out = weight.shape[1]
+    axes = tuple(range(2, 2 + d))
+    half = spatial[:-1] + (spatial[-1] // 2 + 1,)
+    fft = _backend.fft_namespace(xp)
+    blocks = _mode_blocks(spatial, kept)
+
+    x_modes = _gather(xp, fft.rfftn(x, axes=axes), blocks, kept)
+    w = _modes_first(xp, weight)
+    y = fft.irfftn(_scatter(xp, xp.matmul(x_modes, w), blocks, kept, half), s=spatial, axes=axes)
+    if bias is not None:
+        y += xp.reshape(bias, (c_out,) + (1,) * d)
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        g_modes = _gather(xp, fft.rfftn(dy, axes=axes), blocks, kept)
+        real = xp.real(g_modes[:1, :1, :1]).dtype
+        scale = _backend.asarray(_gradient_scale(spatial, kept), xp=xp,
+                                 device=_backend.device(dy), dtype=real)
+        dw = xp.matmul(xp.conj(xp.matrix_transpose(x_modes)), g_modes * scale)
+        # (M, c_in, c_out) -> (c_in, c_out, *kept), the weight's layout.
+        dw = xp.permute_dims(xp.reshape(dw, (*kept, *weight.shape[:2])),
+                             (d, d + 1) + tuple(range(d)))
+        grads = {"weight": dw}
+        if bias is not None:
+            grads["bias"] = xp.sum(dy, axis=(0, *axes))
+        dx = None
+        if input_grad:
+            dx_modes = xp.matmul(g_modes, xp.conj(xp.matrix_transpose(w)))
+            dx = fft.irfftn(_scatter(xp, dx_modes, blocks, kept, half), s=spatial, axes=axes)
+        return dx, grads
+
+    return y, backprop
+
+
+# --------------------------------------------------------------------------- domain and grid
+
+
+def pad(x, widths, *, train=False):
+    """Zero padding by ``widths[i]`` points on both sides of spatial axis ``i``.
+
+    neuraloperator's ``DomainPadding`` (mode "constant") for a non-periodic problem: the
+    Fourier layers then see a periodic extension with a buffer of zeros.
+
+    Returns
+    -------
+    y : array, shape (batch, channels, n_1 + 2 widths[0], ...)
+    backprop : ``dy -> (dy[inner], {})``
+    """
+    xp = _backend.namespace(x)
+    widths = tuple(int(w) for w in widths)
+    if not any(widths):
+        return identity(x, train=train)
+    shape = x.shape[:2] + tuple(n + 2 * w for n, w in zip(x.shape[2:], widths))
+    inner = (slice(None), slice(None)) + tuple(slice(w, w + n) for n, w in zip(x.shape[2:], widths))
+    y = xp.zeros(shape, dtype=x.dtype, device=_backend.device(x))
+    y[inner] = x
+    if not train:
+        return y, None
+    return y, (lambda dy: (dy[inner], {}))
+
+
+def unpad(x, widths, *, train=False):
+    """Inverse of :func:`pad`: drop ``widths[i]`` points on both sides of spatial axis ``i``."""
+    xp = _backend.namespace(x)
+    widths = tuple(int(w) for w in widths)
+    if not any(widths):
+        return identity(x, train=train)
+    inner = (slice(None), slice(None)) + tuple(slice(w, n - w) for n, w in zip(x.shape[2:], widths))
+    y = x[inner]
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        dx = xp.zeros(x.shape, dtype=dy.dtype, device=_backend.device(dy))
+        dx[inner] = dy
+        return dx, {}
+
+    return y, backprop
+
+
+def grid_coordinates(spatial):
+    """The positional-embedding grid: ``d`` arrays ``i_k / n_k`` on the periodic unit cube (host, float64).
+
+    neuraloperator's ``GridEmbeddingND`` with boundaries ``[0, 1]``:
+    ``linspace(0, 1, n + 1)[:-1]`` along each axis (the endpoint excluded).
+    """
+    axes = [np.arange(n, dtype=np.float64) / n for n in spatial]
+    return np.stack(np.meshgrid(*axes, indexing="ij"))
+
+
+def grid_embedding(x, *, train=False):
+    """Append the ``d`` grid-coordinate channels of :func:`grid_coordinates` to ``x``.
+
+    Returns
+    -------
+    y : array, shape (batch, channels + d, *spatial)
+    backprop : ``dy -> (dy[:, :channels], {})``
+    """
+    xp = _backend.namespace(x)
+    spatial = tuple(x.shape[2:])
+    grid = _backend.asarray(grid_coordinates(spatial), xp=xp, device=_backend.device(x),
+                            dtype=x.dtype)
+    grid = xp.broadcast_to(xp.expand_dims(grid, axis=0), (x.shape[0], len(spatial), *spatial))
+    y = xp.concat((x, grid), axis=1)
+    if not train:
+        return y, None
+    channels = x.shape[1]
+    return y, (lambda dy: (dy[:, :channels, ...], {}))
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _per_function(xp, a):
+    """``a`` (batch, channels, *spatial) as (batch, channels, n)."""
+    return xp.reshape(a, (a.shape[0], a.shape[1], -1))
+
+
+def _relative(xp, err_sq, ref_sq, eps):
+    """Mean over (batch, channel) of ``sqrt(err_sq) / (sqrt(ref_sq) + eps)`` and its d/d err_sq."""
+    err = xp.sqrt(err_sq)
+    denom = xp.sqrt(ref_sq) + eps
+    count = err_sq.shape[0] * err_sq.shape[1]
+    loss = xp.sum(err / denom) / count
+    # d sqrt(e)/de = 1 / (2 sqrt(e)); a zero error has a zero (sub)gradient, not NaN.
+    safe = xp.where(err > 0, err, xp.ones_like(err))
+    coef = xp.where(err > 0, 1.0 / (2.0 * safe * denom * count), xp.zeros_like(err))
+    return loss, coef
+
+
+def relative_l2_loss(pred, y, *, eps=1e-8, train=False):
+    """Relative L2 error, averaged over the batch and the output channels.
+
+    ``mean_{b, c} ||pred[b, c] - y[b, c]|| / (||y[b, c]|| + eps)`` with norms over the
+    grid. This is neuraloperator's ``LpLoss(d, p=2, reduction="mean")``; its default
+    ``reduction="sum"`` (the original FNO code's ``size_average=False``) is this value
+    times ``batch * channels``. The grid quadrature weights cancel in the ratio.
+
+    Returns
+    -------
+    loss : 0-d array
+    backprop : callable ``() -> dpred`` or None
+    """
+    xp = _backend.namespace(pred, y)
+    err = _per_function(xp, pred - y)
+    ref = _per_function(xp, y)
+    loss, coef = _relative(xp, xp.vecdot(err, err, axis=-1), xp.vecdot(ref, ref, axis=-1), eps)
+    if not train:
+        return loss, None
+    return loss, (lambda: xp.reshape(2.0 * xp.expand_dims(coef, axis=-1) * err, pred.shape))
+
+
+def _central_differences(xp, a, axis):
+    """Periodic central difference along ``axis`` on the unit interval: ``n/2 (a[i+1] - a[i-1])``."""
+    n = a.shape[axis]
+    return (xp.roll(a, -1, axis=axis) - xp.roll(a, 1, axis=axis)) * (n / 2.0)
+
+
+def relative_h1_loss(pred, y, *, eps=1e-8, train=False):
+    """Relative H1 error, averaged over the batch and the output channels.
+
+    ``mean_{b, c} sqrt(||e||^2 + sum_i ||D_i e||^2) / (sqrt(||y||^2 + sum_i ||D_i y||^2) + eps)``
+    with ``e = pred[b, c] - y[b, c]`` and ``D_i`` the periodic central difference along
+    spatial axis ``i`` with spacing ``1 / n_i``: neuraloperator's ``H1Loss(d,
+    reduction="mean")`` (periodic, the default), i.e. its default ``"sum"`` divided by
+    ``batch * channels``.
+
+    Returns
+    -------
+    loss : 0-d array
+    backprop : callable ``() -> dpred`` or None
+    """
+    xp = _backend.namespace(pred, y)
+    e = pred - y
+    axes = range(2, pred.ndim)
+    de = [_central_differences(xp, e, a) for a in axes]
+    dref = [_central_differences(xp, y, a) for a in axes]
+
+    def energy(u, du):
+        f = _per_function(xp, u)
+        total = xp.vecdot(f, f, axis=-1)
+        for g in du:
+            g = _per_function(xp, g)
+            total = total + xp.vecdot(g, g, axis=-1)
+        return total
+
+    loss, coef = _relative(xp, energy(e, de), energy(y, dref), eps)
+    if not train:
+        return loss, None
+
+    def backprop():
+        # d/de (||e||^2 + sum ||D e||^2) = 2 (e + sum D^T D e), and D^T = -D (antisymmetric).
+        g = e
+        for a, d_e in zip(axes, de):
+            g = g - _central_differences(xp, d_e, a)
+        return 2.0 * xp.reshape(coef, coef.shape + (1,) * (pred.ndim - 2)) * g
+
+    return loss, backprop
