@@ -51,6 +51,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
+from . import _kernels  # noqa: F401  (registers the operators.* kernels)
 
 __all__ = [
     "linear",
@@ -154,35 +155,6 @@ def identity(x, *, train=False):
     return x, ((lambda dy: (dy, {})) if train else None)
 
 
-def _gelu_kernels(xp):
-    """The exact (erf) GELU and its derivative for ``xp``."""
-    try:
-        from . import _kernels  # noqa: F401  (registers the operators.* kernels)
-
-        return kernel("operators.gelu", xp), kernel("operators.gelu_with_grad", xp)
-    except (ImportError, KeyError):
-        return _fallback_gelu, _fallback_gelu_with_grad
-
-
-# Temporary stand-in until numlab/operators/_kernels.py provides the GELU kernels: SciPy's
-# erf on the host (exact, but slow and host-only).
-def _fallback_gelu_with_grad(x):
-    import scipy.special
-
-    xp = _backend.namespace(x)
-    h = _backend.to_numpy(x)
-    cdf = 0.5 * (1.0 + scipy.special.erf(h / math.sqrt(2.0)))
-    pdf = np.exp(-0.5 * h * h) / math.sqrt(2.0 * math.pi)
-    dev = _backend.device(x)
-    y = _backend.asarray((h * cdf).astype(h.dtype), xp=xp, device=dev)
-    dydx = _backend.asarray((cdf + h * pdf).astype(h.dtype), xp=xp, device=dev)
-    return y, dydx
-
-
-def _fallback_gelu(x):
-    return _fallback_gelu_with_grad(x)[0]
-
-
 def gelu(x, *, train=False):
     """Exact GELU, ``x Phi(x)`` with the Gaussian CDF ``Phi`` (torch's default ``F.gelu``).
 
@@ -194,11 +166,15 @@ def gelu(x, *, train=False):
     y, backprop : ``backprop(dy) -> (dx, {})``
     """
     xp = _backend.namespace(x)
-    value, value_and_grad = _gelu_kernels(xp)
+    value = kernel("operators.gelu", xp)
+    value_and_grad = kernel("operators.gelu_with_grad", xp)
+    # The kernels see a flat array (a free view of a contiguous activation).
+    flat = xp.reshape(x, (-1,))
     if not train:
-        return value(x), None
-    y, dydx = value_and_grad(x)
-    return y, (lambda dy: (dy * dydx, {}))
+        return xp.reshape(value(flat), x.shape), None
+    y, dydx = value_and_grad(flat)
+    dydx = xp.reshape(dydx, x.shape)
+    return xp.reshape(y, x.shape), (lambda dy: (dy * dydx, {}))
 
 
 def channel_mlp(x, weights, biases, *, train=False, input_grad=True):
