@@ -22,7 +22,12 @@ ICLR 2021.
 # The generators (each in its own module) are imported here as they land.
 __all__: list[str] = []
 
+from ._darcy import darcy  # noqa: E402
+
+__all__ += ["darcy"]
+
 from ._burgers import burgers  # noqa: E402
 from ._grf import gaussian_random_field  # noqa: E402
+from ._navier_stokes import navier_stokes  # noqa: E402
 
-__all__ += ["burgers", "gaussian_random_field"]
+__all__ += ["burgers", "gaussian_random_field", "navier_stokes"]
