@@ -244,3 +244,148 @@ def test_grf_bad_input_names_the_argument():
         nl.pde.gaussian_random_field(2, 16, tau=0)
     with pytest.raises(ValueError, match="`resolution` must"):
         nl.pde.gaussian_random_field(2, 1)
+
+
+# --------------------------------------------------------------------------- Navier-Stokes
+
+from numlab.pde import _navier_stokes  # noqa: E402
+
+
+def _band_limited(w0):
+    """``w0`` without its Nyquist row and column: a trigonometric polynomial any finer grid
+    represents exactly."""
+    s = w0.shape[-1]
+    coefficients = np.fft.rfft2(w0)
+    coefficients[..., s // 2, :] = 0
+    coefficients[..., :, s // 2] = 0
+    return np.fft.irfft2(coefficients, s=(s, s))
+
+
+def _upsample(w0, n):
+    """Fourier interpolation of a band-limited ``w0`` to an ``n x n`` grid."""
+    s = w0.shape[-1]
+    coefficients = np.fft.rfft2(w0)
+    fine = np.zeros(w0.shape[:-2] + (n, n // 2 + 1), complex)
+    fine[..., : s // 2, : s // 2 + 1] = coefficients[..., : s // 2, :]
+    fine[..., -(s // 2):, : s // 2 + 1] = coefficients[..., -(s // 2):, :]
+    return np.fft.irfft2(fine, s=(n, n)) * (n / s) ** 2
+
+
+def _ns_initial(n, s, seed):
+    return nl.pde.gaussian_random_field(
+        n, s, ndim=2, alpha=_navier_stokes.GRF_ALPHA, tau=_navier_stokes.GRF_TAU,
+        sigma=_navier_stokes.GRF_SIGMA, rng=seed)
+
+
+def _ns_against_refined(n_fine, seed):
+    w0 = _band_limited(_ns_initial(1, 64, seed))
+    h = _navier_stokes.default_time_step(64, 1e-3)
+    coarse = _navier_stokes.solve_navier_stokes(
+        w0, viscosity=1e-3, t_final=1.0, record_every=1.0, time_step=h, xp=_xp())
+    fine = _navier_stokes.solve_navier_stokes(
+        _upsample(w0, n_fine), viscosity=1e-3, t_final=1.0, record_every=1.0,
+        time_step=h / 10, stride=n_fine // 64, xp=_xp())
+    return float(np.linalg.norm(coarse - fine) / np.linalg.norm(fine))
+
+
+def test_navier_stokes_matches_a_refined_solve():
+    assert _ns_against_refined(128, seed=21) <= 1e-3
+
+
+@pytest.mark.slow
+def test_navier_stokes_matches_the_256_reference():
+    assert _ns_against_refined(256, seed=22) <= 1e-3
+
+
+def test_navier_stokes_conserves_mean_vorticity():
+    w0, w = nl.pde.navier_stokes(2, 32, t_final=4.0, rng=3)
+    assert np.max(np.abs(w0.mean(axis=(-2, -1)))) <= 1e-12
+    assert np.max(np.abs(w.mean(axis=(-2, -1)))) <= 1e-12
+    assert w.shape == (2, 4, 32, 32)
+    assert np.all(np.isfinite(w))
+
+
+def test_navier_stokes_enstrophy_budget():
+    # Z = sum w^2 over the grid (the integral times s^2): dZ/dt = -2 nu P + 2 <w, f>, with
+    # P = |grad w|^2: advection moves enstrophy between scales and conserves it.
+    s, nu, dt = 32, 1e-3, 0.01
+    w0, w = nl.pde.navier_stokes(1, s, viscosity=nu, t_final=1.0, record_every=dt, rng=9)
+    w = w[0]
+    k = 2 * np.pi * np.fft.fftfreq(s, 1 / s)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    f = _navier_stokes.forcing(s, _xp())
+    Z = np.sum(w**2, axis=(-2, -1))
+    P = np.array([np.sum(k2 * np.abs(np.fft.fft2(x)) ** 2) / s**2 for x in w])
+    forcing_term = 2 * np.sum(w * f, axis=(-2, -1))
+    # fourth-order central differences at the interior records
+    dZ = (Z[:-4] - 8 * Z[1:-3] + 8 * Z[3:-1] - Z[4:]) / (12 * dt)
+    rhs = (-2 * nu * P + forcing_term)[2:-2]
+    scale = np.abs(2 * nu * P[2:-2]) + np.abs(forcing_term[2:-2])
+    assert np.max(np.abs(dZ - rhs) / scale) <= 1e-3
+
+
+def test_navier_stokes_solver_resolution_strides_the_finer_solve():
+    w0, w = nl.pde.navier_stokes(2, 16, t_final=1.0, solver_resolution=32, rng=4)
+    f0, fw = nl.pde.navier_stokes(2, 32, t_final=1.0, rng=4)
+    np.testing.assert_array_equal(w0, f0[:, ::2, ::2])
+    np.testing.assert_allclose(w, fw[:, :, ::2, ::2], rtol=0, atol=1e-13)
+
+
+def test_navier_stokes_samples_depend_only_on_seed_and_index():
+    w0, w = nl.pde.navier_stokes(5, 16, t_final=1.0, rng=0, batch_size=2)
+    v0, v = nl.pde.navier_stokes(2, 16, t_final=1.0, rng=0)
+    np.testing.assert_array_equal(w0[:2], v0)
+    np.testing.assert_allclose(w[:2], v, rtol=0, atol=1e-14)
+
+
+def test_navier_stokes_dask_cache_and_float32(tmp_path):
+    dask = pytest.importorskip("dask")
+    e0, ew = nl.pde.navier_stokes(3, 16, t_final=2.0, rng=5)
+    l0, lw = nl.pde.navier_stokes(3, 16, t_final=2.0, rng=5, chunks=2)
+    assert lw.shape == (3, 2, 16, 16) and lw.chunks[0] == (2, 1)
+    with dask.config.set(scheduler="synchronous"):
+        l0, lw = dask.compute(l0, lw)
+    np.testing.assert_array_equal(l0, e0)
+    np.testing.assert_allclose(lw, ew, rtol=0, atol=1e-14)
+    c0, cw = nl.pde.navier_stokes(3, 16, t_final=2.0, rng=5, cache=tmp_path)
+    c0, cw = nl.pde.navier_stokes(3, 16, t_final=2.0, rng=5, cache=tmp_path)
+    np.testing.assert_array_equal(cw, ew)
+    nl.pde.navier_stokes(3, 16, t_final=2.0, record_every=0.5, rng=5, cache=tmp_path)
+    assert len(list(tmp_path.glob("navier_stokes-*.npz"))) == 2
+    f0, fw = nl.pde.navier_stokes(3, 16, t_final=2.0, rng=5, dtype=np.float32)
+    assert fw.dtype == f0.dtype == np.float32
+    np.testing.assert_array_equal(fw, ew.astype(np.float32))
+
+
+def test_navier_stokes_on_every_backend(backend):
+    like = backend.asarray(np.zeros(1))
+    w0, w = nl.pde.navier_stokes(2, 16, t_final=1.0, rng=6, like=like, dtype=backend.dtype)
+    assert w.shape == (2, 1, 16, 16) and w.dtype == backend.dtype
+    if backend.device is not None:
+        assert w.device == backend.device
+    e0, ew = nl.pde.navier_stokes(2, 16, t_final=1.0, rng=6)
+    tol = 1e-6 if backend.float_name == "float32" else 1e-12
+    np.testing.assert_allclose(backend.to_numpy(w0), e0, rtol=tol, atol=tol)
+    np.testing.assert_allclose(backend.to_numpy(w), ew, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"n_samples": 0}, ValueError, "n_samples"),
+        ({"resolution": 2}, ValueError, "resolution"),
+        ({"resolution": 16.0}, TypeError, "resolution"),
+        ({"viscosity": 0.0}, ValueError, "viscosity"),
+        ({"t_final": -1.0}, ValueError, "t_final"),
+        ({"record_every": 0.0}, ValueError, "record_every"),
+        ({"record_every": 0.3}, ValueError, "record_every"),
+        ({"record_every": 3.0}, ValueError, "record_every"),
+        ({"solver_resolution": 24}, ValueError, "solver_resolution"),
+        ({"time_step": 0.0}, ValueError, "time_step"),
+        ({"dtype": "float16"}, ValueError, "dtype"),
+    ],
+)
+def test_navier_stokes_bad_input_names_the_argument(kwargs, error, name):
+    args = {"n_samples": 1, "resolution": 16, "t_final": 2.0, **kwargs}
+    with pytest.raises(error, match=f"`{name}` must"):
+        nl.pde.navier_stokes(args.pop("n_samples"), args.pop("resolution"), **args)
