@@ -389,3 +389,10 @@ def test_navier_stokes_bad_input_names_the_argument(kwargs, error, name):
     args = {"n_samples": 1, "resolution": 16, "t_final": 2.0, **kwargs}
     with pytest.raises(error, match=f"`{name}` must"):
         nl.pde.navier_stokes(args.pop("n_samples"), args.pop("resolution"), **args)
+
+
+def test_a_blown_up_solve_names_time_step():
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="`time_step`"):
+        nl.pde.burgers(1, 1024, viscosity=1e-3, time_step=0.02, rng=0)
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="`time_step`"):
+        nl.pde.navier_stokes(1, 32, viscosity=1e-4, time_step=1.0, t_final=10.0, rng=0)

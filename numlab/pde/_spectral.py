@@ -1,8 +1,7 @@
 """Fourier pseudo-spectral building blocks shared by the periodic nl.pde solvers.
 
-- :func:`fft_module`: the FFT functions for a namespace (``scipy.fft`` on NumPy: faster
-  than ``numpy.fft`` and single-threaded unless the caller asks otherwise; ``xp.fft``
-  elsewhere, which the array API standardises);
+- :func:`fft_module`: the FFT functions for a namespace (``scipy.fft`` on NumPy, see
+  :func:`numlab._backend.fft_namespace`; ``xp.fft`` elsewhere);
 - :func:`wavenumbers`: integer wavenumbers of a real-FFT half spectrum on the unit torus;
 - :func:`dealias_mask`: the 2/3 rule;
 - :func:`etdrk4_coefficients` and :func:`etdrk4`: the fourth-order exponential time
@@ -48,12 +47,8 @@ def check_resolution(resolution, name="resolution", low=4):
 
 
 def fft_module(xp):
-    """The module whose ``rfft``/``irfft``/``rfftn``/``irfftn``/``ifftn`` act on ``xp`` arrays."""
-    if _backend.is_numpy(xp):
-        import scipy.fft
-
-        return scipy.fft
-    return xp.fft
+    """The module whose ``rfft``/``irfft``/``rfftn``/``irfftn`` act on ``xp`` arrays."""
+    return _backend.fft_namespace(xp)
 
 
 def wavenumbers(resolution: int, ndim: int, xp, device=None):
