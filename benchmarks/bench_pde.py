@@ -170,8 +170,11 @@ class NavierStokesPerSample:
         import torch
 
         torch.set_num_threads(1)
+        from numlab.pde import _navier_stokes as ns
+
         s, dt = _ANCHOR_GRID[impl]
-        w0 = nl.pde.navier_stokes(1, s, t_final=0.01, rng=0)[0]
+        w0 = nl.pde.gaussian_random_field(1, s, ndim=2, alpha=ns.GRF_ALPHA, tau=ns.GRF_TAU,
+                                          sigma=ns.GRF_SIGMA, rng=0)
         self.w_h = torch.fft.rfft2(torch.from_numpy(w0))
         self.step = _fno_scheme_torch(s, NS["viscosity"], dt)
         self.step(self.w_h)  # warm-up
@@ -208,12 +211,14 @@ class NavierStokesAccuracy:
     def track_relative_error_t1(self):
         from .common import cached
 
-        return cached("pde-ns-accuracy", _ns_accuracy, 0)
+        from numlab.pde._navier_stokes import default_time_step
+
+        return cached("pde-ns-accuracy", _ns_accuracy, 0, default_time_step(64, 1e-3))
 
     track_relative_error_t1.unit = "relative L2"
 
 
-def _ns_accuracy(seed):
+def _ns_accuracy(seed, h):
     import numlab as nl
     from numlab import _backend
     from numlab.pde import _navier_stokes as ns
@@ -229,7 +234,6 @@ def _ns_accuracy(seed):
     fine[:, :32, :33] = c[:, :32]
     fine[:, -32:, :33] = c[:, -32:]
     w0_fine = np.fft.irfft2(fine, s=(256, 256)) * 16
-    h = ns.default_time_step(64, 1e-3)
     coarse = ns.solve_navier_stokes(w0, viscosity=1e-3, t_final=1.0, record_every=1.0,
                                     time_step=h, xp=xp)
     ref = ns.solve_navier_stokes(w0_fine, viscosity=1e-3, t_final=1.0, record_every=1.0,
@@ -245,7 +249,10 @@ def _ns_accuracy(seed):
 
 
 if __name__ == "__main__":
-    for impl in BurgersThousandSamples.params:
+    import sys
+
+    only_ns = "--ns" in sys.argv
+    for impl in [] if only_ns else BurgersThousandSamples.params:
         bench = BurgersThousandSamples()
         bench.setup(impl)
         print(f"burgers 1000 x 1024, viscosity 0.1, T=1 [{impl}]: "

@@ -4,7 +4,9 @@
   solution at ``t_final`` (Li et al. 2021);
 - :func:`darcy`: 2-D Darcy flow, thresholded random coefficient mapped to the pressure;
 - :func:`navier_stokes`: 2-D incompressible Navier-Stokes in vorticity form on the torus,
-  initial vorticity mapped to its trajectory.
+  initial vorticity mapped to its trajectory;
+- :func:`gaussian_random_field`: the periodic Gaussian random fields behind the Burgers
+  and Navier-Stokes initial data.
 
 Every generator returns arrays with samples first, float64 by default (``dtype=float32``
 on request), on the library and device of ``like=`` (NumPy by default; CuPy solves on the
