@@ -132,13 +132,15 @@ def test_params_dtypes_and_counts():
     model = FNO((8, 6), 8, 3, 2, n_layers=2, rng=0)
     assert model.dtype == np.float32
     for name, p in model.params.items():
-        expected = np.complex64 if name.startswith("fno_blocks.convs.") and name.endswith("weight") else np.float32
+        spectral = name.startswith("fno_blocks.convs.") and name.endswith("weight")
+        expected = np.complex64 if spectral else np.float32
         assert p.dtype == expected, name
     assert model.params["fno_blocks.convs.0.weight"].shape == (8, 8, 8, 4)
     x = np.ones((2, 3, 16, 12), dtype=np.float32)
     assert model(x).dtype == np.float32
     _, grads = model.loss_and_grad(x, np.ones((2, 2, 16, 12), np.float32))
-    assert all(grads[k].dtype == p.dtype and grads[k].shape == p.shape for k, p in model.params.items())
+    for k, p in model.params.items():
+        assert grads[k].dtype == p.dtype and grads[k].shape == p.shape
     # float64 input to a float32 model computes in float32.
     assert model(x.astype(np.float64)).dtype == np.float32
 

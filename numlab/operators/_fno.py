@@ -48,7 +48,8 @@ def _check_padding(domain_padding, d):
             f"`domain_padding` must be a number or a list of {d} numbers (one per spatial axis); "
             f"got {domain_padding!r}"
         )
-    values = [_validation.check_scalar(v, "domain_padding", low=0, low_inclusive=True) for v in values]
+    values = [_validation.check_scalar(v, "domain_padding", low=0, low_inclusive=True)
+              for v in values]
     return None if not any(values) else values
 
 
@@ -183,7 +184,8 @@ class FNO:
         n_modes = tuple(_validation.check_int(m, "n_modes", low=1) for m in n_modes)
         d = len(n_modes)
         if positional_embedding not in ("grid", None):
-            raise ValueError(f"`positional_embedding` must be 'grid' or None; got {positional_embedding!r}")
+            raise ValueError("`positional_embedding` must be 'grid' or None; "
+                             f"got {positional_embedding!r}")
         if isinstance(use_channel_mlp, bool) is False:
             raise TypeError(f"`use_channel_mlp` must be a bool; got {use_channel_mlp!r}")
         self.config = {
@@ -323,14 +325,16 @@ class FNO:
                 f"(batch, channels, *grid)); got shape {tuple(a.shape)}"
             )
         if like is None:
-            padded = [n + 2 * w for n, w in zip(a.shape[2:], self._padding(a.shape[2:]))]
+            widths = self._padding(a.shape[2:])
+            padded = [n + 2 * w for n, w in zip(a.shape[2:], widths, strict=True)]
             bad = _layers._check_modes(tuple(padded), _layers.kept_modes(self.n_modes))
             if bad is not None:
                 axis, k, n = bad
+                padded_note = " after domain padding" if self.config["domain_padding"] else ""
                 raise ValueError(
                     f"`{name}` must have a grid fine enough for n_modes={self.n_modes}: axis "
                     f"{axis + 2} (spatial axis {axis}) keeps {k} modes, which needs at least "
-                    f"{k} points{' after domain padding' if self.config['domain_padding'] else ''}; "
+                    f"{k} points{padded_note}; "
                     f"got {padded[axis]}"
                 )
         if a.dtype != self.dtype:
@@ -342,7 +346,7 @@ class FNO:
         if p is None:
             return (0,) * len(spatial)
         # Python's round, as neuraloperator's DomainPadding.
-        return tuple(round(f * n) for f, n in zip(p, spatial))
+        return tuple(round(f * n) for f, n in zip(p, spatial, strict=True))
 
     def _forward(self, x, *, train):
         """Forward pass; with ``train`` also the closure ``dy -> grads`` over all params."""
@@ -386,7 +390,7 @@ class FNO:
         return x, backprop
 
     def _skip(self, kind, prefix, x, train):
-        """A skip connection of ``kind`` on ``x``: (y, backprop with prefixed names) or (None, None)."""
+        """Skip connection ``kind`` on ``x``: (y, backprop with full names) or (None, None)."""
         p = self.params
         if kind is None:
             return None, None
@@ -484,8 +488,8 @@ class FNO:
         missing = sorted(set(self.params) - set(arrays))
         extra = sorted(set(arrays) - set(self.params))
         if missing or extra:
-            raise ValueError(f"`params` must have the names of this architecture; missing {missing}, "
-                             f"unexpected {extra}")
+            raise ValueError("`params` must have the names of this architecture; "
+                             f"missing {missing}, unexpected {extra}")
         xp = self._xp
         device = _backend.device(next(iter(self.params.values())))
         new = {}

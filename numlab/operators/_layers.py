@@ -17,7 +17,7 @@ plain function written against the array API, in the style of thinc's functional
   calling the closures in reverse order, adding the ``dx`` of branches that share an input,
   and prefixing the parameter names; nothing is recorded on a global tape.
 - ``backprop`` never writes into ``dy`` (a gradient that fans out to two branches is
-  read twice); it may write into arrays it created itself.
+  read twice); it may write into arrays it created itself, so it is called once.
 - Complex parameters get the gradient ``dL/dRe + 1j dL/dIm`` (PyTorch's convention), so
   an optimiser treats real and imaginary parts as independent real parameters.
 
@@ -173,7 +173,16 @@ def gelu(x, *, train=False):
         return xp.reshape(value(flat), x.shape), None
     y, dydx = value_and_grad(flat)
     dydx = xp.reshape(dydx, x.shape)
-    return xp.reshape(y, x.shape), (lambda dy: (dy * dydx, {}))
+
+    def backprop(dy):
+        # The derivative buffer is used once: multiply in place (no fresh activation-sized
+        # allocation, whose page faults cost as much as the product).
+        nonlocal dydx
+        dx, dydx = dydx, None
+        dx *= dy
+        return dx, {}
+
+    return xp.reshape(y, x.shape), backprop
 
 
 def channel_mlp(x, weights, biases, *, train=False, input_grad=True):
@@ -192,7 +201,7 @@ def channel_mlp(x, weights, biases, *, train=False, input_grad=True):
     """
     steps = []
     n = len(weights)
-    for i, (w, b) in enumerate(zip(weights, biases)):
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         x, bp = linear(x, w, b, train=train, input_grad=input_grad or i > 0)
         steps.append((f"fcs.{i}.", bp))
         if i < n - 1:
@@ -215,7 +224,9 @@ def channel_mlp(x, weights, biases, *, train=False, input_grad=True):
 
 
 def kept_modes(n_modes):
-    """The weight's mode shape for neuraloperator-2.0 ``n_modes``: ``(*n_modes[:-1], n_modes[-1] // 2 + 1)``.
+    """The weight's mode shape for neuraloperator-2.0 ``n_modes``.
+
+    ``(*n_modes[:-1], n_modes[-1] // 2 + 1)``.
 
     Along every axis but the last, ``n`` modes are the ``n`` frequencies centred on zero,
     ``-(n // 2), ..., n - n // 2 - 1``; along the last axis (real FFT, whose negative
@@ -241,7 +252,7 @@ def _gradient_scale(spatial, kept):
 
 
 def _check_modes(spatial, kept):
-    for axis, (n, k) in enumerate(zip(spatial[:-1], kept[:-1])):
+    for axis, (n, k) in enumerate(zip(spatial[:-1], kept[:-1], strict=True)):
         if k > n:
             return axis, k, n
     if kept[-1] > spatial[-1] // 2 + 1:
@@ -294,7 +305,8 @@ def _matrices(xp, n, k, last, like):
     real = _backend.numpy_dtype(xp.real(like[(0,) * like.ndim]).dtype, xp)
     forward, inverse = _dft_matrices(n, k, last, real.name)
     dev = _backend.device(like)
-    return (_backend.asarray(forward, xp=xp, device=dev), _backend.asarray(inverse, xp=xp, device=dev))
+    return (_backend.asarray(forward, xp=xp, device=dev),
+            _backend.asarray(inverse, xp=xp, device=dev))
 
 
 def _along(xp, a, axis, fn):
@@ -326,7 +338,7 @@ def _to_modes(xp, fft, x, kept):
         n, k = spatial[axis - 2], kept[axis - 2]
         if _use_dft_gemm(n, k):
             forward, _ = _matrices(xp, n, k, False, modes)
-            modes = _along(xp, modes, axis, lambda a3: xp.matmul(forward, a3))
+            modes = _along(xp, modes, axis, lambda a3, m=forward: xp.matmul(m, a3))
         else:
             neg = k // 2
 
@@ -347,7 +359,7 @@ def _from_modes(xp, fft, modes, spatial):
         n, k = spatial[axis - 2], kept[axis - 2]
         if _use_dft_gemm(n, k):
             _, inverse = _matrices(xp, n, k, False, modes)
-            modes = _along(xp, modes, axis, lambda a3: xp.matmul(inverse, a3))
+            modes = _along(xp, modes, axis, lambda a3, m=inverse: xp.matmul(m, a3))
         else:
             neg = k // 2
 
@@ -419,7 +431,6 @@ def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
     d = weight.ndim - 2
     kept = tuple(weight.shape[2:])
     spatial = tuple(x.shape[2:])
-    batch = x.shape[0]
     c_in, c_out = weight.shape[:2]
     fft = _backend.fft_namespace(xp)
 
@@ -468,8 +479,9 @@ def pad(x, widths, *, train=False):
     widths = tuple(int(w) for w in widths)
     if not any(widths):
         return identity(x, train=train)
-    shape = x.shape[:2] + tuple(n + 2 * w for n, w in zip(x.shape[2:], widths))
-    inner = (slice(None), slice(None)) + tuple(slice(w, w + n) for n, w in zip(x.shape[2:], widths))
+    sizes = list(zip(x.shape[2:], widths, strict=True))
+    shape = x.shape[:2] + tuple(n + 2 * w for n, w in sizes)
+    inner = (slice(None), slice(None)) + tuple(slice(w, w + n) for n, w in sizes)
     y = xp.zeros(shape, dtype=x.dtype, device=_backend.device(x))
     y[inner] = x
     if not train:
@@ -483,7 +495,8 @@ def unpad(x, widths, *, train=False):
     widths = tuple(int(w) for w in widths)
     if not any(widths):
         return identity(x, train=train)
-    inner = (slice(None), slice(None)) + tuple(slice(w, n - w) for n, w in zip(x.shape[2:], widths))
+    sizes = zip(x.shape[2:], widths, strict=True)
+    inner = (slice(None), slice(None)) + tuple(slice(w, n - w) for n, w in sizes)
     y = x[inner]
     if not train:
         return y, None
@@ -497,7 +510,9 @@ def unpad(x, widths, *, train=False):
 
 
 def grid_coordinates(spatial):
-    """The positional-embedding grid: ``d`` arrays ``i_k / n_k`` on the periodic unit cube (host, float64).
+    """The positional-embedding grid: ``d`` arrays ``i_k / n_k`` on the periodic unit cube.
+
+    Host NumPy, float64, shape ``(d, *spatial)``.
 
     neuraloperator's ``GridEmbeddingND`` with boundaries ``[0, 1]``:
     ``linspace(0, 1, n + 1)[:-1]`` along each axis (the endpoint excluded).
@@ -569,7 +584,7 @@ def relative_l2_loss(pred, y, *, eps=1e-8, train=False):
 
 
 def _central_differences(xp, a, axis):
-    """Periodic central difference along ``axis`` on the unit interval: ``n/2 (a[i+1] - a[i-1])``."""
+    """Periodic central difference along ``axis`` on [0, 1): ``n/2 (a[i+1] - a[i-1])``."""
     n = a.shape[axis]
     return (xp.roll(a, -1, axis=axis) - xp.roll(a, 1, axis=axis)) * (n / 2.0)
 
@@ -609,7 +624,7 @@ def relative_h1_loss(pred, y, *, eps=1e-8, train=False):
     def backprop():
         # d/de (||e||^2 + sum ||D e||^2) = 2 (e + sum D^T D e), and D^T = -D (antisymmetric).
         g = e
-        for a, d_e in zip(axes, de):
+        for a, d_e in zip(axes, de, strict=True):
             g = g - _central_differences(xp, d_e, a)
         return 2.0 * xp.reshape(coef, coef.shape + (1,) * (pred.ndim - 2)) * g
 

@@ -107,7 +107,8 @@ def _config_from_shapes(state):
         config["lifting_channel_ratio"] = 0
     config["_lifting_in"] = int(state["lifting.fcs.0.weight"].shape[1])
     if config["use_channel_mlp"]:
-        config["channel_mlp_expansion"] = int(state["fno_blocks.channel_mlp.0.fcs.0.weight"].shape[0]) / hidden
+        mid = int(state["fno_blocks.channel_mlp.0.fcs.0.weight"].shape[0])
+        config["channel_mlp_expansion"] = mid / hidden
     for kind, prefix in (("fno_skip", "fno_blocks.fno_skips.0."),
                          ("channel_mlp_skip", "fno_blocks.channel_mlp_skips.0.")):
         if prefix + "conv.weight" in state:
@@ -155,8 +156,8 @@ def from_neuraloperator(cls, source, *, dtype=None, like=None, **overrides):
     arrays = {}
     for name, current in model.params.items():
         if name not in tensors:
-            raise ValueError(f"`source` must hold the weight {torch_name(name)!r} of the architecture "
-                             f"{config}; it does not")
+            raise ValueError(f"`source` must hold the weight {torch_name(name)!r} of the "
+                             f"architecture {config}; it does not")
         arrays[name] = tensors[name].reshape(current.shape)
     extra = sorted(set(tensors) - set(model.params))
     if extra:
