@@ -39,9 +39,18 @@ def _small(n_modes, dtype="float64", rng=1, **options):
 # --------------------------------------------------------------------------- gradients
 
 
-@pytest.mark.parametrize("loss", ["l2", "h1"])
-@pytest.mark.parametrize("case", list(GRAD_CASES))
-def test_gradient_matches_central_differences(case, loss, rng):
+@pytest.fixture(params=["rule", "fft", "dft-gemm"])
+def transform(request, monkeypatch):
+    """Each axis by the measured rule, or all by FFT, or all by truncated DFT (GEMM)."""
+    if request.param != "rule":
+        use_gemm = request.param == "dft-gemm"
+        monkeypatch.setattr(_layers, "_use_dft_gemm", lambda n, k: use_gemm)
+    return request.param
+
+
+@pytest.mark.parametrize(("case", "loss"), [("1d", "l2"), ("2d", "h1"), ("2d-padded", "l2"),
+                                            ("3d", "h1")])
+def test_gradient_matches_central_differences(case, loss, transform, rng):
     n_modes, grid, options = GRAD_CASES[case]
     model = _small(n_modes, **options)
     x, y = _data(rng, model, grid)
@@ -105,6 +114,26 @@ def test_loss_values_and_gradients_of_the_losses(rng):
     expected = np.mean(np.linalg.norm((pred - y).reshape(3, 2, -1), axis=-1)
                        / (np.linalg.norm(y.reshape(3, 2, -1), axis=-1) + 1e-8))
     assert float(_layers.relative_l2_loss(pred, y)[0]) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("spatial", "kept"), [((16,), (5,)), ((9, 10), (9, 6)),
+                                              ((8, 7, 6), (4, 5, 3)), ((12, 16), (5, 9))])
+def test_kept_mode_transforms(spatial, kept, transform, rng):
+    x = rng.standard_normal((2, 3, *spatial))
+    xp = _backend.namespace(x)
+    fft = _backend.fft_namespace(xp)
+    modes = _layers._to_modes(xp, fft, x, kept)
+    axes = tuple(range(2, x.ndim))
+    full = np.fft.rfftn(x, axes=axes)
+    # the kept frequencies of rfftn, centred on every axis but the last
+    index = [np.arange(k) - k // 2 for k in kept[:-1]] + [np.arange(kept[-1])]
+    expected = full[(slice(None), slice(None), *np.ix_(*index))]
+    np.testing.assert_allclose(modes, expected, atol=1e-11)
+    # the inverse is irfftn of the zero-filled half spectrum
+    z = np.zeros_like(full)
+    z[(slice(None), slice(None), *np.ix_(*index))] = modes
+    np.testing.assert_allclose(_layers._from_modes(xp, fft, modes, spatial),
+                               np.fft.irfftn(z, s=spatial, axes=axes), atol=1e-13)
 
 
 def test_spectral_conv_is_the_exact_fourier_multiplier(rng):
