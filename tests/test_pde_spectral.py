@@ -108,7 +108,7 @@ def _radau_burgers(u0, viscosity, t_final, rtol=1e-10):
 
 
 def _refined_burgers(u0, viscosity, t_final, time_step, factor=4):
-    """The same band-limited u0 on a ``factor``x finer grid with a 10x smaller step, sampled back."""
+    """The band-limited u0 on a ``factor``x finer grid, a 10x smaller step, sampled back."""
     s = u0.shape[-1]
     coefficients = np.fft.rfft(u0, axis=-1)
     fine = np.fft.irfft(coefficients, n=factor * s, axis=-1) * factor

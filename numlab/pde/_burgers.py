@@ -9,7 +9,14 @@ from .._validation import check_int, check_scalar
 from ._generate import Recipe, generate
 from ._grf import draw as grf_draw
 from ._grf import synthesize as grf_synthesize
-from ._spectral import check_resolution, dealias_mask, etdrk4, etdrk4_coefficients, fft_module, wavenumbers
+from ._spectral import (
+    check_resolution,
+    dealias_mask,
+    etdrk4,
+    etdrk4_coefficients,
+    fft_module,
+    wavenumbers,
+)
 
 __all__ = ["burgers"]
 
@@ -78,7 +85,7 @@ def solve_burgers(u0, *, viscosity: float, t_final: float, time_step: float, xp)
 def burgers(n_samples, resolution=1024, *, viscosity=0.1, t_final=1.0, time_step=None,
             rng=None, like=None, dtype=None, chunks=None, cache=None, progress=False,
             batch_size=32):
-    """The Burgers data set of Li et al. (2021): random initial data and the solution at ``t_final``.
+    """The Burgers data set of Li et al. (2021): random initial data, solution at ``t_final``.
 
     Solves ``u_t + (u^2 / 2)_x = viscosity u_xx`` on the periodic interval ``[0, 1)``
     from ``u0 ~ N(0, 625 (-Delta + 25 I)^(-2))`` (see

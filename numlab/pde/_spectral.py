@@ -23,7 +23,14 @@ import numbers
 
 from .. import _backend
 
-__all__ = ["check_resolution", "fft_module", "wavenumbers", "dealias_mask", "etdrk4_coefficients", "etdrk4"]
+__all__ = [
+    "check_resolution",
+    "fft_module",
+    "wavenumbers",
+    "dealias_mask",
+    "etdrk4_coefficients",
+    "etdrk4",
+]
 
 # Points on the half circle of the contour integral. Kassam & Trefethen use 32 on the full
 # circle (16 on the upper half for real L); 32 on the half circle keeps the phi functions at
