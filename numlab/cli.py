@@ -80,7 +80,7 @@ def _dask_status() -> str:
     distributed = _version("distributed")
     return f"dask {dask}, " + (
         f"distributed {distributed}" if distributed else "distributed not installed"
-    ) + "; taken only by ot.dist and the lstsq bases so far"
+    ) + "; taken by ot.dist, the lstsq bases and nl.pde (chunks=) so far"
 
 
 def _kernel_cache() -> str:
