@@ -237,8 +237,8 @@ def kept_modes(n_modes):
 
 
 @functools.lru_cache(maxsize=64)
-def _gradient_scale(spatial, kept):
-    """``c / N`` per kept mode (host float64, shape (M, 1, 1)): the adjoint weights of ``irfftn``.
+def _gradient_scale(spatial, kept, dtype):
+    """``c / N`` per kept mode (host, ``dtype``, shape (M, 1, 1)): adjoint weights of ``irfftn``.
 
     ``irfftn`` counts a last-axis frequency ``0 < k < n/2`` twice (it stands for ``k``
     and ``-k``) and ``k = 0`` and the Nyquist frequency ``n/2`` once, then divides by
@@ -247,8 +247,7 @@ def _gradient_scale(spatial, kept):
     n_last = spatial[-1]
     k = np.arange(kept[-1])
     c = np.where((k == 0) | (2 * k == n_last), 1.0, 2.0)
-    scale = np.broadcast_to(c, kept).reshape(-1, 1, 1) / math.prod(spatial)
-    return scale
+    return (np.broadcast_to(c, kept).reshape(-1, 1, 1) / math.prod(spatial)).astype(dtype)
 
 
 def _check_modes(spatial, kept):
@@ -301,12 +300,35 @@ def _dft_matrices(n, k, last, dtype):
     return forward, inverse
 
 
-def _matrices(xp, n, k, last, like):
-    real = _backend.numpy_dtype(xp.real(like[(0,) * like.ndim]).dtype, xp)
-    forward, inverse = _dft_matrices(n, k, last, real.name)
+# Device copies of the small host constants (DFT factors, gradient scales), per library and
+# device: a host-to-device copy at every layer call would stall a GPU stream.
+_DEVICE_CONSTANTS: dict = {}
+
+
+def _constant(xp, host, like, key):
+    """``host`` (a NumPy array) as an array of ``xp`` on the device of ``like``."""
+    if _backend.is_numpy(xp):
+        return host
     dev = _backend.device(like)
-    return (_backend.asarray(forward, xp=xp, device=dev),
-            _backend.asarray(inverse, xp=xp, device=dev))
+    key = (xp.__name__, str(dev), key)
+    if key not in _DEVICE_CONSTANTS:
+        _DEVICE_CONSTANTS[key] = _backend.asarray(host, xp=xp, device=dev)
+    return _DEVICE_CONSTANTS[key]
+
+
+def _real_dtype_name(xp, a):
+    """Name of the real dtype of ``a`` (float32 for float32 and complex64 arrays)."""
+    if a.dtype in (xp.float32, xp.complex64):
+        return "float32"
+    return "float64"
+
+
+def _matrices(xp, n, k, last, like):
+    real = _real_dtype_name(xp, like)
+    forward, inverse = _dft_matrices(n, k, last, real)
+    key = ("dft", n, k, last, real)
+    return (_constant(xp, forward, like, key + ("forward",)),
+            _constant(xp, inverse, like, key + ("inverse",)))
 
 
 def _along(xp, a, axis, fn):
@@ -445,9 +467,9 @@ def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
 
     def backprop(dy):
         g_modes = _modes_first(xp, _to_modes(xp, fft, dy, kept))  # (M, batch, c_out)
-        real = xp.real(g_modes[:1, :1, :1]).dtype
-        scale = _backend.asarray(_gradient_scale(spatial, kept), xp=xp,
-                                 device=_backend.device(dy), dtype=real)
+        real = _real_dtype_name(xp, dy)
+        host = _gradient_scale(spatial, kept, real)
+        scale = _constant(xp, host, dy, ("scale", spatial, kept, real))
         dw = xp.matmul(xp.conj(xp.matrix_transpose(x_modes)), g_modes * scale)
         grads = {"weight": _modes_last(xp, dw, kept)}  # (c_in, c_out, *kept)
         if bias is not None:
