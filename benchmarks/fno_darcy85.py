@@ -21,6 +21,10 @@ the time per epoch::
 
 It prints the test error after every epoch and, at the end, the time the full 500 epochs
 would take at the measured rate.
+
+Measured (2-core shared VM, one thread, float32; ``--epochs 3``): data 38.7 s, FNO with
+2,564,609 parameters, test relative L2 0.1057 / 0.0831 / 0.0508 after epochs 1 / 2 / 3,
+76-104 s per epoch (median 85 s): the full 500 epochs would take about 12 hours.
 """
 
 from __future__ import annotations

@@ -174,6 +174,8 @@ def test_train_backends(backend):
     if backend.device is not None:
         assert all(_backend.device(p) == backend.device for p in model.params.values())
     assert result.total_time > 0 and result.lr[0] == 0.05
+    with pytest.raises(AttributeError):
+        result.n_epochs = 3  # frozen
 
 
 def test_reproducible():
