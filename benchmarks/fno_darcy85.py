@@ -103,9 +103,10 @@ def main(argv=None):
         progress=args.progress, rng=args.seed,
     )
     per_epoch = float(np.median(result.epoch_time))
+    full_hours = per_epoch * args.full_epochs / 3600
     print(f"test relative L2 after {result.n_epochs} epochs: {result.validation_loss[-1]:.4f} "
           f"(paper, 500 epochs: 0.0108); {result.total_time:.0f} s, {per_epoch:.1f} s per epoch "
-          f"-> the full {args.full_epochs} epochs: about {per_epoch * args.full_epochs / 3600:.1f} h")
+          f"-> the full {args.full_epochs} epochs: about {full_hours:.1f} h")
     if args.save:
         model.save(args.save)
     return result

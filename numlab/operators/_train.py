@@ -594,7 +594,8 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
             bar.set_postfix(shown, refresh=False)
             bar.update(1)
             if callback is not None and callback(epoch + 1, result("completed", ""), model):
-                stopped, message = "callback", f"the callback stopped training after epoch {epoch + 1}"
+                stopped = "callback"
+                message = f"the callback stopped training after epoch {epoch + 1}"
                 break
     finally:
         bar.close()
