@@ -206,6 +206,11 @@ def test_save_load_round_trip(tmp_path, rng):
     assert loaded.dtype == np.float64
     np.testing.assert_array_equal(loaded(x), model(x))
     assert loaded.loss_and_grad(x, y)[0] == model.loss_and_grad(x, y)[0]
+    model.save(tmp_path / "no-extension")  # written where asked
+    assert nl.operators.load(tmp_path / "no-extension").config == model.config
+    with pytest.raises(ValueError, match="`path` must be a file written by FNO.save"):
+        np.savez(tmp_path / "other.npz", a=np.zeros(2))
+        nl.operators.load(tmp_path / "other.npz")
 
 
 def test_to_moves_parameters(backend, rng):

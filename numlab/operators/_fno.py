@@ -505,15 +505,18 @@ class FNO:
         self.params.update(new)
 
     def save(self, path):
-        """Save the architecture and parameters to a ``.npz`` file (no pickle).
+        """Save the architecture and parameters to the ``.npz`` file ``path`` (no pickle).
 
-        The file holds one array per parameter (by the names of :attr:`params`) and the
-        architecture as a JSON string under ``"__numlab_fno__"``; :func:`load` rebuilds
-        the model. NumPy reads it without numlab.
+        The file (at ``path`` exactly, whatever its extension) holds one array per
+        parameter (by the names of :attr:`params`) and the architecture as a JSON string
+        under ``"__numlab_fno__"``; :func:`load` rebuilds the model. NumPy reads it without
+        numlab.
         """
         arrays = {name: _backend.to_numpy(v) for name, v in self.params.items()}
         arrays["__numlab_fno__"] = np.array(json.dumps({"format": _FORMAT, **self.config}))
-        np.savez(path, **arrays)
+        # Through a file object: the file is ``path`` itself (np.savez would append ".npz").
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def from_neuraloperator(cls, source, *, dtype=None, like=None, **config):
