@@ -242,8 +242,10 @@ class UnitGaussianNormalizer:
               validation=(xn.encode(x_test), y_test), output_normalizer=yn)
         prediction = yn.decode(model(xn.encode(x_test)))
 
-    (:func:`train` computes the training loss on the encoded targets, as neuraloperator's
-    ``Trainer`` does, and the validation loss on the decoded prediction.)
+    With ``output_normalizer``, :func:`train` measures every loss in the original units:
+    the decoded prediction against the decoded target (Li et al.'s ``fourier_2d.py``);
+    without it the training loss is that of the encoded values (neuraloperator's
+    ``Trainer``), and the caller decodes to measure a test error.
 
     Parameters
     ----------
@@ -318,8 +320,13 @@ class UnitGaussianNormalizer:
 
     def decode(self, a):
         """``a (std + eps) + mean``, the inverse of :meth:`encode`."""
+        return self.decode_with_scale(a)[0]
+
+    def decode_with_scale(self, a):
+        """``decode(a)`` and its derivative ``std + eps`` (broadcasts against ``a``)."""
         a, mean, std = self._checked(a, "a")
-        return a * (std + self.eps) + mean
+        scale = std + self.eps
+        return a * scale + mean, scale
 
 
 # --------------------------------------------------------------------------- training
@@ -385,11 +392,27 @@ def _check_data(model, x, y, name_x, name_y):
     return x, y
 
 
-def _evaluate(model, x, y, loss, batch_size, output_normalizer):
-    """Mean loss of the model's prediction over all samples of ``(x, y)`` (no gradients)."""
+def _loss_function(loss):
     from . import _layers
 
-    loss_fn = {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}[loss]
+    return {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}[loss]
+
+
+def _loss_and_grad(model, x, y, loss, output_normalizer):
+    """The model's loss and gradient on a mini-batch; with ``output_normalizer``, the loss
+    of the decoded prediction against the decoded target (the chain rule through the
+    affine decoding multiplies the gradient of the prediction by ``std + eps``)."""
+    if output_normalizer is None:
+        return model.loss_and_grad(x, y, loss=loss)
+    pred, backprop = model._forward(x, train=True)
+    decoded, scale = output_normalizer.decode_with_scale(pred)
+    value, loss_backprop = _loss_function(loss)(decoded, output_normalizer.decode(y), train=True)
+    return float(value), backprop(loss_backprop() * scale)
+
+
+def _evaluate(model, x, y, loss, batch_size, output_normalizer):
+    """Mean loss of the model's prediction over all samples of ``(x, y)`` (no gradients)."""
+    loss_fn = _loss_function(loss)
     n = x.shape[0]
     total = 0.0
     for start in range(0, n, batch_size):
@@ -435,7 +458,7 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
     x : array, shape (n_samples, in_channels, *grid)
         Inputs, samples first; cast to ``model.dtype`` once.
     y : array, shape (n_samples, out_channels, *grid)
-        Targets for the training loss (encoded ones when an ``output_normalizer`` is used).
+        Targets, encoded by ``output_normalizer`` when one is given.
     epochs : int
         Passes over the data, >= 1.
     batch_size : int, default=32
@@ -457,8 +480,13 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
         Evaluated after every epoch with the same loss; ``y_val`` in the original units
         when ``output_normalizer`` is given.
     output_normalizer : UnitGaussianNormalizer, optional
-        The fitted normaliser of the targets: the validation prediction is decoded before
-        its loss is measured (the test error of the FNO paper, in the data's units).
+        The fitted normaliser of the targets. Then the losses are measured in the data's
+        units, as in the FNO paper: training on the decoded prediction against the
+        decoded ``y``, validation on the decoded prediction against ``y_val``. The
+        model must expose its forward pass with backpropagation,
+        ``model._forward(x, train=True) -> (pred, backprop)`` with ``backprop(dpred) ->
+        grads`` (numlab's FNO does). Without it, the model learns the encoded targets
+        with the loss of the encoded values (neuraloperator's ``Trainer``).
     callback : callable, optional
         ``callback(epoch, result, model)`` after every epoch, with ``epoch`` the number of
         epochs completed (1, 2, ...) and ``result`` the :class:`TrainResult` so far.
@@ -514,6 +542,11 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
             "`output_normalizer` must be None or a fitted UnitGaussianNormalizer; "
             f"got {type(output_normalizer).__name__}"
         )
+    if output_normalizer is not None and not hasattr(model, "_forward"):
+        raise TypeError(
+            "`model` must expose `_forward(x, train=True)` (as numlab's FNO) to train with "
+            f"an `output_normalizer`; got {type(model).__name__}"
+        )
     rng = check_rng(rng)
     x, y = _check_data(model, x, y, "x", "y")
     if validation is not None:
@@ -523,6 +556,8 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
                 f"got {type(validation).__name__}"
             )
         x_val, y_val = _check_data(model, *validation, "validation[0]", "validation[1]")
+    if output_normalizer is not None:
+        model(x[0:1, ...])  # the model's own input checks, which _forward skips
     rates = lr_schedule(scheduler, lr, epochs)
 
     xp = _backend.namespace(x, y)
@@ -559,8 +594,9 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
             bad = None
             for s in range(steps):
                 rows = order[s * batch_size:min((s + 1) * batch_size, n)]
-                value, grads = model.loss_and_grad(
-                    xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), loss=loss
+                value, grads = _loss_and_grad(
+                    model, xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), loss,
+                    output_normalizer,
                 )
                 if not math.isfinite(value):
                     bad = f"the loss is {value}"
