@@ -277,6 +277,7 @@ def test_callback_stops():
 
     def callback(epoch, result, model):
         seen.append((epoch, result.n_epochs, len(result.train_loss)))
+        assert result.stopped == "running"
         assert isinstance(model, ToyModel)
         return epoch == 3
 

@@ -352,9 +352,10 @@ class TrainResult:
         Epochs completed.
     n_steps : int
         Optimiser steps taken.
-    stopped : {"completed", "callback", "non-finite"}
+    stopped : {"completed", "callback", "non-finite", "running"}
         Why training ended: all epochs ran, the callback returned True, or a loss or
-        gradient was NaN or infinite (see ``message``).
+        gradient was NaN or infinite (see ``message``); ``"running"`` in the results
+        passed to the callback.
     message : str
         A sentence saying how training ended.
     """
@@ -629,7 +630,7 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
                 shown["val"] = f"{history['validation'][-1]:.4g}"
             bar.set_postfix(shown, refresh=False)
             bar.update(1)
-            if callback is not None and callback(epoch + 1, result("completed", ""), model):
+            if callback is not None and callback(epoch + 1, result("running", "training"), model):
                 stopped = "callback"
                 message = f"the callback stopped training after epoch {epoch + 1}"
                 break
