@@ -85,7 +85,7 @@ def solve_burgers(u0, *, viscosity: float, t_final: float, time_step: float, xp)
 def burgers(n_samples, resolution=1024, *, viscosity=0.1, t_final=1.0, time_step=None,
             rng=None, like=None, dtype=None, chunks=None, cache=None, progress=False,
             batch_size=32):
-    """The Burgers data set of Li et al. (2021): random initial data, solution at ``t_final``.
+    """Generate the Burgers data set of Li et al. (2021): initial data and solution at ``t_final``.
 
     Solves ``u_t + (u^2 / 2)_x = viscosity u_xx`` on the periodic interval ``[0, 1)``
     from ``u0 ~ N(0, 625 (-Delta + 25 I)^(-2))`` (see
@@ -131,8 +131,10 @@ def burgers(n_samples, resolution=1024, *, viscosity=0.1, t_final=1.0, time_step
 
     Returns
     -------
-    u0, uT : arrays of shape (n_samples, resolution)
-        The initial data and the solution at ``t_final`` on the grid.
+    u0 : array of shape (n_samples, resolution)
+        The initial data on the grid.
+    uT : array of shape (n_samples, resolution)
+        The solution at ``t_final`` on the grid.
 
     References
     ----------

@@ -388,7 +388,7 @@ def _default_batch_size(s: int) -> int:
 
 def darcy(n_samples, resolution=85, *, solver="auto", coefficient="piecewise", rng=None,
           like=None, dtype=None, chunks=None, cache=None, progress=False, batch_size=None):
-    """Samples of 2-D Darcy flow: a random two-phase coefficient and its pressure.
+    """Generate 2-D Darcy flow samples: a random two-phase coefficient and its pressure.
 
     Solves ``-∇·(a ∇u) = 1`` on the unit square with ``u = 0`` on the boundary, for the
     coefficient ``a = 12`` where ``g >= 0`` and ``3`` where ``g < 0``, with ``g`` a

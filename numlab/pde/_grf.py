@@ -87,7 +87,7 @@ def synthesize(noise, resolution: int, ndim: int, *, alpha: float, tau: float, s
 def gaussian_random_field(n_samples, resolution, *, ndim=1, alpha=2.0, tau=5.0, sigma=25.0,
                           rng=None, like=None, dtype=None, chunks=None, cache=None,
                           progress=False, batch_size=256):
-    """Samples of a periodic Gaussian random field ``N(0, sigma^2 (-Delta + tau^2 I)^(-alpha))``.
+    """Draw a periodic Gaussian random field ``N(0, sigma^2 (-Delta + tau^2 I)^(-alpha))``.
 
     The field lives on the unit torus ``[0, 1)^ndim``, sampled at the grid points
     ``x = j / resolution``; its Fourier series is truncated at the grid (every wavenumber
@@ -115,13 +115,19 @@ def gaussian_random_field(n_samples, resolution, *, ndim=1, alpha=2.0, tau=5.0, 
         The result takes this array's library and device (NumPy by default).
     dtype : {None, float32, float64}
         Output dtype (float64 by default; computed in float64 either way).
-    chunks, cache, progress, batch_size
-        Lazy Dask blocks of ``chunks`` samples; a cache directory; a progress bar;
-        samples per vectorised synthesis.
+    chunks : int, optional
+        Return a lazy Dask array of blocks of ``chunks`` samples, made on the workers.
+    cache : str or path-like, optional
+        A directory keeping results on disk, keyed by every argument and numlab's version.
+    progress : bool, default False
+        Show a progress bar.
+    batch_size : int, default 256
+        Samples per vectorised synthesis.
 
     Returns
     -------
     array of shape (n_samples,) + (resolution,) * ndim
+        The fields at the grid points, samples first.
 
     References
     ----------

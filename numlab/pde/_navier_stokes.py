@@ -125,7 +125,7 @@ def navier_stokes(n_samples, resolution=64, *, viscosity=1e-3, t_final=50.0,
                   record_every=1.0, solver_resolution=None, time_step=None, rng=None,
                   like=None, dtype=None, chunks=None, cache=None, progress=False,
                   batch_size=16):
-    """The Navier-Stokes data set of Li et al. (2021): initial vorticity and its trajectory.
+    """Generate the Navier-Stokes data set of Li et al. (2021): vorticity trajectories.
 
     Solves the incompressible Navier-Stokes equations in vorticity form on the unit
     torus,

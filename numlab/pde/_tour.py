@@ -49,7 +49,8 @@ def _darcy_operator(a):
     s = a.shape[0]
     h2 = (1.0 / (s - 1)) ** 2
     m = s - 2
-    east = 0.5 * (a[1:-1, 1:-1] + a[1:-1, 2:])  # faces between interior vertices and their neighbours
+    # face coefficients between each interior vertex and its four neighbours
+    east = 0.5 * (a[1:-1, 1:-1] + a[1:-1, 2:])
     west = 0.5 * (a[1:-1, 1:-1] + a[1:-1, :-2])
     north = 0.5 * (a[1:-1, 1:-1] + a[2:, 1:-1])
     south = 0.5 * (a[1:-1, 1:-1] + a[:-2, 1:-1])
