@@ -146,6 +146,43 @@ def _eigsh_run(inputs):
     return nl.rmt.eigsh(H, model.n_params, n_eig=1, tol=1e-8, rng=0, like=X)
 
 
+def _template():
+    """A 0-size float64 array: nl.pde generates on its library and device (``like=``)."""
+    return np.empty(0)
+
+
+def _burgers_run(like):
+    import numlab as nl
+
+    return nl.pde.burgers(200, 1024, viscosity=0.1, rng=0, like=like)[1]
+
+
+def _navier_stokes_run(like):
+    import numlab as nl
+
+    return nl.pde.navier_stokes(4, 64, viscosity=1e-3, t_final=10.0, rng=0, like=like)[1]
+
+
+def _darcy_run(like):
+    import numlab as nl
+
+    return nl.pde.darcy(64, 85, rng=0, like=like)[1]
+
+
+def _fno_batch(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((16, 1, 64, 64)).astype(np.float32)
+    return x, np.tanh(x).astype(np.float32)
+
+
+def _fno_step_run(inputs):
+    import numlab as nl
+
+    x, y = inputs
+    model = nl.operators.FNO((24, 24), 32, 1, 1, rng=0, like=x)
+    return model.loss_and_grad(x, y)
+
+
 def _relative(cpu, gpu):
     cpu, gpu = np.asarray(cpu, dtype=np.float64), np.asarray(gpu, dtype=np.float64)
     return float(np.max(np.abs(cpu - gpu)) / max(np.max(np.abs(cpu)), 1e-300))
@@ -174,6 +211,17 @@ CASES = {
     # top Hessian eigenvalue of least squares on 50,000 x 2000 (issue 8)
     "rmt-eigsh": dict(
         data=_regression, run=_eigsh_run, merit=lambda r: np.asarray([float(_to_numpy(r.values)[0])])),
+    # 200 Burgers samples at s = 1024, viscosity 0.1, T = 1 (issue 13)
+    "pde-burgers": dict(data=_template, run=_burgers_run, merit=_to_numpy),
+    # 4 Navier-Stokes samples, 64 x 64, viscosity 1e-3, T = 10 (issue 13)
+    "pde-navier-stokes": dict(data=_template, run=_navier_stokes_run, merit=_to_numpy),
+    # 64 Darcy samples at 85 x 85: batched multigrid-CG on the GPU, the CPU's default solver
+    "pde-darcy": dict(data=_template, run=_darcy_run, merit=_to_numpy),
+    # one FNO forward + backward, hidden 32, n_modes (24, 24), batch 16, 64 x 64, float32
+    # (issue 14; the GPU target is >= 10x numlab on one CPU thread): loss and a gradient
+    "fno-2d-step": dict(
+        data=_fno_batch, run=_fno_step_run,
+        merit=lambda r: np.concatenate([[r[0]], _to_numpy(r[1]["projection.fcs.1.weight"]).ravel()])),
 }
 
 
