@@ -283,7 +283,18 @@ class UnitGaussianNormalizer:
         self.std = None
 
     def fit(self, a):
-        """Fit ``mean`` and ``std`` on samples ``a`` (samples first); returns ``self``."""
+        """Fit ``mean`` and ``std`` on samples ``a``.
+
+        Parameters
+        ----------
+        a : array, shape (n_samples, channels, n_1, ..., n_d)
+            Training data, samples first.
+
+        Returns
+        -------
+        UnitGaussianNormalizer
+            ``self``, fitted.
+        """
         a = check_array(a, "a", ndim=tuple(range(max(self.axis) + 1, 33)))
         xp = _backend.namespace(a)
         count = math.prod(a.shape[i] for i in self.axis)
@@ -314,16 +325,51 @@ class UnitGaussianNormalizer:
         return a, self.mean, self.std
 
     def encode(self, a):
-        """``(a - mean) / (std + eps)``; ``a`` is a batch (samples first), dtype kept."""
+        """Normalise a batch: ``(a - mean) / (std + eps)``.
+
+        Parameters
+        ----------
+        a : array, shape (batch, channels, n_1, ..., n_d)
+            Data in the original units, samples first.
+
+        Returns
+        -------
+        array
+            The normalised batch, of ``a``'s dtype.
+        """
         a, mean, std = self._checked(a, "a")
         return (a - mean) / (std + self.eps)
 
     def decode(self, a):
-        """``a (std + eps) + mean``, the inverse of :meth:`encode`."""
+        """Map a normalised batch back: ``a (std + eps) + mean``, the inverse of :meth:`encode`.
+
+        Parameters
+        ----------
+        a : array, shape (batch, channels, n_1, ..., n_d)
+            Normalised data.
+
+        Returns
+        -------
+        array
+            The batch in the original units.
+        """
         return self.decode_with_scale(a)[0]
 
     def decode_with_scale(self, a):
-        """``decode(a)`` and its derivative ``std + eps`` (broadcasts against ``a``)."""
+        """Decode a batch and give the derivative of the decoding.
+
+        Parameters
+        ----------
+        a : array, shape (batch, channels, n_1, ..., n_d)
+            Normalised data.
+
+        Returns
+        -------
+        decoded : array
+            ``decode(a)``.
+        scale : array
+            ``std + eps``, the derivative of ``decode`` (broadcasts against ``a``).
+        """
         a, mean, std = self._checked(a, "a")
         scale = std + self.eps
         return a * scale + mean, scale
@@ -456,9 +502,9 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
     ----------
     model : FNO or a model with the same interface
         ``model.params``, ``model.loss_and_grad(x, y, loss=)``, ``model(x)``, ``model.dtype``.
-    x : array, shape (n_samples, in_channels, *grid)
+    x : array, shape (n_samples, in_channels, n_1, ..., n_d)
         Inputs, samples first; cast to ``model.dtype`` once.
-    y : array, shape (n_samples, out_channels, *grid)
+    y : array, shape (n_samples, out_channels, n_1, ..., n_d)
         Targets, encoded by ``output_normalizer`` when one is given.
     epochs : int
         Passes over the data, >= 1.
