@@ -28,7 +28,12 @@ __all__ = [
     "check_rng",
     "check_like",
     "check_real_values",
+    "check_sparse_structure",
 ]
+
+#: Sparse formats whose index arrays :func:`check_sparse_structure` reads directly; the
+#: others (DOK, LIL, DIA) are converted to CSR by :func:`check_array` and checked as such.
+_CHECKED_SPARSE_FORMATS = ("csr", "csc", "bsr", "coo")
 
 
 def _shape_text(shape) -> str:
@@ -94,6 +99,19 @@ def check_array(
             f"{type(x).__module__.split('.')[0]} array, which this function does not take: "
             "compute it first"
         )
+    if sparse:
+        if getattr(x, "format", None) == "dia":
+            offsets, data = x.offsets, x.data
+            if offsets.ndim != 1 or data.ndim != 2 or data.shape[0] != offsets.shape[0]:
+                raise ValueError(
+                    f"`{name}` must be a well-formed sparse DIA matrix; got {offsets.shape[0]} "
+                    f"offsets for data of shape {tuple(data.shape)}"
+                )
+        if getattr(x, "format", None) not in _CHECKED_SPARSE_FORMATS:
+            # DOK/LIL/DIA hold no index arrays a kernel could read (nor a flat ``data``):
+            # their CSR form is what the caller's kernels see, so check that.
+            x = x.tocsr()
+        check_sparse_structure(x, name)
     xp = _backend.namespace(x, xp=xp)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -234,3 +252,92 @@ def check_real_values(x, name, expectation="an array_like of real numbers", *, f
     if finite and not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must be finite; got {x!r}")
     return arr.astype(np.float64)
+
+
+def _index_range(idx, xp):
+    """``(min, max)`` of a non-empty integer index array, as Python ints (one sync)."""
+    bounds = xp.stack([xp.min(idx), xp.max(idx)])
+    lo, hi = (int(v) for v in _backend.to_numpy(bounds).tolist())
+    return lo, hi
+
+
+def check_sparse_structure(x, name):
+    """Check the index arrays of a CSR / CSC / BSR / COO matrix; returns ``x``.
+
+    SciPy and CuPy do not check index bounds when a matrix is built from arrays (nor
+    when its ``indices`` / ``indptr`` are changed afterwards), and the compiled code
+    that reads them (SciPy's own products and conversions, numlab's Numba and CUDA
+    kernels) does not either: an out-of-range index kills the interpreter. This check
+    costs ``O(nnz + n_rows)`` vectorised operations (a min/max of the indices, a
+    difference of ``indptr``) and one device sync on GPU matrices; it runs before
+    any kernel or conversion reads the matrix.
+
+    Raises
+    ------
+    ValueError
+        If ``indptr`` is not an array of ``n_major + 1`` non-decreasing integers from 0 to
+        at most ``len(indices)``, if ``indices`` / ``data`` lengths differ, or if an index
+        is negative or not below its dimension.
+    """
+    fmt = getattr(x, "format", None)
+    if fmt not in _CHECKED_SPARSE_FORMATS:
+        return x
+    xp = _backend.namespace(x.data)
+    what = f"a well-formed sparse {fmt.upper()} matrix of shape {tuple(x.shape)}"
+
+    def bad(detail):
+        return ValueError(f"`{name}` must be {what}; got {detail}")
+
+    def index_array(arr, label):
+        if not _backend.is_array(arr) or arr.ndim != 1 or not xp.isdtype(arr.dtype, "integral"):
+            got = f"dtype {arr.dtype}, shape {tuple(arr.shape)}" if hasattr(arr, "dtype") else type(arr).__name__
+            raise bad(f"`{label}` that is not a 1-D integer array ({got})")
+
+    def in_range(idx, size, label):
+        if idx.shape[0] == 0:
+            return
+        lo, hi = _index_range(idx, xp)
+        if lo < 0:
+            raise bad(f"a negative {label} ({lo})")
+        if hi >= size:
+            raise bad(f"a {label} of {hi}, out of range for size {size}")
+
+    if fmt == "coo":
+        coords = getattr(x, "coords", None)
+        if coords is None:
+            coords = (x.row, x.col)
+        if len(coords) != len(x.shape):
+            raise bad(f"{len(coords)} coordinate arrays for {len(x.shape)} dimensions")
+        n = x.data.shape[0] if x.data.ndim == 1 else -1
+        for axis, (idx, size) in enumerate(zip(coords, x.shape)):
+            label = ("row index", "column index")[axis] if len(x.shape) == 2 else f"axis-{axis} index"
+            index_array(idx, label)
+            if idx.shape[0] != n:
+                raise bad(f"{idx.shape[0]} {label.split()[0]} indices for {x.data.shape[0]} values")
+            in_range(idx, size, label)
+        return x
+
+    indptr, indices = x.indptr, x.indices
+    index_array(indptr, "indptr")
+    index_array(indices, "indices")
+    if fmt == "bsr":
+        r, c = x.blocksize
+        n_major, n_minor = x.shape[0] // r, x.shape[1] // c
+        if x.data.ndim != 3 or tuple(x.data.shape[1:]) != (r, c):
+            raise bad(f"blocks of shape {tuple(x.data.shape[1:])} for blocksize {(r, c)}")
+    else:
+        n_major, n_minor = (x.shape[0], x.shape[1]) if fmt == "csr" else (x.shape[1], x.shape[0])
+    minor = "column" if fmt in ("csr", "bsr") else "row"
+    if indptr.shape[0] != n_major + 1:
+        raise bad(f"`indptr` of length {indptr.shape[0]} (expected {n_major + 1})")
+    if indices.shape[0] != x.data.shape[0]:
+        raise bad(f"{indices.shape[0]} indices for {x.data.shape[0]} values")
+    first, last = int(indptr[0]), int(indptr[-1])
+    if first != 0:
+        raise bad(f"`indptr[0]` = {first} (expected 0)")
+    if last > indices.shape[0]:
+        raise bad(f"`indptr[-1]` = {last}, more than the {indices.shape[0]} stored indices")
+    if n_major and bool(xp.any(indptr[1:] < indptr[:-1])):
+        raise bad("an `indptr` that decreases (it must be non-decreasing)")
+    in_range(indices[:last], n_minor, f"{minor} index")
+    return x

@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .. import _backend
 from .._dispatch import kernel
-from .._validation import check_array, check_int, check_rng, check_scalar
+from .._validation import check_array, check_int, check_rng, check_scalar, check_sparse_structure
 from ._hash import _dense_columns, gap_table
 from ._matrix import check_density, draw_seed, hashed_matrix, johnson_lindenstrauss_min_dim
 
@@ -151,9 +151,10 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
                     f"`X` must have {self.n_features_in_} features, as in fit; got {X.shape[1]}"
                 )
             return X
-        return validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=reset
+        Y = validate_data(
+            self, _check_structure(X), accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=reset
         )
+        return _check_structure(Y, given=X)
 
     def _check_params(self):
         if isinstance(self.n_components, str):
@@ -369,7 +370,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if _is_foreign(X):
             X = check_array(X, "X", ndim=2, allow_sparse=True)
         else:
-            X = _sk_check(X, self)
+            X = _check_structure(_sk_check(_check_structure(X), self), given=X)
         xp = _backend.namespace(X)
         if X.shape[1] != self.n_components_:
             raise ValueError(f"`X` must have {self.n_components_} columns (n_components_); got {X.shape[1]}")
@@ -397,6 +398,19 @@ def _sparse_output(Y, xp):
         return sparse.csr_matrix(Y)
     indptr, indices, data = kernel("random_projection.dense_to_csr", xp)(Y)
     return sparse.csr_matrix((data, indices, indptr), shape=Y.shape)
+
+
+def _check_structure(X, given=None):
+    """Check the index arrays of sparse ``X`` (O(nnz), vectorised) before scikit-learn's
+    validation converts it: a COO or BSR matrix with an index out of range crashes
+    SciPy's conversion. With ``given`` (the caller's input), ``X`` is what the validation
+    returned: checked only when it is a new matrix of another format than ``given``
+    (DOK and LIL inputs, whose CSR form is what the kernels read)."""
+    if not _backend.is_sparse(X):
+        return X
+    if given is not None and _backend.is_sparse(given) and (X is given or X.format == given.format):
+        return X
+    return check_sparse_structure(X, "X")
 
 
 def _sk_check(X, estimator):
