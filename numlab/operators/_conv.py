@@ -180,3 +180,369 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
         return dx, grads
 
     return y, backprop
+
+
+# --------------------------------------------------------------------------- batch normalisation
+
+
+def batch_norm2d(x, weight, bias, running_mean, running_var, *, momentum=0.1, eps=1e-5,
+                 train=False):
+    """Batch normalisation over (batch, height, width) per channel (torch's ``BatchNorm2d``).
+
+    Training normalises with the batch statistics (the biased variance) and updates the
+    running statistics as torch does: ``new = (1 - momentum) old + momentum batch`` with the
+    *unbiased* batch variance. Inference normalises with the running statistics.
+
+    The running statistics are state, not parameters, and this function never writes into
+    its inputs: it returns them as a third value, new arrays in training and the given ones
+    in inference, which the model stores in place of the old ones::
+
+        y, backprop, stats = batch_norm2d(x, w, b, mean, var, train=True)
+        model.buffers["bn.running_mean"] = stats["running_mean"]   # likewise running_var
+
+    Parameters
+    ----------
+    x : array, shape (batch, channels, height, width)
+    weight, bias : arrays, shape (channels,)
+        The affine map after normalisation (torch's ``gamma`` and ``beta``).
+    running_mean, running_var : arrays, shape (channels,)
+    momentum : float
+    eps : float
+        Added to the variance before the square root.
+    train : bool
+        Normalise with batch statistics, update the running ones and return ``backprop``.
+
+    Returns
+    -------
+    y : array, shape of ``x``
+    backprop : callable ``dy -> (dx, {"weight", "bias"})`` or None
+    stats : dict ``{"running_mean", "running_var"}`` of arrays, shape (channels,)
+    """
+    xp = _backend.namespace(x, weight)
+    b, c = x.shape[:2]
+    x3 = xp.reshape(x, (b, c, -1))
+    m = b * x3.shape[2]
+    shape = (1, c, 1)
+    if not train:
+        scale = weight / xp.sqrt(running_var + eps)
+        shift = bias - running_mean * scale
+        y3 = x3 * xp.reshape(scale, shape) + xp.reshape(shift, shape)
+        stats = {"running_mean": running_mean, "running_var": running_var}
+        return xp.reshape(y3, x.shape), None, stats
+
+    mean = xp.sum(xp.sum(x3, axis=2), axis=0) / m
+    centred = x3 - xp.reshape(mean, shape)
+    # vecdot contracts the grid without a squared temporary.
+    var = xp.sum(xp.vecdot(centred, centred, axis=-1), axis=0) / m
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    x_hat = centred * xp.reshape(inv_std, shape)
+    y3 = x_hat * xp.reshape(weight, shape) + xp.reshape(bias, shape)
+    unbiased = var * (m / max(m - 1, 1))
+    stats = {
+        "running_mean": (1 - momentum) * running_mean + momentum * mean,
+        "running_var": (1 - momentum) * running_var + momentum * unbiased,
+    }
+    del centred
+
+    def backprop(dy):
+        dy3 = xp.reshape(dy, (b, c, -1))
+        d_bias = xp.sum(xp.sum(dy3, axis=2), axis=0)
+        d_weight = xp.sum(xp.vecdot(dy3, x_hat, axis=-1), axis=0)
+        # dx = gamma / std (dy - mean(dy) - x_hat mean(dy x_hat)), the means over (b, h, w).
+        k = xp.reshape(weight * inv_std, shape)
+        dx3 = dy3 - xp.reshape(d_bias / m, shape)
+        dx3 -= x_hat * xp.reshape(d_weight / m, shape)
+        dx3 *= k
+        return xp.reshape(dx3, x.shape), {"weight": d_weight, "bias": d_bias}
+
+    return xp.reshape(y3, x.shape), backprop, stats
+
+
+# --------------------------------------------------------------------------- pointwise and pooling
+
+
+def relu(x, *, train=False):
+    """``max(x, 0)``; the gradient at 0 is 0 (as torch).
+
+    Returns
+    -------
+    y, backprop : ``backprop(dy) -> (dx, {})``
+    """
+    xp = _backend.namespace(x)
+    positive = x > 0
+    y = xp.where(positive, x, xp.zeros((), dtype=x.dtype, device=_backend.device(x)))
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        return xp.where(positive, dy, xp.zeros((), dtype=dy.dtype,
+                                               device=_backend.device(dy))), {}
+
+    return y, backprop
+
+
+def max_pool2d(x, kernel_size=2, *, train=False):
+    """Max-pooling over 2x2 windows, stride 2 (torch's ``MaxPool2d(2)``).
+
+    An odd height or width drops the last row or column (floor, as torch). The gradient
+    goes to the window's maximum; on ties to the first in row-major order (as torch).
+
+    Parameters
+    ----------
+    x : array, shape (batch, channels, height, width)
+    kernel_size : int
+        Only 2.
+
+    Returns
+    -------
+    y : array, shape (batch, channels, height // 2, width // 2)
+    backprop : callable ``dy -> (dx, {})`` or None
+    """
+    if kernel_size != 2:
+        raise ValueError(f"max_pool2d supports kernel_size=2 only, got {kernel_size}")
+    xp = _backend.namespace(x)
+    b, c, h, w = x.shape
+    ho, wo = h // 2, w // 2
+    win = xp.reshape(x[:, :, :2 * ho, :2 * wo], (b, c, ho, 2, wo, 2))
+    # The four candidates in torch's scan order (0,0), (0,1), (1,0), (1,1).
+    cand = [win[:, :, :, i, :, j] for i in range(2) for j in range(2)]
+    y = xp.maximum(xp.maximum(cand[0], cand[1]), xp.maximum(cand[2], cand[3]))
+    if not train:
+        return y, None
+    # The first candidate equal to the maximum wins (ties as torch).
+    first = [cand[0] == y]
+    taken = first[0]
+    for t in range(1, 4):
+        hit = xp.logical_and(cand[t] == y, xp.logical_not(taken))
+        first.append(hit)
+        taken = xp.logical_or(taken, hit)
+    del cand, win
+
+    def backprop(dy):
+        zero = xp.zeros((), dtype=dy.dtype, device=_backend.device(dy))
+        parts = [xp.where(f, dy, zero) for f in first]
+        # (b, c, ho, wo, 4) -> (b, c, ho, 2, wo, 2): the window back in place.
+        d = xp.reshape(xp.stack(parts, axis=-1), (b, c, ho, wo, 2, 2))
+        d = xp.reshape(xp.permute_dims(d, (0, 1, 2, 4, 3, 5)), (b, c, 2 * ho, 2 * wo))
+        if (2 * ho, 2 * wo) != (h, w):
+            dx = xp.zeros(x.shape, dtype=dy.dtype, device=_backend.device(dy))
+            dx[:, :, :2 * ho, :2 * wo] = d
+            d = dx
+        return d, {}
+
+    return y, backprop
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def _interp_matrix(xp, n_out, n_in, dtype, device):
+    """The (n_out, n_in) linear-interpolation matrix with aligned corners: output ``i`` sits
+    at input coordinate ``i (n_in - 1) / (n_out - 1)`` (torch's ``align_corners=True``)."""
+    scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    rows = []
+    for i in range(n_out):
+        src = i * scale
+        lo = min(int(math.floor(src)), n_in - 1)
+        hi = min(lo + 1, n_in - 1)
+        frac = src - lo
+        row = [0.0] * n_in
+        row[lo] += 1.0 - frac
+        row[hi] += frac
+        rows.append(row)
+    return xp.asarray(rows, dtype=dtype, device=device)
+
+
+def upsample_bilinear2d(x, scale=None, *, size=None, align_corners=True, train=False):
+    """Bilinear upsampling with aligned corners (torch's ``nn.Upsample(scale_factor=2,
+    mode="bilinear", align_corners=True)``).
+
+    Computed as ``A_h x A_w^T`` with two small interpolation matrices, so the backward is
+    the exact adjoint ``A_h^T dy A_w``.
+
+    Parameters
+    ----------
+    x : array, shape (batch, channels, height, width)
+    scale : int, optional
+        Output size ``(scale height, scale width)``.
+    size : tuple of int, optional
+        Output size ``(h, w)``, instead of ``scale``.
+    align_corners : bool
+        Only True.
+
+    Returns
+    -------
+    y : array, shape (batch, channels, h, w)
+    backprop : callable ``dy -> (dx, {})`` or None
+    """
+    if not align_corners:
+        raise ValueError("upsample_bilinear2d supports align_corners=True only")
+    if (scale is None) == (size is None):
+        raise ValueError("give exactly one of scale and size")
+    xp = _backend.namespace(x)
+    h, w = x.shape[2:]
+    ho, wo = (h * scale, w * scale) if size is None else tuple(size)
+    dev = _backend.device(x)
+    a_h = _interp_matrix(xp, ho, h, x.dtype, dev)
+    a_w = _interp_matrix(xp, wo, w, x.dtype, dev)
+    y = xp.matmul(a_h, xp.matmul(x, xp.matrix_transpose(a_w)))
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        return xp.matmul(xp.matrix_transpose(a_h), xp.matmul(dy, a_w)), {}
+
+    return y, backprop
+
+
+def pad2d(x, pads, *, train=False):
+    """Zero padding of the last two axes, ``F.pad`` order ``(left, right, top, bottom)``.
+
+    Negative entries crop (as ``F.pad``). The LSM pads right and bottom with
+    ``(0, pad_w, 0, pad_h)`` and pads a decoder map to its skip's size with :func:`pad_to`.
+
+    Returns
+    -------
+    y : array, shape (batch, channels, height + top + bottom, width + left + right)
+    backprop : callable ``dy -> (dx, {})`` or None
+    """
+    xp = _backend.namespace(x)
+    left, right, top, bottom = pads
+    h, w = x.shape[-2:]
+    ho, wo = h + top + bottom, w + left + right
+    # The overlap of x and y, in each one's coordinates.
+    xr = slice(max(-top, 0), h - max(-bottom, 0))
+    xc = slice(max(-left, 0), w - max(-right, 0))
+    yr = slice(max(top, 0), ho - max(bottom, 0))
+    yc = slice(max(left, 0), wo - max(right, 0))
+    y = xp.zeros((*x.shape[:-2], ho, wo), dtype=x.dtype, device=_backend.device(x))
+    y[..., yr, yc] = x[..., xr, xc]
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        dx = xp.zeros(x.shape, dtype=dy.dtype, device=_backend.device(dy))
+        dx[..., xr, xc] = dy[..., yr, yc]
+        return dx, {}
+
+    return y, backprop
+
+
+def pad_to(x, size, *, train=False):
+    """Pad (or crop) the last two axes to ``size = (h, w)``, centred as the LSM's ``Up``
+    block: ``F.pad(x, [dw // 2, dw - dw // 2, dh // 2, dh - dh // 2])``.
+
+    Returns
+    -------
+    y, backprop : as :func:`pad2d`
+    """
+    dh = size[0] - x.shape[-2]
+    dw = size[1] - x.shape[-1]
+    return pad2d(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), train=train)
+
+
+def concat_channels(xs, *, train=False):
+    """Concatenate along the channel axis (axis 1), as ``torch.cat(xs, dim=1)``.
+
+    Returns
+    -------
+    y : array
+    backprop : callable ``dy -> (dxs, {})``, ``dxs`` a tuple (one gradient per input), or None
+    """
+    xp = _backend.namespace(*xs)
+    y = xp.concat(list(xs), axis=1)
+    if not train:
+        return y, None
+    bounds = [0]
+    for x in xs:
+        bounds.append(bounds[-1] + x.shape[1])
+
+    def backprop(dy):
+        return tuple(dy[:, bounds[i]:bounds[i + 1], ...] for i in range(len(xs))), {}
+
+    return y, backprop
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def softmax_lastaxis(x, *, train=False):
+    """Softmax over the last axis (max-shifted for stability).
+
+    Returns
+    -------
+    y, backprop : ``backprop(dy) -> (y (dy - sum(y dy)), {})``
+    """
+    xp = _backend.namespace(x)
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    y = e / xp.sum(e, axis=-1, keepdims=True)
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        return y * (dy - xp.sum(y * dy, axis=-1, keepdims=True)), {}
+
+    return y, backprop
+
+
+def attention(q, k, v, *, train=False):
+    """``softmax(q k^T) v`` over the last two axes, batched over the leading ones.
+
+    No ``1/sqrt(d)`` scaling, as the LSM reference (``self_attn`` of ``LSM_2D.py``).
+
+    Parameters
+    ----------
+    q : array, shape (..., l_q, d)
+    k : array, shape (..., l_k, d)
+    v : array, shape (..., l_k, d_v)
+
+    Returns
+    -------
+    y : array, shape (..., l_q, d_v)
+    backprop : callable ``dy -> ((dq, dk, dv), {})`` or None
+    """
+    xp = _backend.namespace(q, k, v)
+    p, soft_back = softmax_lastaxis(xp.matmul(q, xp.matrix_transpose(k)), train=train)
+    y = xp.matmul(p, v)
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        dv = xp.matmul(xp.matrix_transpose(p), dy)
+        ds, _ = soft_back(xp.matmul(dy, xp.matrix_transpose(v)))
+        dq = xp.matmul(ds, k)
+        dk = xp.matmul(xp.matrix_transpose(ds), q)
+        return (dq, dk, dv), {}
+
+    return y, backprop
+
+
+def sin_cos_basis(z, n_basis, *, train=False):
+    """The LSM's basis ``[sin(pi (k/K) z), cos(pi (k/K) z)]``, ``k = 0..K-1``, on a new last
+    axis (``get_basis`` of ``LSM_2D.py``).
+
+    Parameters
+    ----------
+    z : array, shape (...)
+    n_basis : int
+        ``K``.
+
+    Returns
+    -------
+    y : array, shape (..., 2 K): the K sines, then the K cosines
+    backprop : callable ``dy -> (dz, {})`` or None
+    """
+    xp = _backend.namespace(z)
+    freq = xp.asarray([math.pi * k / n_basis for k in range(n_basis)], dtype=z.dtype,
+                      device=_backend.device(z))
+    arg = z[..., None] * freq
+    s, c = xp.sin(arg), xp.cos(arg)
+    y = xp.concat([s, c], axis=-1)
+    if not train:
+        return y, None
+
+    def backprop(dy):
+        ds, dc = dy[..., :n_basis], dy[..., n_basis:]
+        return xp.sum((ds * c - dc * s) * freq, axis=-1), {}
+
+    return y, backprop
