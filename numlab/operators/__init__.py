@@ -24,3 +24,8 @@ __all__: list[str] = ["FNO", "load"]
 from ._train import TrainResult, UnitGaussianNormalizer, train  # noqa: E402
 
 __all__ += ["train", "TrainResult", "UnitGaussianNormalizer"]
+
+# Multi-grid domain decomposition of MG-TFNO (numlab/operators/_patching.py).
+from ._patching import MultigridModel, MultigridPatching2D  # noqa: E402
+
+__all__ += ["MultigridPatching2D", "MultigridModel"]
