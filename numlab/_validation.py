@@ -290,7 +290,9 @@ def check_sparse_structure(x, name):
 
     def index_array(arr, label):
         if not _backend.is_array(arr) or arr.ndim != 1 or not xp.isdtype(arr.dtype, "integral"):
-            got = f"dtype {arr.dtype}, shape {tuple(arr.shape)}" if hasattr(arr, "dtype") else type(arr).__name__
+            got = type(arr).__name__
+            if hasattr(arr, "dtype"):
+                got = f"dtype {arr.dtype}, shape {tuple(arr.shape)}"
             raise bad(f"`{label}` that is not a 1-D integer array ({got})")
 
     def in_range(idx, size, label):
@@ -309,8 +311,10 @@ def check_sparse_structure(x, name):
         if len(coords) != len(x.shape):
             raise bad(f"{len(coords)} coordinate arrays for {len(x.shape)} dimensions")
         n = x.data.shape[0] if x.data.ndim == 1 else -1
-        for axis, (idx, size) in enumerate(zip(coords, x.shape)):
-            label = ("row index", "column index")[axis] if len(x.shape) == 2 else f"axis-{axis} index"
+        for axis, (idx, size) in enumerate(zip(coords, x.shape, strict=True)):
+            label = f"axis-{axis} index"
+            if len(x.shape) == 2:
+                label = ("row index", "column index")[axis]
             index_array(idx, label)
             if idx.shape[0] != n:
                 raise bad(f"{idx.shape[0]} {label.split()[0]} indices for {x.data.shape[0]} values")

@@ -152,7 +152,11 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
                 )
             return X
         Y = validate_data(
-            self, _check_structure(X), accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=reset
+            self,
+            _check_structure(X),
+            accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32],
+            reset=reset,
         )
         return _check_structure(Y, given=X)
 
