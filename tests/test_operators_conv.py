@@ -60,15 +60,15 @@ def _check_central_differences(rng, layer, inputs, params, kwargs=None, *, steps
         u = rng.standard_normal(base.shape)
         exact = float(np.sum(g * u))
         for h in steps:
-            def shifted(sign):
+            def shifted(step, kind=kind, key=key, base=base, u=u):
                 ins, ps = list(inputs), dict(params)
                 if kind == "input":
-                    ins[key] = base + sign * h * u
+                    ins[key] = base + step * u
                 else:
-                    ps[key] = base + sign * h * u
+                    ps[key] = base + step * u
                 return loss(ins, ps)
 
-            fd = (shifted(1) - shifted(-1)) / (2 * h)
+            fd = (shifted(h) - shifted(-h)) / (2 * h)
             assert abs(fd - exact) <= tol * max(abs(exact), 1.0), (kind, key, h, fd, exact)
 
 
@@ -171,7 +171,7 @@ def _torch_check(torch, ours, theirs, inputs, params, kwargs=None, tol=1e-10):
         assert np.max(np.abs(a - b)) <= tol * scale
 
     close(y, yt)
-    for a, t in zip(dxs, t_in):
+    for a, t in zip(dxs, t_in, strict=True):
         close(a, t.grad)
     for k, t in t_par.items():
         close(grads[k], t.grad)
@@ -188,10 +188,10 @@ def test_conv2d_matches_torch(rng, monkeypatch, method):
         w = rng.standard_normal((c_out, shape[1], k, k))
         b = rng.standard_normal(c_out)
         _torch_check(torch, _conv.conv2d,
-                     lambda x, weight, bias: F.conv2d(x, weight, bias, padding=padding),
+                     lambda x, weight, bias, p=padding: F.conv2d(x, weight, bias, padding=p),
                      [x], {"weight": w, "bias": b}, {"padding": padding})
         _torch_check(torch, _conv.conv2d,
-                     lambda x, weight: F.conv2d(x, weight, padding=padding),
+                     lambda x, weight, p=padding: F.conv2d(x, weight, padding=p),
                      [x], {"weight": w}, {"padding": padding})
 
 
@@ -307,7 +307,7 @@ def test_layers_run_on_every_backend(backend, rng):
         dx, grads = back(backend.asarray(dy))
         dxs = dx if isinstance(dx, tuple) else (dx,)
         exp = expected_dx if isinstance(expected_dx, tuple) else (expected_dx,)
-        for got, want in zip(dxs, exp):
+        for got, want in zip(dxs, exp, strict=True):
             assert got.dtype == y.dtype
             np.testing.assert_allclose(backend.to_numpy(got), want, **tol)
         for k, g in expected_grads.items():

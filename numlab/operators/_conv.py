@@ -163,7 +163,7 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
                     dflat[:, :, o:o + n_wide] += dcols[:, t * c_in:(t + 1) * c_in, :]
         else:
             dws = []
-            for t, o in enumerate(offsets):
+            for o in offsets:
                 piece = xp.matmul(dy_wide, xp.matrix_transpose(flat[:, :, o:o + n_wide]))
                 dws.append(xp.sum(piece, axis=0))
             grads["weight"] = xp.permute_dims(
