@@ -6,7 +6,8 @@ the same modules, the same ``state_dict`` names, the same channel interleaving o
 attention's keys and values. Differences from the authors' file, none of which changes the
 function computed:
 
-- no ``.cuda()`` (the basis frequencies are a non-persistent buffer, so ``.double()`` moves them);
+- no ``.cuda()``; the basis frequencies ``k/K`` are a non-persistent float64 buffer cast to the
+  activations' dtype (exact in float64 runs; the authors' are float32);
 - the grid follows the input's dtype (the authors' is float32 always);
 - ``n_levels`` and ``n_heads`` are arguments (the authors': 5 and 8);
 - un-padding slices to the original size, so that a padding of 0 on one axis only works (the
@@ -81,8 +82,9 @@ class NeuralSpectralBlock2d(nn.Module):
         self.patch_size = tuple(patch_size)
         self.width = width
         self.num_basis = num_basis
+        # float64, cast to the activations' dtype when used: exact k/K in float64 runs.
         self.register_buffer(
-            "modes_list", torch.arange(num_basis, dtype=torch.float) / num_basis,
+            "modes_list", torch.arange(num_basis, dtype=torch.float64) / num_basis,
             persistent=False)
         self.weights = nn.Parameter(torch.rand(width, 2 * num_basis) / width)
         self.head = n_heads
@@ -117,7 +119,7 @@ class NeuralSpectralBlock2d(nn.Module):
         return out.permute(0, 1, 3, 2).reshape(B, C, H, W) + x
 
     def get_basis(self, z):
-        arg = self.modes_list[None, None, None, :] * z[:, :, :, None] * math.pi
+        arg = self.modes_list.to(z.dtype)[None, None, None, :] * z[:, :, :, None] * math.pi
         return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
 
     def forward(self, x):

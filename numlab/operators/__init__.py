@@ -29,3 +29,8 @@ __all__ += ["train", "TrainResult", "UnitGaussianNormalizer"]
 from ._patching import MultigridModel, MultigridPatching2D  # noqa: E402
 
 __all__ += ["MultigridPatching2D", "MultigridModel"]
+
+# Latent Spectral Model (numlab/operators/_lsm.py).
+from ._lsm import LSM  # noqa: E402
+
+__all__ += ["LSM"]
