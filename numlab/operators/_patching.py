@@ -305,6 +305,7 @@ class MultigridPatching2D:
             return y
         n = self.n_patches
         shape = self._grid_from_patches(tuple(y.shape[2:]), "y")
+        self._check_grid(shape)
         if y.shape[0] % (n * n):
             raise ValueError(
                 f"`y` must have a multiple of n**2 = {n * n} patches on axis 0; "
@@ -389,8 +390,8 @@ class MultigridPatching2D:
     @staticmethod
     def _selection(indices, size, xp, dtype, device):
         """The 0/1 matrix ``S`` of shape ``(len(indices), size)`` with ``S[k, indices[k]] = 1``."""
-        s = (indices[:, None] == np.arange(size)[None, :]).astype(_backend.numpy_dtype(dtype))
-        return _backend.asarray(s, xp=xp, device=device)
+        s = (indices[:, None] == np.arange(size)[None, :]).astype(np.float64)
+        return _backend.asarray(s, xp=xp, device=device, dtype=dtype)
 
 
 class MultigridModel:
