@@ -16,9 +16,9 @@ Fourier Neural Operator for High-Resolution PDEs", TMLR 2024.
 from . import _kernels  # noqa: F401  (registers the operators.* kernels; imports NumPy only)
 
 # The public names are imported here as their modules land.
-from ._fno import FNO, load  # noqa: E402
+from ._fno import FNO, TFNO, load  # noqa: E402
 
-__all__: list[str] = ["FNO", "load"]
+__all__: list[str] = ["FNO", "TFNO", "load"]
 
 # Training (numlab/operators/_train.py).
 from ._train import TrainResult, UnitGaussianNormalizer, train  # noqa: E402

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -9,9 +10,9 @@ import numbers
 import numpy as np
 
 from .. import _backend, _validation
-from . import _layers
+from . import _factorized, _layers
 
-__all__ = ["FNO", "load"]
+__all__ = ["FNO", "TFNO", "load"]
 
 _SKIPS = ("linear", "identity", "soft-gating", None)
 _LOSSES = {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}
@@ -112,12 +113,32 @@ class FNO:
         spectral weights).
     like : array, optional
         The parameters live in this array's library and device (NumPy when omitted).
+    factorization : {None, "cp", "tucker", "tt"}, default None
+        Learn each spectral weight ``(c_in, c_out, *kept_modes)`` in factorized form
+        (case-insensitive; "dense" means None): a tensorized FNO (TFNO, Kossaifi et al.).
+        The factors are initialised as tensorly-torch's (see
+        :func:`numlab.operators._factorized.init_factors`).
+    rank : float, int or tuple of int, default 1.0
+        With a factorization: a float in (0, 1] is the fraction of the dense spectral
+        parameter count to keep, turned into ranks exactly as TensorLy / tensorly-torch do
+        (so a model built here and one built by neuraloperator with the same ``rank`` have
+        the same shapes); an int or a tuple is an explicit rank (Tucker: per mode; TT: the
+        bond ranks with the boundary 1s; CP: an int). Ignored without a factorization.
+    implementation : {None, "factorized", "reconstructed"}, default None
+        How a factorized layer computes: "reconstructed" rebuilds the dense weight at
+        every call and uses the dense product; "factorized" contracts the input's modes
+        with the factors directly. Both give the same values and gradients (to rounding).
+        None chooses, per layer shape and batch size, the one with fewer multiply-adds
+        (:func:`numlab.operators._factorized.choose_implementation`; the benchmark
+        ``benchmarks/bench_operators_tfno.py`` times both).
 
     Attributes
     ----------
     params : dict of str to array
         The parameters, by neuraloperator's ``state_dict`` names (without tltorch's
-        ``.tensor`` suffix). Shapes are numlab's: 1x1 convolution weights ``(c_out, c_in)``,
+        ``.tensor`` suffix on dense spectral weights; a factorized weight is stored as its
+        factors, ``fno_blocks.convs.<i>.weight.core`` / ``.weights`` /
+        ``.factors.factor_<k>``, tensorly-torch's names). Shapes are numlab's: 1x1 convolution weights ``(c_out, c_in)``,
         biases and soft-gating weights ``(c,)``, spectral weights ``(c_in, c_out,
         *kept_modes)`` (complex). Every call reads ``params[name]`` afresh, so an optimiser
         may update the arrays in place or replace the entries.
@@ -176,6 +197,9 @@ class FNO:
         dtype=None,
         rng=None,
         like=None,
+        factorization=None,
+        rank=1.0,
+        implementation=None,
     ):
         if isinstance(n_modes, numbers.Integral) and not isinstance(n_modes, bool):
             n_modes = (n_modes,)
@@ -206,7 +230,13 @@ class FNO:
             "domain_padding": _check_padding(domain_padding, d),
             "positional_embedding": positional_embedding,
             "dtype": _check_dtype(dtype),
+            "factorization": _factorized.check_factorization(factorization),
+            "rank": list(rank) if isinstance(rank, (list, tuple)) else rank,
+            "implementation": _factorized.check_implementation(implementation),
         }
+        if self.config["factorization"] is not None:
+            # Validated here so that a bad rank fails at construction, with its name.
+            _factorized.validate_rank(self.config["factorization"], self._weight_shape, rank)
         for key in ("lifting_channel_ratio", "projection_channel_ratio", "channel_mlp_expansion"):
             if float(self.config[key]).is_integer():
                 self.config[key] = int(self.config[key])
@@ -246,6 +276,34 @@ class FNO:
         )
 
     @property
+    def _weight_shape(self):
+        hidden = self.config["hidden_channels"]
+        return (hidden, hidden, *_layers.kept_modes(self.config["n_modes"]))
+
+    @property
+    def n_params_spectral(self) -> int:
+        """Real parameters of the spectral weights, or of their factors (biases excluded)."""
+        return sum(math.prod(p.shape) * 2 for name, p in self.params.items()
+                   if ".weight" in name and name.startswith("fno_blocks.convs.")
+                   and self._xp.isdtype(p.dtype, "complex floating"))
+
+    @property
+    def compression(self) -> float:
+        """Dense spectral parameter count / :attr:`n_params_spectral` (1 for a dense FNO)."""
+        dense = 2 * math.prod(self._weight_shape) * self.config["n_layers"]
+        return dense / self.n_params_spectral
+
+    def implementation_for(self, batch):
+        """The implementation the factorized layers use for ``batch`` samples (None if dense)."""
+        cfg = self.config
+        if cfg["factorization"] is None:
+            return None
+        if cfg["implementation"] is not None:
+            return cfg["implementation"]
+        return _choose(cfg["factorization"], self._weight_shape, _hashable(cfg["rank"]),
+                       int(batch))
+
+    @property
     def _xp(self):
         return _backend.namespace(next(iter(self.params.values())))
 
@@ -256,7 +314,7 @@ class FNO:
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-        return f"FNO({args})"
+        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ forward / backward
 
@@ -416,8 +474,15 @@ class FNO:
         cfg = self.config
         last = layer == cfg["n_layers"] - 1
         conv = f"convs.{layer}."
+        fact = cfg["factorization"]
+        if fact is None:
+            weight = p["fno_blocks." + conv + "weight"]
+        else:
+            head = "fno_blocks." + conv + "weight."
+            weight = {k[len(head):]: v for k, v in p.items() if k.startswith(head)}
         h, bp_conv = _layers.spectral_conv(
-            x, p["fno_blocks." + conv + "weight"], p["fno_blocks." + conv + "bias"], train=train)
+            x, weight, p["fno_blocks." + conv + "bias"], factorization=fact,
+            implementation=self.implementation_for(x.shape[0]), train=train)
         skip, bp_skip = self._skip(cfg["fno_skip"], f"fno_blocks.fno_skips.{layer}.", x, train)
         if skip is not None:
             h += skip  # h is a fresh array of the spectral convolution
@@ -520,7 +585,7 @@ class FNO:
 
     @classmethod
     def from_neuraloperator(cls, source, *, dtype=None, like=None, **config):
-        """A numlab FNO with the weights of a neuraloperator 2.0 ``FNO``.
+        """A numlab FNO with the weights of a neuraloperator 2.0 ``FNO`` or ``TFNO``.
 
         Parameters
         ----------
@@ -545,9 +610,10 @@ class FNO:
         Raises
         ------
         ValueError
-            For options numlab's FNO does not have (normalisation layers, factorized or
-            separable weights, preactivation, resolution scaling, complex data, another
-            non-linearity).
+            For options numlab's FNO does not have (normalisation layers, separable
+            weights, fixed-rank modes, preactivation, resolution scaling, complex data,
+            another non-linearity). Factorized weights (TFNO: CP, Tucker, TT) are read as
+            their factors.
         """
         from ._neuralop import from_neuraloperator
 
@@ -599,11 +665,18 @@ def _init_params(cfg, rng):
     mlp("lifting.", lift_in, lift_mid, hidden, n_layers=2 if lift_mid else 1)
     kept = _layers.kept_modes(cfg["n_modes"])
     std = math.sqrt(2.0 / (hidden + hidden))
+    fact = cfg.get("factorization")
     for layer in range(cfg["n_layers"]):
         shape = (hidden, hidden, *kept)
-        # Complex normal with E|w|^2 = std^2, as torch's normal_ on a complex tensor.
-        w = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * (std / math.sqrt(2.0))
-        params[f"fno_blocks.convs.{layer}.weight"] = w.astype(cplx)
+        if fact is None:
+            # Complex normal with E|w|^2 = std^2, as torch's normal_ on a complex tensor.
+            w = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * (
+                std / math.sqrt(2.0))
+            params[f"fno_blocks.convs.{layer}.weight"] = w.astype(cplx)
+        else:
+            factors = _factorized.init_factors(fact, shape, cfg["rank"], std, rng, cplx)
+            for name, value in factors.items():
+                params[f"fno_blocks.convs.{layer}.weight.{name}"] = value
         params[f"fno_blocks.convs.{layer}.bias"] = (std * rng.standard_normal(hidden)).astype(real)
         skip(f"fno_blocks.fno_skips.{layer}.", cfg["fno_skip"])
         if cfg["use_channel_mlp"]:
@@ -642,3 +715,38 @@ def load(path, *, like=None):
     model = FNO(**config, rng=0, like=like)
     model.load_params(arrays)
     return model
+
+
+def _hashable(rank):
+    return tuple(rank) if isinstance(rank, list) else rank
+
+
+@functools.lru_cache(maxsize=256)
+def _choose(factorization, shape, rank, batch):
+    return _factorized.choose_implementation(factorization, shape, rank, batch)
+
+
+class TFNO(FNO):
+    """Tensorized FNO: :class:`FNO` with ``factorization="tucker"`` and ``rank=0.1`` by default.
+
+    neuraloperator's ``TFNO``: each spectral weight is learned as a Tucker decomposition
+    holding about 10 % of the dense weight's parameters (any ``factorization`` and
+    ``rank`` of :class:`FNO` may be passed). All other arguments are :class:`FNO`'s.
+
+    References
+    ----------
+    J. Kossaifi, N. Kovachki, K. Azizzadenesheli, A. Anandkumar, "Multi-Grid Tensorized
+    Fourier Neural Operator for High-Resolution PDEs", TMLR 2024. T. G. Kolda, B. W. Bader,
+    "Tensor Decompositions and Applications", SIAM Review 51(3), 2009.
+
+    Examples
+    --------
+    >>> import numlab as nl
+    >>> model = nl.operators.TFNO((24, 24), hidden_channels=32, in_channels=1, out_channels=1,
+    ...                           rng=0)
+    >>> round(model.compression, 1)
+    10.3
+    """
+
+    def __init__(self, *args, factorization="tucker", rank=0.1, **kwargs):
+        super().__init__(*args, factorization=factorization, rank=rank, **kwargs)

@@ -50,6 +50,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
+from . import _factorized
 from . import _kernels  # noqa: F401  (registers the operators.* kernels)
 
 __all__ = [
@@ -416,16 +417,24 @@ def _modes_last(xp, a, kept):
     return xp.permute_dims(a, (d, d + 1) + tuple(range(d)))
 
 
-def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
+def spectral_conv(x, weight, bias=None, *, factorization=None, implementation="reconstructed",
+                  train=False, input_grad=True):
     """Fourier layer of neuraloperator 2.0: ``y = irfftn(W . rfftn(x)) + b`` on the kept modes.
 
     Parameters
     ----------
     x : array, shape (batch, c_in, n_1, ..., n_d)
-    weight : complex array, shape (c_in, c_out, k_1, ..., k_d)
+    weight : complex array, shape (c_in, c_out, k_1, ..., k_d), or dict of complex arrays
         Mode ``j`` along axis ``i < d`` multiplies frequency ``j - k_i // 2``; along the
         last axis frequency ``j`` (see :func:`kept_modes`). Modes that are not kept are
-        zeroed.
+        zeroed. With a ``factorization``, the factors of ``W`` by tensorly-torch's names
+        (``"core"``, ``"weights"``, ``"factors.factor_<k>"``; see
+        :mod:`numlab.operators._factorized`).
+    factorization : {None, "cp", "tucker", "tt"}
+        How ``weight`` represents ``W``.
+    implementation : {"reconstructed", "factorized"}
+        With a factorization: rebuild ``W`` and use the dense product, or contract the
+        modes with the factors directly. Same values and gradients.
     bias : real array, shape (c_out,), optional
         Added after the inverse transform.
     train, input_grad : bool
@@ -435,6 +444,7 @@ def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
     -------
     y : array, shape (batch, c_out, n_1, ..., n_d)
     backprop : callable ``dy -> (dx, {"weight", "bias"})`` or None
+        With a factorization the weight gradients are ``"weight.<factor name>"``.
 
     Notes
     -----
@@ -449,17 +459,32 @@ def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
     ``c/N`` from :func:`_gradient_scale`: ``dW = X^H (c/N . G)`` per mode and
     ``dx = irfftn(scatter(G W^H))`` (the ``c`` and ``N`` of the two adjoints cancel).
     """
-    xp = _backend.namespace(x, weight)
-    d = weight.ndim - 2
-    kept = tuple(weight.shape[2:])
+    if factorization is None:
+        xp = _backend.namespace(x, weight)
+        dense = weight
+        bp_weight = None
+    else:
+        xp = _backend.namespace(x, *weight.values())
+        dense = bp_weight = None
+        if implementation == "reconstructed":
+            dense, bp_weight = _factorized.reconstruct(xp, factorization, weight, train=train)
+    shape = tuple(dense.shape) if dense is not None else _factorized.full_shape(
+        factorization, weight)
+    c_in, c_out, *kept = shape
+    kept = tuple(kept)
+    d = len(kept)
     spatial = tuple(x.shape[2:])
-    c_in, c_out = weight.shape[:2]
     fft = _backend.fft_namespace(xp)
 
     x_modes = _modes_first(xp, _to_modes(xp, fft, x, kept))  # (M, batch, c_in)
-    w = xp.reshape(xp.permute_dims(weight, tuple(range(2, 2 + d)) + (0, 1)), (-1, c_in, c_out))
-    y_modes = _modes_last(xp, xp.matmul(x_modes, w), kept)  # (batch, c_out, *kept)
-    y = _from_modes(xp, fft, y_modes, spatial)
+    if dense is not None:
+        w = xp.reshape(xp.permute_dims(dense, tuple(range(2, 2 + d)) + (0, 1)),
+                       (-1, c_in, c_out))
+        y_modes = xp.matmul(x_modes, w)
+    else:
+        y_modes, bp_modes = _factorized.contract(xp, factorization, weight, x_modes, kept,
+                                                 train=train)
+    y = _from_modes(xp, fft, _modes_last(xp, y_modes, kept), spatial)  # (batch, c_out, ...)
     if bias is not None:
         y += xp.reshape(bias, (c_out,) + (1,) * d)
     if not train:
@@ -470,13 +495,23 @@ def spectral_conv(x, weight, bias=None, *, train=False, input_grad=True):
         real = _real_dtype_name(xp, dy)
         host = _gradient_scale(spatial, kept, real)
         scale = _constant(xp, host, dy, ("scale", spatial, kept, real))
-        dw = xp.matmul(xp.conj(xp.matrix_transpose(x_modes)), g_modes * scale)
-        grads = {"weight": _modes_last(xp, dw, kept)}  # (c_in, c_out, *kept)
+        dx_modes = None
+        if dense is None:
+            dx_modes, g = bp_modes(g_modes, scale, input_grad)
+            grads = {"weight." + k: v for k, v in g.items()}
+        else:
+            dw = xp.matmul(xp.conj(xp.matrix_transpose(x_modes)), g_modes * scale)
+            dw = _modes_last(xp, dw, kept)  # (c_in, c_out, *kept)
+            if bp_weight is None:
+                grads = {"weight": dw}
+            else:
+                grads = {"weight." + k: v for k, v in bp_weight(dw).items()}
+            if input_grad:
+                dx_modes = xp.matmul(g_modes, xp.conj(xp.matrix_transpose(w)))
         if bias is not None:
             grads["bias"] = xp.sum(dy, axis=tuple(range(2, 2 + d)) + (0,))
         dx = None
         if input_grad:
-            dx_modes = xp.matmul(g_modes, xp.conj(xp.matrix_transpose(w)))
             dx = _from_modes(xp, fft, _modes_last(xp, dx_modes, kept), spatial)
         return dx, grads
 

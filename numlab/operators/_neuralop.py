@@ -4,7 +4,10 @@ numlab's parameter names are neuraloperator's ``state_dict`` keys without tltorc
 ``.tensor`` suffix on the spectral weights; only the shapes differ: a 1x1 convolution
 weight is ``(c_out, c_in)`` here and ``(c_out, c_in, 1)`` there, a soft-gating weight
 ``(c,)`` here and ``(1, c, 1, ..., 1)`` there, a spectral bias ``(c,)`` here and
-``(c, 1, ..., 1)`` there. torch is imported inside these functions only.
+``(c, 1, ..., 1)`` there. A factorized spectral weight (TFNO) is stored as its factors under
+tensorly-torch's names (``...weight.core``, ``...weight.weights``,
+``...weight.factors.factor_<k>``), the same on both sides. torch is imported inside these
+functions only.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend
+from . import _factorized
 
 __all__ = ["from_neuraloperator", "to_neuraloperator", "torch_name"]
 
@@ -24,7 +28,6 @@ _REQUIRED = {
     "resolution_scaling_factor": None,
     "fno_block_precision": "full",
     "stabilizer": None,
-    "factorization": None,
     "separable": False,
     "preactivation": False,
 }
@@ -76,7 +79,17 @@ def _config_from_metadata(meta):
             raise ValueError(f"`source` uses positional_embedding={pe!r}; numlab implements "
                              "'grid' (GridEmbeddingND on [0, 1]^d) or None")
         pe = "grid"
+    if meta.get("fixed_rank_modes"):
+        raise ValueError(f"`source` uses fixed_rank_modes={meta['fixed_rank_modes']!r}, which "
+                         "numlab's FNO does not implement (it needs fixed_rank_modes=False)")
+    if meta.get("decomposition_kwargs"):
+        raise ValueError(f"`source` uses decomposition_kwargs={meta['decomposition_kwargs']!r}, "
+                         "which numlab's FNO does not implement (it needs none)")
     config = {k: meta[k] for k in _ARCHITECTURE if k in meta}
+    config["factorization"] = _factorized.check_factorization(meta.get("factorization"))
+    if config["factorization"] is not None:
+        rank = meta.get("rank", 1.0)
+        config["rank"] = list(rank) if isinstance(rank, (list, tuple)) else rank
     config["positional_embedding"] = pe
     config["n_modes"] = list(config["n_modes"])
     return config
@@ -84,15 +97,30 @@ def _config_from_metadata(meta):
 
 def _config_from_shapes(state):
     """The architecture that the weight shapes determine (see from_neuraloperator)."""
-    n_layers = 0
-    while f"fno_blocks.convs.{n_layers}{_SPECTRAL_SUFFIX}" in state:
-        n_layers += 1
-    if not n_layers:
+    # The spectral weight's form tells the factorization: a dense tensor, a Tucker core,
+    # CP weights, or TT cores only.
+    head = "fno_blocks.convs.0.weight."
+    if head + "tensor" in state:
+        factorization, marker = None, _SPECTRAL_SUFFIX
+    elif head + "core" in state:
+        factorization, marker = "tucker", ".weight.core"
+    elif head + "weights" in state:
+        factorization, marker = "cp", ".weight.weights"
+    elif head + "factors.factor_0" in state:
+        factorization, marker = "tt", ".weight.factors.factor_0"
+    else:
         raise ValueError("`source` must be a neuraloperator FNO state_dict; it has no "
-                         f"'fno_blocks.convs.0{_SPECTRAL_SUFFIX}' entry")
-    w = state[f"fno_blocks.convs.0{_SPECTRAL_SUFFIX}"]
-    hidden = int(w.shape[0])
-    kept = [int(k) for k in w.shape[2:]]
+                         f"'fno_blocks.convs.0{_SPECTRAL_SUFFIX}' entry (nor factors)")
+    n_layers = 0
+    while f"fno_blocks.convs.{n_layers}{marker}" in state:
+        n_layers += 1
+    factors = {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
+    if factorization is None:
+        shape = tuple(int(k) for k in state[head + "tensor"].shape)
+    else:
+        shape = _factorized.full_shape(factorization, factors)
+    hidden = int(shape[0])
+    kept = list(shape[2:])
     config = {
         "n_modes": kept[:-1] + [2 * (kept[-1] - 1)],
         "hidden_channels": hidden,
@@ -100,7 +128,15 @@ def _config_from_shapes(state):
         "out_channels": int(state["projection.fcs.1.weight"].shape[0]),
         "projection_channel_ratio": int(state["projection.fcs.0.weight"].shape[0]) / hidden,
         "use_channel_mlp": "fno_blocks.channel_mlp.0.fcs.0.weight" in state,
+        "factorization": factorization,
     }
+    if factorization == "cp":
+        config["rank"] = int(factors["weights"].shape[0])
+    elif factorization == "tucker":
+        config["rank"] = [int(r) for r in factors["core"].shape]
+    elif factorization == "tt":
+        mats = [factors[f"factors.factor_{k}"] for k in range(len(shape))]
+        config["rank"] = [1] + [int(g.shape[2]) for g in mats]
     if "lifting.fcs.1.weight" in state:
         config["lifting_channel_ratio"] = int(state["lifting.fcs.0.weight"].shape[0]) / hidden
     else:
@@ -175,6 +211,14 @@ def to_neuraloperator(model):
     cfg = dict(model.config)
     cfg.pop("dtype")
     cfg["n_modes"] = tuple(cfg["n_modes"])
+    implementation = cfg.pop("implementation", None)
+    if cfg.get("factorization") is None:
+        cfg.pop("rank", None)
+    else:
+        # The same rank (a fraction gives the same ranks: tensorly-torch's rules).
+        if isinstance(cfg["rank"], list):
+            cfg["rank"] = tuple(cfg["rank"])
+        cfg["implementation"] = implementation or "factorized"
     torch_model = TorchFNO(**cfg)
     reference = torch_model.state_dict()
     reference.pop("_metadata", None)
