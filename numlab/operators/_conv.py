@@ -28,10 +28,10 @@ output whose last ``Wp - Wo`` columns are garbage, dropped at the end), every of
 one *contiguous* slice ``flat[i Wp + j : i Wp + j + Ho Wp]``. So
 
 - im2col is the stack of ``kh kw`` slices (one copy, no index arithmetic), the forward is
-  one GEMM ``(Co, Ci kh kw) @ (Ci kh kw, Ho Wp)`` per sample, the weight gradient one GEMM
-  ``dy_wide @ cols^T`` and the input gradient one GEMM ``W^T @ dy_wide`` followed by
-  ``kh kw`` shifted slice additions (col2im), provided the garbage columns of ``dy_wide``
-  are zero;
+  one GEMM ``(Co, Ci kh kw) @ (Ci kh kw, Ho Wp)`` per sample and the weight gradient one
+  GEMM ``dy_wide @ cols^T`` (the garbage columns of ``dy_wide`` set to zero); the input
+  gradient is the convolution of ``dy`` with the flipped, transposed kernel, computed by
+  the same code;
 - the alternative without the ``kh kw``-fold buffer ("shifted") runs ``kh kw`` GEMMs on the
   slices themselves (strided views BLAS reads directly) and accumulates.
 
@@ -78,8 +78,45 @@ def _padded_flat(xp, x, padding, extra_rows):
     return xp.reshape(out, (b, c, (hp + extra_rows) * wp))
 
 
+def _conv_wide(xp, x, weight, padding, method):
+    """The convolution in the wide layout (see the module docstring).
+
+    Returns ``y_wide`` of shape (batch, c_out, ho wp), the padded flat input, the im2col
+    buffer (None for the shifted method) and the geometry ``(ho, wo, wp, offsets)``.
+    """
+    c_out, c_in, kh, kw = weight.shape
+    h, w = x.shape[2:]
+    wp = w + 2 * padding
+    ho, wo = h + 2 * padding - kh + 1, wp - kw + 1
+    n_wide = ho * wp
+    # One spare row so that the last offset's slice (which runs kw - 1 past the padded
+    # grid, into garbage columns) stays inside the buffer.
+    flat = _padded_flat(xp, x, padding, 1 if kw > 1 else 0)
+    offsets = [i * wp + j for i in range(kh) for j in range(kw)]
+    cols = None
+    if method == "im2col":
+        # cols[:, (i kw + j) c_in + ci, :] = slice of channel ci at offset (i, j): the
+        # weight matrix is then weight permuted to (c_out, kh, kw, c_in).
+        cols = xp.concat([flat[:, :, o:o + n_wide] for o in offsets], axis=1)
+        w2 = xp.reshape(xp.permute_dims(weight, (0, 2, 3, 1)), (c_out, kh * kw * c_in))
+        y_wide = xp.matmul(w2, cols)
+    else:
+        # One (c_out, c_in) matrix per offset applied to the slice itself: a strided view
+        # BLAS reads directly, so no kh kw-fold buffer.
+        w_off = xp.reshape(xp.permute_dims(weight, (2, 3, 0, 1)), (kh * kw, c_out, c_in))
+        y_wide = xp.matmul(w_off[0, ...], flat[:, :, :n_wide])
+        for t in range(1, kh * kw):
+            o = offsets[t]
+            y_wide += xp.matmul(w_off[t, ...], flat[:, :, o:o + n_wide])
+    return y_wide, flat, cols, (ho, wo, wp, offsets)
+
+
 def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
     """2-D convolution, stride 1, zero padding (torch's ``F.conv2d`` / ``nn.Conv2d``).
+
+    The input gradient is itself a convolution, of ``dy`` with the flipped, transposed
+    kernel and padding ``k - 1 - padding``, so the backward reuses the forward's GEMM
+    layout (no col2im scatter).
 
     Parameters
     ----------
@@ -88,7 +125,8 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
         torch's layout (cross-correlation, as every deep-learning convolution).
     bias : array, shape (c_out,), optional
     padding : int
-        Zeros added on every side (1 for the 3x3 convolutions of the LSM, 0 for 1x1).
+        Zeros added on every side, at most ``min(kh, kw) - 1`` (1 for the 3x3 convolutions
+        of the LSM, 0 for 1x1).
     train : bool
         Return a ``backprop`` closure.
     input_grad : bool
@@ -101,7 +139,10 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
     """
     xp = _backend.namespace(x, weight)
     c_out, c_in, kh, kw = weight.shape
-    if kh == kw == 1 and padding == 0:
+    if not 0 <= padding <= min(kh, kw) - 1:
+        raise ValueError(f"conv2d needs 0 <= padding <= kernel size - 1, got padding={padding}"
+                         f" for a {kh}x{kw} kernel")
+    if kh == kw == 1:
         # A 1x1 convolution is the pointwise linear map: no padding, no wide layout.
         y, back = linear(x, xp.reshape(weight, (c_out, c_in)), bias, train=train,
                          input_grad=input_grad)
@@ -115,68 +156,44 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
 
         return y, backprop_1x1
 
-    b, _, h, w = x.shape
-    hp, wp = h + 2 * padding, w + 2 * padding
-    ho, wo = hp - kh + 1, wp - kw + 1
-    n_wide = ho * wp
-    # One spare row so that the last offset's slice (which runs kw - 1 past the padded
-    # grid, into garbage columns) stays inside the buffer.
-    flat = _padded_flat(xp, x, padding, 1 if kw > 1 else 0)
-    offsets = [i * wp + j for i in range(kh) for j in range(kw)]
-    method = _conv_method(c_in, c_out, n_wide, kh * kw)
-
-    if method == "im2col":
-        # cols[:, (i kw + j) c_in + ci, :] = slice of channel ci at offset (i, j): the
-        # weight matrix is then weight permuted to (c_out, kh, kw, c_in).
-        cols = xp.concat([flat[:, :, o:o + n_wide] for o in offsets], axis=1)
-        w2 = xp.reshape(xp.permute_dims(weight, (0, 2, 3, 1)), (c_out, kh * kw * c_in))
-        y_wide = xp.matmul(w2, cols)
-    else:
-        # One (c_out, c_in) matrix per offset, contiguous.
-        w_off = xp.reshape(xp.permute_dims(weight, (2, 3, 0, 1)), (kh * kw, c_out, c_in))
-        y_wide = xp.matmul(w_off[0, ...], flat[:, :, offsets[0]:offsets[0] + n_wide])
-        for t in range(1, kh * kw):
-            y_wide += xp.matmul(w_off[t, ...], flat[:, :, offsets[t]:offsets[t] + n_wide])
+    b = x.shape[0]
+    h_out = x.shape[2] + 2 * padding - kh + 1
+    method = _conv_method(c_in, c_out, h_out * (x.shape[3] + 2 * padding), kh * kw)
+    y_wide, flat, cols, (ho, wo, wp, offsets) = _conv_wide(xp, x, weight, padding, method)
     if bias is not None:
         y_wide += xp.reshape(bias, (c_out, 1))
     y = xp.reshape(y_wide, (b, c_out, ho, wp))[:, :, :, :wo]
     if not train:
         return y, None
+    if cols is not None:
+        flat = None  # the im2col buffer holds everything the weight gradient needs
+    n_wide = ho * wp
 
     def backprop(dy):
-        # dy in the wide layout, its garbage columns zero (they must contribute nothing).
-        dy_wide = xp.zeros((b, c_out, ho, wp), dtype=dy.dtype, device=_backend.device(dy))
-        dy_wide[:, :, :, :wo] = dy
-        dy_wide = xp.reshape(dy_wide, (b, c_out, n_wide))
         grads = {}
         if bias is not None:
             grads["bias"] = xp.sum(dy, axis=(0, 2, 3))
-        dx = None
-        if method == "im2col":
+        # dy in x's wide layout, its garbage columns zero (they must contribute nothing).
+        dy_wide = xp.zeros((b, c_out, ho, wp), dtype=dy.dtype, device=_backend.device(dy))
+        dy_wide[:, :, :, :wo] = dy
+        dy_wide = xp.reshape(dy_wide, (b, c_out, n_wide))
+        if cols is not None:
+            # (b, c_out, n) @ (b, n, kh kw c_in): the grid is the contracted dimension.
             dw2 = xp.sum(xp.matmul(dy_wide, xp.matrix_transpose(cols)), axis=0)
             grads["weight"] = xp.permute_dims(
                 xp.reshape(dw2, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
-            if input_grad:
-                dcols = xp.matmul(xp.matrix_transpose(w2), dy_wide)
-                dflat = xp.zeros(flat.shape, dtype=dy.dtype, device=_backend.device(dy))
-                for t, o in enumerate(offsets):
-                    dflat[:, :, o:o + n_wide] += dcols[:, t * c_in:(t + 1) * c_in, :]
         else:
-            dws = []
-            for o in offsets:
-                piece = xp.matmul(dy_wide, xp.matrix_transpose(flat[:, :, o:o + n_wide]))
-                dws.append(xp.sum(piece, axis=0))
+            dws = [xp.sum(xp.matmul(dy_wide, xp.matrix_transpose(flat[:, :, o:o + n_wide])),
+                          axis=0) for o in offsets]
             grads["weight"] = xp.permute_dims(
                 xp.reshape(xp.stack(dws), (kh, kw, c_out, c_in)), (2, 3, 0, 1))
-            if input_grad:
-                dflat = xp.zeros(flat.shape, dtype=dy.dtype, device=_backend.device(dy))
-                for t, o in enumerate(offsets):
-                    dflat[:, :, o:o + n_wide] += xp.matmul(
-                        xp.matrix_transpose(w_off[t, ...]), dy_wide)
+        del dy_wide
+        dx = None
         if input_grad:
-            rows = flat.shape[2] // wp
-            dx = xp.reshape(dflat, (b, c_in, rows, wp))[
-                :, :, padding:padding + h, padding:padding + w]
+            w_t = xp.permute_dims(xp.flip(weight, axis=(2, 3)), (1, 0, 2, 3))
+            dx_wide, _, _, (_, wo_t, wp_t, _) = _conv_wide(
+                xp, dy, w_t, kh - 1 - padding, method)
+            dx = xp.reshape(dx_wide, (b, c_in, -1, wp_t))[:, :, :, :wo_t]
         return dx, grads
 
     return y, backprop
