@@ -532,7 +532,8 @@ def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng):
         Q = sketch.Q if Q is None else xp.concat([Q, sketch.Q], axis=1)
         Z = sketch.Z if Z is None else xp.concat([Z, sketch.Z], axis=1)
         captured += squared_norm(sketch.Z, xp)
-        if total - captured <= target or Q.shape[1] >= limit:
+        # (A block that adds no direction would repeat forever: stop there too.)
+        if total - captured <= target or Q.shape[1] >= limit or sketch.Q.shape[1] == 0:
             break
     Qw = xp.astype(Q, wide)
     Zw = xp.astype(Z, wide)

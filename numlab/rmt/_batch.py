@@ -352,6 +352,14 @@ def _stable_rate_pool(pool, n_params, momentum, lr0, n_steps, rtol, rng, like):
     return _chain_threshold(chains, momentum, lr0, rtol, xp)[0]
 
 
+#: Cap of the geometric bisection of :func:`_threshold` (log2(log(2**60) / log(1 + 1e-12))
+#: is about 45).
+_MAX_BISECTIONS = 100
+
+#: Smallest ``rtol`` accepted for a bisection (a few float64 roundings).
+_MIN_RTOL = 1e-12
+
+
 def _threshold(fails, start, rtol, limit):
     """The rate where ``fails`` turns True, to relative ``rtol``: bracketed from ``start``
     by at most ``limit`` halvings or doublings, then located by geometric bisection.
@@ -373,8 +381,15 @@ def _threshold(fails, start, rtol, limit):
             if fails(hi):
                 bracketed = True
                 break
-    while bracketed and hi / lo > 1 + rtol:
+    # Each bisection halves log(hi / lo) (at most log(2**limit)): _MAX_BISECTIONS steps
+    # reach any rtol above rounding; the loop also ends when the midpoint is no longer
+    # strictly inside (lo and hi adjacent floats), where it used to spin forever.
+    for _ in range(_MAX_BISECTIONS):
+        if not (bracketed and hi / lo > 1 + rtol):
+            break
         mid = math.sqrt(lo * hi)
+        if not lo < mid < hi:
+            break
         if fails(mid):
             hi = mid
         else:
@@ -1333,11 +1348,12 @@ def measure_max_learning_rate(
     n_steps : int
         SGD steps per run.
     momentum : float
-        Heavy-ball momentum.
+        Heavy-ball momentum, in ``[0, 1)``.
     seeds : sequence of int
         Seeds of the batch orders; the median threshold is returned.
     rtol : float
-        Relative precision of the bisection.
+        Relative precision of the bisection, ``>= 1e-12`` (the bisection stops at
+        float64 rounding in any case, after at most 100 halvings).
     lr_start : float, optional
         First learning rate tried (default 1).
 
@@ -1360,7 +1376,10 @@ def measure_max_learning_rate(
     N = model.n_samples
     batch_size = N if batch_size is None else check_int(batch_size, "batch_size", low=1, high=N)
     n_steps = check_int(n_steps, "n_steps", low=1)
-    rtol = check_scalar(rtol, "rtol", low=0.0)
+    rtol = check_scalar(rtol, "rtol", low=_MIN_RTOL, low_inclusive=True)
+    momentum = check_scalar(
+        momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False
+    )
     w0 = model.init_params(0) if w0 is None else w0
     seeds = list(seeds) if hasattr(seeds, "__iter__") and not isinstance(seeds, str) else None
     if not seeds:

@@ -17,6 +17,12 @@ from .._dispatch import kernel
 from .._validation import check_array, check_int, check_like, check_option, check_rng
 from . import _chain
 
+#: Caps of the rejection loops: rounds of the vectorised 1-D rejection (each round draws
+#: only for the entries still open, so the cap costs nothing when draws are accepted at
+#: the usual rates of 1/2 to 1/M) and doublings of the chain rule's buffer of uniforms.
+_MAX_REJECTION_ROUNDS = 10_000
+_MAX_BUFFER_DOUBLINGS = 12
+
 __all__ = [
     "Sample",
     "RowSample",
@@ -129,7 +135,9 @@ def _sample_1d_many(kind, b, table, k, rng):
     """Independent draws of ``p_{k_i}^2 dmu_1`` for each entry of ``k`` (vectorised rejection)."""
     x = np.empty(k.shape)
     todo = np.arange(k.size)
-    while todo.size:
+    for _ in range(_MAX_REJECTION_ROUNDS):
+        if not todo.size:
+            break
         kk = k[todo]
         if kind == _chain.KIND_LEGENDRE:
             t = np.cos(np.pi * rng.random(todo.size))
@@ -149,6 +157,12 @@ def _sample_1d_many(kind, b, table, k, rng):
             ok = rng.random(todo.size) * M * q < f
         x[todo[ok]] = t[ok]
         todo = todo[~ok]
+    if todo.size:
+        raise RuntimeError(
+            f"sampling: rejection sampling accepted no draw for {todo.size} of {k.size} "
+            f"entries in {_MAX_REJECTION_ROUNDS:,} rounds (the basis' recurrence "
+            "coefficients or proposal table are likely not finite)"
+        )
     return x
 
 
@@ -234,11 +248,16 @@ def _chain_rule(basis, rng):
     )
     size = int(1.5 * m * (math.log(m) + 2.0) * per_proposal) + 1000
     run = kernel("sampling.chain_rule_dpp", _backend.namespace())
-    while True:
+    for _ in range(_MAX_BUFFER_DOUBLINGS):
         points, used = run(basis.indices, kind, b, table, rng.random(size))
         if used >= 0:
             return points
         size *= 2
+    raise RuntimeError(
+        f"sampling: the chain rule used up {size // 2:,} uniforms without completing "
+        f"{m} points ({_MAX_BUFFER_DOUBLINGS} doublings of the buffer; about "
+        f"{int(1.5 * m * (math.log(m) + 2.0) * per_proposal) + 1000:,} are expected)"
+    )
 
 
 def _dpp_points(basis, rng, method):
