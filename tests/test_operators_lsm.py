@@ -1,0 +1,198 @@
+"""nl.operators.LSM: parameter count, forward and gradients vs a torch model of the authors'
+LSM_2D (tests/_lsm_reference.py), batch-norm running statistics, central differences,
+save/load, training and bad input.
+
+torch tests skip cleanly where torch is not installed. Sizes are small (a few seconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numlab as nl
+from numlab.operators import LSM
+
+# A small 5-level configuration: 29 x 31 padded to 32 x 32 (levels 32 .. 2, patch 2 x 2);
+# numlab's padding is (bottom, right), the reference's (right, bottom).
+SMALL = dict(hidden_channels=16, n_basis=6, n_tokens=3, patch_size=(2, 2), padding=(3, 1))
+GRID = (29, 31)
+
+
+def _reference(model):
+    """The torch reference with this model's architecture and weights (eval mode)."""
+    torch = pytest.importorskip("torch")
+    from _lsm_reference import LSM2d
+
+    cfg = model.config
+    module = LSM2d(cfg["in_channels"], cfg["out_channels"], cfg["hidden_channels"],
+                   cfg["n_basis"], cfg["n_tokens"], tuple(cfg["patch_size"]),
+                   tuple(cfg["padding"][::-1]), cfg["n_heads"], cfg["n_levels"])
+    module = module.double() if cfg["dtype"] == "float64" else module
+    state = {k: torch.from_numpy(np.array(v)) for k, v in {**model.params,
+                                                          **model.buffers}.items()}
+    module.load_state_dict(state)
+    return module.eval()
+
+
+def _torch_in(x):
+    import torch
+
+    return torch.from_numpy(np.moveaxis(x, 1, -1).copy())
+
+
+def _torch_out(y):
+    return np.moveaxis(y.detach().numpy(), -1, 1)
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def _data(rng, model, grid, batch=2, dtype=np.float64):
+    x = rng.standard_normal((batch, model.config["in_channels"], *grid)).astype(dtype)
+    y = rng.standard_normal((batch, model.config["out_channels"], *grid)).astype(dtype)
+    return x, y
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def test_darcy_parameter_count():
+    model = LSM(1, 1, 64, n_basis=12, n_tokens=4, patch_size=(6, 6), padding=(11, 11), rng=0)
+    assert model.n_params == 19_187_457
+
+
+def test_parameters_have_the_reference_names_and_shapes():
+    model = LSM(2, 1, **SMALL, rng=0)
+    module = _reference(model)
+    state = module.state_dict()
+    assert set(state) == set(model.params) | set(model.buffers)
+    for name, value in {**model.params, **model.buffers}.items():
+        assert tuple(value.shape) == tuple(state[name].shape), name
+    assert model.n_params == sum(p.numel() for p in module.parameters())
+
+
+def test_reference_darcy_parameter_count():
+    pytest.importorskip("torch")
+    from _lsm_reference import LSM2d, darcy_config, n_params
+
+    assert n_params(LSM2d(**darcy_config())) == 19_187_457
+
+
+# --------------------------------------------------------------------------- torch parity
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_forward_matches_torch_float32(mode):
+    model = LSM(2, 1, **SMALL, rng=0)
+    rng = np.random.default_rng(1)
+    # Non-trivial running statistics for eval mode.
+    for name, value in model.buffers.items():
+        if name.endswith("running_mean"):
+            model.buffers[name] = rng.standard_normal(value.shape).astype(np.float32) * 0.1
+        elif name.endswith("running_var"):
+            model.buffers[name] = rng.uniform(0.5, 2.0, value.shape).astype(np.float32)
+    module = _reference(model)
+    x, _ = _data(rng, model, GRID, batch=3, dtype=np.float32)
+    if mode == "eval":
+        got = model(x)
+    else:
+        module.train()
+        got, _ = model._forward(x, train=True)
+    want = _torch_out(module(_torch_in(x)))
+    assert got.dtype == np.float32
+    assert _rel(got, want) <= 1e-5
+
+
+def _torch_loss(pred, y, eps=1e-8):
+    # numlab's relative L2 (mean over samples and channels, eps added to the norm of y).
+    b, c = y.shape[:2]
+    diff = (pred - y).reshape(b, c, -1).norm(dim=-1)
+    return (diff / (y.reshape(b, c, -1).norm(dim=-1) + eps)).mean()
+
+
+def test_gradients_and_running_stats_match_torch_float64():
+    torch = pytest.importorskip("torch")
+    model = LSM(2, 1, **SMALL, dtype="float64", rng=0)
+    module = _reference(model).train()
+    rng = np.random.default_rng(2)
+    for step in range(2):
+        x, y = _data(rng, model, GRID)
+        loss, grads = model.loss_and_grad(x, y)
+        module.zero_grad()
+        pred = module(_torch_in(x)).permute(0, 3, 1, 2)
+        want = _torch_loss(pred, torch.from_numpy(y))
+        want.backward()
+        assert abs(loss - want.item()) <= 1e-12
+        for name, p in module.named_parameters():
+            g = p.grad.numpy()
+            assert np.abs(grads[name] - g).max() <= 1e-10 * np.abs(g).max(), (step, name)
+            assert grads[name].dtype == np.float64
+    state = module.state_dict()
+    for name, value in model.buffers.items():
+        np.testing.assert_allclose(value, state[name].numpy(), rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
+    assert int(model.buffers["inc.double_conv.1.num_batches_tracked"]) == 2
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def test_gradient_central_differences():
+    model = LSM(1, 2, 8, n_basis=4, n_tokens=2, patch_size=(2, 2), n_heads=4, n_levels=3,
+                dtype="float64", rng=3)
+    rng = np.random.default_rng(4)
+    x, y = _data(rng, model, (8, 16))
+    _, grads = model.loss_and_grad(x, y)
+    direction = {k: rng.standard_normal(v.shape) for k, v in model.params.items()}
+    slope = sum(float(np.sum(grads[k] * direction[k])) for k in grads)
+    base = {k: v.copy() for k, v in model.params.items()}
+    # A small step: ReLU kinks of the batch-normalised activations lie densely near 0.
+    h = 1e-7
+    values = []
+    for sign in (1, -1):
+        for k in base:
+            model.params[k] = base[k] + sign * h * direction[k]
+        values.append(model.loss_and_grad(x, y)[0])
+    numeric = (values[0] - values[1]) / (2 * h)
+    assert abs(numeric - slope) <= 1e-6 * abs(slope)
+
+
+# --------------------------------------------------------------------------- interface
+
+
+def test_save_load_round_trip(tmp_path):
+    model = LSM(1, 1, 8, n_heads=4, n_levels=2, patch_size=(2, 2), rng=5)
+    x, y = _data(np.random.default_rng(6), model, (8, 8), dtype=np.float32)
+    model.loss_and_grad(x, y)  # running statistics away from their initial values
+    path = tmp_path / "lsm.npz"
+    model.save(path)
+    other = LSM.load(path)
+    assert other.config == model.config
+    for name in model.buffers:
+        np.testing.assert_array_equal(other.buffers[name], model.buffers[name])
+    np.testing.assert_array_equal(other(x), model(x))
+
+
+def test_trains_with_nl_operators_train():
+    model = LSM(1, 1, 8, n_heads=4, n_levels=2, patch_size=(2, 2), rng=7)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((8, 1, 8, 8)).astype(np.float32)
+    y = np.sin(x)
+    before = model.loss_and_grad(x, y)[0]
+    nl.operators.train(model, x, y, epochs=5, batch_size=4, lr=1e-2, progress=False, rng=0)
+    assert model.loss_and_grad(x, y)[0] < before
+    assert model(x).dtype == np.float32
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="`n_heads` must divide `hidden_channels`"):
+        LSM(1, 1, 12, n_heads=8)
+    model = LSM(1, 1, 8, n_heads=4, n_levels=3, patch_size=(2, 2), padding=(1, 0), rng=0)
+    with pytest.raises(ValueError, match="`x` must have a grid that, after padding"):
+        model(np.zeros((1, 1, 15, 12)))  # 16 x 12 -> level 2 is 4 x 3
+    with pytest.raises(ValueError, match="in_channels=1"):
+        model(np.zeros((1, 2, 15, 16)))
+    with pytest.raises(ValueError, match="`patch_size` must be"):
+        LSM(1, 1, 8, patch_size=(2, 2, 2))
