@@ -468,10 +468,17 @@ def contract(xp, factorization, factors, x_modes, kept, *, train=False):
         inverse real FFT, see :func:`numlab.operators._layers.spectral_conv`).
     """
     p_mat, h, q_mat, diagonal, h_backprop = _spatial_operator(xp, factorization, factors, kept)
-    c_in = x_modes.shape[2]
-    xa = xp.matmul(x_modes, p_mat)  # (M, batch, p): one GEMM over all modes
+    m, batch, c_in = x_modes.shape
+
+    def shared(a, mat):
+        # (M, batch, k) @ (k, n) as one GEMM on the (M batch, k) matrix: a broadcast
+        # matmul would run M small GEMMs.
+        out = xp.matmul(xp.reshape(a, (-1, a.shape[2])), mat)
+        return xp.reshape(out, (m, batch, mat.shape[1]))
+
+    xa = shared(x_modes, p_mat)  # (M, batch, p)
     z = xa * xp.expand_dims(h, axis=1) if diagonal else xp.matmul(xa, h)
-    y = z if q_mat is None else xp.matmul(z, q_mat)
+    y = z if q_mat is None else shared(z, q_mat)
     if not train:
         return y, None
 
@@ -482,7 +489,7 @@ def contract(xp, factorization, factors, x_modes, kept, *, train=False):
         else:
             z2 = xp.reshape(z * scale, (-1, z.shape[2]))
             d_q = xp.matmul(_mT(xp, xp.conj(z2)), xp.reshape(g, (-1, g.shape[2])))
-            t = xp.matmul(g, _mT(xp, xp.conj(q_mat)))
+            t = shared(g, _mT(xp, xp.conj(q_mat)))
         if diagonal:
             d_h = xp.vecdot(xa, t * scale, axis=-2)  # sum over the batch of conj(xa) t
             s = t * xp.expand_dims(xp.conj(h), axis=1)
@@ -491,7 +498,7 @@ def contract(xp, factorization, factors, x_modes, kept, *, train=False):
             s = xp.matmul(t, _mT(xp, xp.conj(h)))
         x2 = xp.reshape(x_modes, (-1, c_in))
         d_p = xp.matmul(_mT(xp, xp.conj(x2)), xp.reshape(s * scale, (-1, s.shape[2])))
-        dx = xp.matmul(s, _mT(xp, xp.conj(p_mat))) if input_grad else None
+        dx = shared(s, _mT(xp, xp.conj(p_mat))) if input_grad else None
         return dx, h_backprop(d_p, d_h, d_q)
 
     return y, backprop
