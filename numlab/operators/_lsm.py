@@ -1,4 +1,4 @@
-"""The Latent Spectral Model (Wu et al., ICML 2023; the authors' ``LSM_2D``) with numlab's gradients."""
+"""The Latent Spectral Model (Wu et al., ICML 2023; the authors' ``LSM_2D``), numlab's gradients."""
 
 from __future__ import annotations
 
@@ -329,7 +329,8 @@ class LSM:
         """``[Conv3x3 -> BatchNorm2d -> ReLU] x 2``; gradient names relative to ``prefix``."""
         p = self.params
         chain = _Chain(train)
-        for conv, bn in (("double_conv.0.", "double_conv.1."), ("double_conv.3.", "double_conv.4.")):
+        for conv, bn in (("double_conv.0.", "double_conv.1."),
+                         ("double_conv.3.", "double_conv.4.")):
             x = chain(conv, _conv.conv2d, x, p[prefix + conv + "weight"], padding=1)
             x = chain(bn, self._batch_norm, x, prefix + bn)
             x = chain("", _conv.relu, x)
@@ -473,7 +474,8 @@ class LSM:
         """Replace the batch-norm statistics by ``arrays`` (a dict like :attr:`buffers`)."""
         missing = sorted(set(self.buffers) - set(arrays))
         if missing:
-            raise ValueError(f"`buffers` must have the names of this architecture; missing {missing}")
+            raise ValueError("`buffers` must have the names of this architecture; "
+                             f"missing {missing}")
         xp = self._xp
         device = _backend.device(next(iter(self.params.values())))
         for name, current in self.buffers.items():
