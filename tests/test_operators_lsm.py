@@ -196,3 +196,30 @@ def test_bad_input():
         model(np.zeros((1, 2, 15, 16)))
     with pytest.raises(ValueError, match="`patch_size` must be"):
         LSM(1, 1, 8, patch_size=(2, 2, 2))
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def test_runs_on_every_backend(backend):
+    """The generic code on NumPy, array-api-strict (device1, float32) and CuPy."""
+    dtype = "float32" if backend.float_name == "float32" else "float64"
+    options = dict(n_basis=4, n_tokens=2, patch_size=(2, 2), padding=(1, 0), n_heads=4,
+                   n_levels=3, dtype=dtype, rng=9)
+    reference = LSM(2, 1, 8, **options)
+    model = LSM(2, 1, 8, **options, like=backend.asarray(np.zeros(1)))
+    x, y = _data(np.random.default_rng(10), model, (7, 8), dtype=np.dtype(dtype))
+    xb, yb = backend.asarray(x), backend.asarray(y)
+    tol = dict(rtol=2e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    value, grads = model.loss_and_grad(xb, yb)
+    ref_value, ref_grads = reference.loss_and_grad(x, y)
+    assert value == pytest.approx(ref_value, rel=tol["rtol"])
+    for name, g in grads.items():
+        assert g.dtype == model.params[name].dtype
+        np.testing.assert_allclose(backend.to_numpy(g), ref_grads[name],
+                                   rtol=tol["rtol"] * 50, atol=tol["atol"] * 50, err_msg=name)
+    out = model(xb)  # eval mode, with the running statistics of one training step
+    assert type(out) is type(xb) and out.dtype == xb.dtype
+    np.testing.assert_allclose(backend.to_numpy(out), reference(x), **tol)
+    model.to(np.zeros(1))
+    assert all(isinstance(v, np.ndarray) for v in {**model.params, **model.buffers}.values())
