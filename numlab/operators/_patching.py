@@ -166,7 +166,7 @@ class MultigridPatching2D:
         """
         if self.levels == 0:
             return (0, 0)
-        return tuple(int(round(f * s)) for f, s in zip(self.padding_fraction, shape))
+        return tuple(int(round(f * s)) for f, s in zip(self.padding_fraction, shape, strict=True))
 
     def _check_grid(self, shape):
         n = self.n_patches
@@ -186,7 +186,7 @@ class MultigridPatching2D:
         """The full grid ``(H, W)`` whose patches are ``patched_shape = (h, w)``."""
         n = self.n_patches
         grid = []
-        for axis, (h, f) in enumerate(zip(patched_shape, self.padding_fraction)):
+        for axis, (h, f) in enumerate(zip(patched_shape, self.padding_fraction, strict=True)):
             # h = H / n + 2 round(f H) grows strictly with the patch size H / n: search it.
             found = [p for p in range(1, h + 1) if p + 2 * int(round(f * n * p)) == h]
             if not found:
@@ -230,12 +230,12 @@ class MultigridPatching2D:
         pads = self.padding(shape)
         dev = _backend.device(x)
         batch, channels = x.shape[:2]
-        win = [s // n + 2 * p for s, p in zip(shape, pads)]
+        win = [s // n + 2 * p for s, p in zip(shape, pads, strict=True)]
         out = []
         for level in range(self.levels + 1):
             rows, cols = (
                 _backend.asarray(_window_indices(s, n, p, level), xp=xp, device=dev)
-                for s, p in zip(shape, pads)
+                for s, p in zip(shape, pads, strict=True)
             )
             blocks = xp.take(xp.take(x, rows, axis=2), cols, axis=3)
             out.append(self._blocks_to_batch(blocks, xp, batch, channels, win))
@@ -279,7 +279,7 @@ class MultigridPatching2D:
             # selection matrices (the array API has no scatter-add).
             s_rows, s_cols = (
                 self._selection(_window_indices(s, n, p, level), s, xp, g.dtype, dev)
-                for s, p in zip(shape, pads)
+                for s, p in zip(shape, pads, strict=True)
             )
             term = xp.matmul(xp.matmul(xp.matrix_transpose(s_rows), blocks), s_cols)
             dx = term if dx is None else dx + term
