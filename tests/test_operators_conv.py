@@ -100,7 +100,8 @@ def test_conv2d_central_differences(rng, monkeypatch, method, shape, c_out, k, p
     _check_central_differences(rng, _conv.conv2d, [x], params, {"padding": padding})
 
 
-def test_batch_norm2d_central_differences(rng):
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm2d_central_differences(rng, relu):
     x = rng.standard_normal((3, 4, 5, 3)) * 2 + 1
     stats = (np.zeros(4), np.ones(4))
 
@@ -110,8 +111,12 @@ def test_batch_norm2d_central_differences(rng):
     params = {"weight": rng.standard_normal(4), "bias": rng.standard_normal(4)}
     # Differentiate the train-mode map: central differences must also use batch statistics.
     def layer(*args, train):
-        y, back, _ = _conv.batch_norm2d(*args, train=True)
+        y, back, _ = _conv.batch_norm2d(*args, relu=relu, train=True)
         return y, (back if train else None)
+
+    if relu:  # keep the normalised values away from the ReLU's kink
+        y, _, _ = _conv.batch_norm2d(x, *params.values(), *stats, train=True)
+        assert np.min(np.abs(y)) > 1e-3
 
     _check_central_differences(rng, layer, [x], params, pack=pack)
 
@@ -223,6 +228,64 @@ def test_batch_norm2d_matches_torch_running_stats_and_eval(rng):
     y, backprop, stats = _conv.batch_norm2d(x, weight, bias, mean, var)
     assert backprop is None and stats["running_mean"] is mean and stats["running_var"] is var
     np.testing.assert_allclose(y, bn(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_batch_norm2d_relu_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    c = 3
+    bn = torch.nn.BatchNorm2d(c).double()
+    weight, bias = rng.standard_normal(c), rng.standard_normal(c)
+    bn.weight.data, bn.bias.data = torch.tensor(weight), torch.tensor(bias)
+    x = rng.standard_normal((2, c, 4, 5)) + 0.5
+    y, backprop, stats = _conv.batch_norm2d(x, weight, bias, np.zeros(c), np.ones(c),
+                                            relu=True, train=True)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.relu(bn(xt))
+    dy = rng.standard_normal(y.shape)
+    yt.backward(torch.tensor(dy))
+    dx, grads = backprop(dy)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grads["weight"], bn.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(grads["bias"], bn.bias.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(stats["running_var"], bn.running_var.numpy(), rtol=1e-12)
+    bn.eval()
+    y, _, _ = _conv.batch_norm2d(x, weight, bias, stats["running_mean"], stats["running_var"],
+                                 relu=True)
+    np.testing.assert_allclose(y, torch.relu(bn(xt)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_batch_norm_kernels_float32(rng):
+    """The Numba kernels against the generic ones in float32 at an LSM-like size (the
+    kernel registry's own test uses small float64 examples)."""
+    pytest.importorskip("numba")
+    from numlab._dispatch import REGISTRY
+
+    x3 = (rng.standard_normal((4, 6, 1024)) * 3 + 5).astype(np.float32)
+    dy3 = rng.standard_normal(x3.shape).astype(np.float32)
+    scale, shift = (rng.standard_normal(6).astype(np.float32) for _ in range(2))
+
+    def both(name, *args):
+        return (REGISTRY.get(name, np, impl="generic")(*args),
+                REGISTRY.get(name, np, impl="numba")(*args))
+
+    (mean_g, var_g), (mean_n, var_n) = both("operators.channel_moments", x3)
+    assert mean_n.dtype == np.float32 and var_n.dtype == np.float32
+    np.testing.assert_allclose(mean_n, mean_g, rtol=1e-5)
+    np.testing.assert_allclose(var_n, var_g, rtol=1e-5)
+    for relu in (False, True):
+        g, n = both("operators.channel_affine", x3, scale, shift, relu)
+        assert n.dtype == np.float32
+        np.testing.assert_array_equal(n, g)  # one multiply and one add, same rounding
+    y3 = REGISTRY.get("operators.channel_affine", np, impl="generic")(x3, scale, shift, True)
+    for kept in (None, y3):
+        (s0g, s1g), (s0n, s1n) = both("operators.channel_grad_sums", dy3, x3, kept, mean_g)
+        scale_sums = np.sum(np.abs(dy3), axis=(0, 2)) * 3
+        assert np.all(np.abs(s0n - s0g) <= 1e-5 * scale_sums)
+        assert np.all(np.abs(s1n - s1g) <= 1e-5 * scale_sums * 3)
+        g, n = both("operators.channel_affine_grad", dy3, x3, kept, mean_g, scale, shift, scale)
+        assert n.dtype == np.float32
+        np.testing.assert_allclose(n, g, rtol=1e-5, atol=1e-5)
 
 
 def test_pool_resample_pad_match_torch(rng):

@@ -45,6 +45,8 @@ from __future__ import annotations
 import math
 
 from .. import _backend
+from .._dispatch import kernel
+from . import _conv_kernels  # noqa: F401  (registers the batch-normalisation kernels)
 from ._layers import linear
 
 __all__ = [
@@ -250,7 +252,7 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
 
 
 def batch_norm2d(x, weight, bias, running_mean, running_var, *, momentum=0.1, eps=1e-5,
-                 train=False):
+                 relu=False, train=False):
     """Batch normalisation over (batch, height, width) per channel (torch's ``BatchNorm2d``).
 
     Training normalises with the batch statistics (the biased variance) and updates the
@@ -262,7 +264,7 @@ def batch_norm2d(x, weight, bias, running_mean, running_var, *, momentum=0.1, ep
     in inference, which the model stores in place of the old ones::
 
         y, backprop, stats = batch_norm2d(x, w, b, mean, var, train=True)
-        model.buffers["bn.running_mean"] = stats["running_mean"]   # likewise running_var
+        buffers["bn.running_mean"] = stats["running_mean"]   # likewise running_var
 
     Parameters
     ----------
@@ -273,6 +275,9 @@ def batch_norm2d(x, weight, bias, running_mean, running_var, *, momentum=0.1, ep
     momentum : float
     eps : float
         Added to the variance before the square root.
+    relu : bool
+        Apply ReLU to the result, fused into the same passes (the ``BatchNorm2d -> ReLU``
+        of the LSM's ``DoubleConv``): equal to :func:`relu` after this layer.
     train : bool
         Normalise with batch statistics, update the running ones and return ``backprop``.
 
@@ -286,38 +291,33 @@ def batch_norm2d(x, weight, bias, running_mean, running_var, *, momentum=0.1, ep
     b, c = x.shape[:2]
     x3 = xp.reshape(x, (b, c, -1))
     m = b * x3.shape[2]
-    shape = (1, c, 1)
+    # Per-channel passes over the activation: Numba loops for NumPy (_conv_kernels).
+    affine = kernel("operators.channel_affine", xp)
     if not train:
         scale = weight / xp.sqrt(running_var + eps)
-        shift = bias - running_mean * scale
-        y3 = x3 * xp.reshape(scale, shape) + xp.reshape(shift, shape)
+        y3 = affine(x3, scale, bias - running_mean * scale, relu)
         stats = {"running_mean": running_mean, "running_var": running_var}
         return xp.reshape(y3, x.shape), None, stats
 
-    mean = xp.sum(xp.sum(x3, axis=2), axis=0) / m
-    centred = x3 - xp.reshape(mean, shape)
-    # vecdot contracts the grid without a squared temporary.
-    var = xp.sum(xp.vecdot(centred, centred, axis=-1), axis=0) / m
+    mean, var = kernel("operators.channel_moments", xp)(x3)
     inv_std = 1.0 / xp.sqrt(var + eps)
-    x_hat = centred * xp.reshape(inv_std, shape)
-    y3 = x_hat * xp.reshape(weight, shape) + xp.reshape(bias, shape)
+    scale = weight * inv_std
+    y3 = affine(x3, scale, bias - mean * scale, relu)
     unbiased = var * (m / max(m - 1, 1))
     stats = {
         "running_mean": (1 - momentum) * running_mean + momentum * mean,
         "running_var": (1 - momentum) * running_var + momentum * unbiased,
     }
-    del centred
+    kept_y = y3 if relu else None  # the ReLU's mask, read from its output
 
     def backprop(dy):
         dy3 = xp.reshape(dy, (b, c, -1))
-        d_bias = xp.sum(xp.sum(dy3, axis=2), axis=0)
-        d_weight = xp.sum(xp.vecdot(dy3, x_hat, axis=-1), axis=0)
-        # dx = gamma / std (dy - mean(dy) - x_hat mean(dy x_hat)), the means over (b, h, w).
-        k = xp.reshape(weight * inv_std, shape)
-        dx3 = dy3 - xp.reshape(d_bias / m, shape)
-        dx3 -= x_hat * xp.reshape(d_weight / m, shape)
-        dx3 *= k
-        return xp.reshape(dx3, x.shape), {"weight": d_weight, "bias": d_bias}
+        s0, s1 = kernel("operators.channel_grad_sums", xp)(dy3, x3, kept_y, mean)
+        # Closed form in _conv_kernels' docstring: dx = k dz + a (x - mean) + c.
+        a = -scale * inv_std * inv_std * s1 / m
+        dx3 = kernel("operators.channel_affine_grad", xp)(
+            dy3, x3, kept_y, mean, scale, a, -scale * s0 / m)
+        return xp.reshape(dx3, x.shape), {"weight": inv_std * s1, "bias": s0}
 
     return xp.reshape(y3, x.shape), backprop, stats
 
