@@ -134,13 +134,13 @@ class LSM:
     --------
     >>> import numpy as np
     >>> import numlab as nl
-    >>> model = nl.operators.LSM(1, 1, hidden_channels=16, patch_size=(2, 2), rng=0)
+    >>> model = nl.operators.LSM(1, 1, hidden_channels=8, patch_size=(2, 2), n_heads=4, rng=0)
     >>> x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
     >>> model(x).shape
     (2, 1, 32, 32)
     >>> loss, grads = model.loss_and_grad(x, np.sin(x))
     >>> grads["process1.latent"].shape
-    (8, 4, 2)
+    (4, 4, 2)
     """
 
     def __init__(self, in_channels, out_channels, hidden_channels=32, *, n_basis=12,
@@ -200,7 +200,8 @@ class LSM:
 
         Returns
         -------
-        y : array, shape (batch, out_channels, H, W)
+        array, shape (batch, out_channels, H, W)
+            The prediction.
         """
         x = self._check_input(x, "x")
         y, _ = self._forward(x, train=False)
@@ -215,13 +216,16 @@ class LSM:
         Parameters
         ----------
         x : array, shape (batch, in_channels, H, W)
+            Input functions.
         y : array, shape (batch, out_channels, H, W)
+            Target functions.
         loss : {"l2", "h1"}
             As :meth:`numlab.operators.FNO.loss_and_grad`.
 
         Returns
         -------
         loss : float
+            The relative error, averaged over samples and output channels.
         grads : dict of str to array
             Same keys, shapes and dtypes as :attr:`params`.
         """
@@ -462,8 +466,18 @@ class LSM:
     load_params = FNO.load_params
 
     def to(self, like):
-        """Move the parameters and buffers to the library and device of ``like`` (in place);
-        returns self."""
+        """Move the parameters and buffers to the library and device of ``like``, in place.
+
+        Parameters
+        ----------
+        like : array
+            An array of the target library and device.
+
+        Returns
+        -------
+        LSM
+            ``self``.
+        """
         FNO.to(self, like)
         xp, device = _backend.namespace(like), _backend.device(like)
         for name, value in self.buffers.items():
@@ -471,7 +485,13 @@ class LSM:
         return self
 
     def load_buffers(self, arrays):
-        """Replace the batch-norm statistics by ``arrays`` (a dict like :attr:`buffers`)."""
+        """Replace the batch-norm statistics.
+
+        Parameters
+        ----------
+        arrays : dict of str to array
+            Like :attr:`buffers` (any library); cast to the current dtypes.
+        """
         missing = sorted(set(self.buffers) - set(arrays))
         if missing:
             raise ValueError("`buffers` must have the names of this architecture; "
@@ -487,8 +507,16 @@ class LSM:
             self.buffers[name] = _backend.asarray(value.astype(want), xp=xp, device=device)
 
     def save(self, path):
-        """Save the architecture, parameters and batch-norm statistics to the ``.npz`` file
-        ``path`` (no pickle; FNO's scheme, with the architecture under ``"__numlab_lsm__"``)."""
+        """Save the architecture, parameters and batch-norm statistics (``.npz``, no pickle).
+
+        FNO's scheme: one array per parameter and buffer, by name, and the architecture as
+        a JSON string under ``"__numlab_lsm__"``; :meth:`load` rebuilds the model.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file, written at exactly this path.
+        """
         arrays = {name: _backend.to_numpy(v) for name, v in {**self.params, **self.buffers}.items()}
         arrays[_KEY] = np.array(json.dumps({"format": _FORMAT, **self.config}))
         with open(path, "wb") as f:
@@ -496,8 +524,20 @@ class LSM:
 
     @classmethod
     def load(cls, path, *, like=None):
-        """Load an :class:`LSM` saved by :meth:`save` (parameters on ``like``'s library and
-        device, NumPy by default)."""
+        """Load an :class:`LSM` saved by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+        like : array, optional
+            Put the parameters in this array's library and device (NumPy by default).
+
+        Returns
+        -------
+        LSM
+            The saved model, batch-norm statistics included.
+        """
         like = _validation.check_like(like)
         with np.load(path, allow_pickle=False) as data:
             if _KEY not in data.files:
