@@ -18,7 +18,7 @@ def _c(a):
     return None if a is None else np.ascontiguousarray(a)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def _moments(x, mean, var):
     nb, nc, n = x.shape
     m = nb * n
@@ -66,7 +66,7 @@ def channel_affine(x3, scale, shift, relu=False):
     return y3
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def _grad_sums(dy, x, y, use_y, mean, s0, s1):
     nb, nc, n = dy.shape
     for c in range(nc):
@@ -74,12 +74,17 @@ def _grad_sums(dy, x, y, use_y, mean, s0, s1):
         a1 = 0.0
         mu = mean[c]
         for b in range(nb):
-            for i in range(n):
-                g = dy[b, c, i]
-                if use_y and not y[b, c, i] > 0:
-                    g = 0.0
-                a0 += g
-                a1 += g * (x[b, c, i] - mu)
+            if use_y:
+                for i in range(n):
+                    # where(y > 0, dy, 0): a select in the vectorised loop.
+                    g = dy[b, c, i] if y[b, c, i] > 0 else 0.0
+                    a0 += g
+                    a1 += g * (x[b, c, i] - mu)
+            else:
+                for i in range(n):
+                    g = dy[b, c, i]
+                    a0 += g
+                    a1 += g * (x[b, c, i] - mu)
         s0[c] = a0
         s1[c] = a1
 
