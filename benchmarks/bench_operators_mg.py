@@ -25,6 +25,12 @@ more inputs per field (MG's per-field figure, 4 patches, is printed beside it).
 
 Targets: MG error <= 1.15x the full-domain error; MG peak memory per input <= 0.4x.
 
+Measured here (TFNO, 2 cores shared, one thread each): full domain 0.0680 test error,
+7.73 MB per input; MG pad 1/16 0.0953 (1.40x), 3.16 MB per input (0.41x), 12.6 MB per field;
+the same MG trained on the stitched loss (``stitching=True``): 0.0954. Both targets missed
+at this size and budget: the 4-point margin is too narrow for the one-step map (error) and
+the 40 x 40 patch is 0.39x the field's points before fixed per-step costs (memory).
+
 By hand: ``python -m benchmarks.bench_operators_mg`` (about 3 minutes);
 ``--fractions 0.0625 0.125`` adds rows.
 """
