@@ -1,4 +1,4 @@
-"""Numba kernels of batch normalisation (:mod:`numlab.operators._conv_kernels`).
+"""Numba kernels of batch normalisation and max-pooling (:mod:`numlab.operators._conv_kernels`).
 
 Same signatures and results as the generic versions there, whose module docstring gives
 the formulas. Each is one loop over the ``(batch, channels, n)`` activation per pass, with
@@ -124,3 +124,53 @@ def channel_affine_grad(dy3, x3, y3, mean, k, a, c):
     _affine_grad(dy3, x3, y3, use_y, _c(mean).astype(dt), _c(k).astype(dt), _c(a).astype(dt),
                  _c(c).astype(dt), dx3)
     return dx3
+
+
+@njit(cache=True)
+def _pool(x, y, where, with_argmax):
+    nb, nc, ho, wo = y.shape
+    for b in range(nb):
+        for c in range(nc):
+            for r in range(ho):
+                for q in range(wo):
+                    # Row-major scan with a strict comparison: the first maximum wins; a
+                    # NaN wins (and stays), as in torch and the generic maximum().
+                    best = x[b, c, 2 * r, 2 * q]
+                    k = 0
+                    for t in range(1, 4):
+                        v = x[b, c, 2 * r + t // 2, 2 * q + t % 2]
+                        if v > best or (v != v and best == best):
+                            best = v
+                            k = t
+                    y[b, c, r, q] = best
+                    if with_argmax:
+                        where[b, c, r, q] = k
+
+
+def max_pool2x2(x, with_argmax):
+    """2x2 max-pooling and the positions of the maxima (see the generic version)."""
+    x = _c(x)
+    b, c, h, w = x.shape
+    y = np.empty((b, c, h // 2, w // 2), dtype=x.dtype)
+    where = np.empty(y.shape if with_argmax else (0, 0, 0, 0), dtype=np.int8)
+    _pool(x, y, where, bool(with_argmax))
+    return y, (where if with_argmax else None)
+
+
+@njit(cache=True)
+def _pool_grad(dy, where, dx):
+    nb, nc, ho, wo = dy.shape
+    for b in range(nb):
+        for c in range(nc):
+            for r in range(ho):
+                for q in range(wo):
+                    t = where[b, c, r, q]
+                    dx[b, c, 2 * r + t // 2, 2 * q + t % 2] = dy[b, c, r, q]
+
+
+def max_pool2x2_grad(dy, where, h, w):
+    """``dy`` sent to the maxima (see the generic version)."""
+    dy = _c(dy)
+    dx = np.zeros((dy.shape[0], dy.shape[1], h, w), dtype=dy.dtype)
+    _pool_grad(dy, _c(where), dx)
+    return dx

@@ -367,35 +367,15 @@ def max_pool2d(x, kernel_size=2, *, train=False):
     if kernel_size != 2:
         raise ValueError(f"max_pool2d supports kernel_size=2 only, got {kernel_size}")
     xp = _backend.namespace(x)
-    b, c, h, w = x.shape
-    ho, wo = h // 2, w // 2
-    win = xp.reshape(x[:, :, :2 * ho, :2 * wo], (b, c, ho, 2, wo, 2))
-    # The four candidates in torch's scan order (0,0), (0,1), (1,0), (1,1).
-    cand = [win[:, :, :, i, :, j] for i in range(2) for j in range(2)]
-    y = xp.maximum(xp.maximum(cand[0], cand[1]), xp.maximum(cand[2], cand[3]))
     if not train:
-        return y, None
-    # The first candidate equal to the maximum wins (ties as torch).
-    first = [cand[0] == y]
-    taken = first[0]
-    for t in range(1, 4):
-        hit = xp.logical_and(cand[t] == y, xp.logical_not(taken))
-        first.append(hit)
-        taken = xp.logical_or(taken, hit)
-    del cand, win
-
-    first = [xp.astype(f, x.dtype) for f in first]  # 0/1 masks (a product beats where)
+        return kernel("operators.max_pool2x2", xp)(x, False)[0], None
+    # The position of each window's maximum, 0..3 in row-major order, is all the backward
+    # keeps (int8, a quarter of the output's bytes in float32).
+    y, where = kernel("operators.max_pool2x2", xp)(x, True)
+    h, w = x.shape[2:]
 
     def backprop(dy):
-        parts = [dy * f for f in first]
-        # (b, c, ho, wo, 4) -> (b, c, ho, 2, wo, 2): the window back in place.
-        d = xp.reshape(xp.stack(parts, axis=-1), (b, c, ho, wo, 2, 2))
-        d = xp.reshape(xp.permute_dims(d, (0, 1, 2, 4, 3, 5)), (b, c, 2 * ho, 2 * wo))
-        if (2 * ho, 2 * wo) != (h, w):
-            dx = xp.zeros(x.shape, dtype=dy.dtype, device=_backend.device(dy))
-            dx[:, :, :2 * ho, :2 * wo] = d
-            d = dx
-        return d, {}
+        return kernel("operators.max_pool2x2_grad", xp)(dy, where, h, w), {}
 
     return y, backprop
 

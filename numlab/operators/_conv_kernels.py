@@ -1,4 +1,8 @@
-"""Per-channel kernels of batch normalisation (:func:`numlab.operators._conv.batch_norm2d`).
+"""Kernels of :mod:`numlab.operators._conv`: batch normalisation and 2x2 max-pooling.
+
+Batch normalisation (:func:`numlab.operators._conv.batch_norm2d`) uses the per-channel
+kernels below; max-pooling (:func:`numlab.operators._conv.max_pool2d`) the pair
+:func:`max_pool2x2` / :func:`max_pool2x2_grad`.
 
 Each function here is the generic (array-API) implementation and the specification of its
 Numba version (:mod:`numlab._cpu.conv`). They work on the ``(batch, channels, n)`` view
@@ -22,10 +26,11 @@ Centring ``x`` on the mean inside the sums avoids the cancellation of
 
 from __future__ import annotations
 
-from .._backend import namespace, random_normal
+from .._backend import device, namespace, random_normal
 from .._dispatch import register_kernel
 
-__all__ = ["channel_moments", "channel_affine", "channel_grad_sums", "channel_affine_grad"]
+__all__ = ["channel_moments", "channel_affine", "channel_grad_sums", "channel_affine_grad",
+           "max_pool2x2", "max_pool2x2_grad"]
 
 
 def _per_channel(v):
@@ -127,3 +132,72 @@ def channel_affine_grad(dy3, x3, y3, mean, k, a, c):
     """
     return (_per_channel(k) * _masked(dy3, y3) + _per_channel(a) * (x3 - _per_channel(mean))
             + _per_channel(c))
+
+
+def _pool_example(xp, rng):
+    # Odd sizes (the last row and column dropped) and ties (rounded values).
+    x = xp.round(2.0 * random_normal(rng, (2, 3, 7, 9), xp=xp, dtype=xp.float64))
+    return (x, True), {}
+
+
+def _pool_grad_example(xp, rng):
+    dy = random_normal(rng, (2, 3, 3, 4), xp=xp, dtype=xp.float64)
+    where = xp.astype(xp.round(1.5 + 1.4 * random_normal(rng, (2, 3, 3, 4), xp=xp,
+                                                         dtype=xp.float64)), xp.int8)
+    return (dy, xp.clip(where, 0, 3), 7, 9), {}
+
+
+@register_kernel("operators.max_pool2x2", numba="numlab._cpu.conv:max_pool2x2",
+                 example=_pool_example)
+def max_pool2x2(x, with_argmax):
+    """2x2 max-pooling, stride 2, floor for odd sizes, and where each maximum sits.
+
+    Parameters
+    ----------
+    x : array, shape (batch, channels, h, w)
+    with_argmax : bool
+        Also return the positions.
+
+    Returns
+    -------
+    y : array, shape (batch, channels, h // 2, w // 2)
+    where : int8 array, shape of ``y``, or None
+        ``2 i + j`` for the window entry ``(i, j)`` holding the maximum, the first in
+        row-major order on ties (torch's choice).
+    """
+    xp = namespace(x)
+    b, c, h, w = x.shape
+    ho, wo = h // 2, w // 2
+    win = xp.reshape(x[:, :, :2 * ho, :2 * wo], (b, c, ho, 2, wo, 2))
+    cand = [win[:, :, :, i, :, j] for i in range(2) for j in range(2)]
+    y = xp.maximum(xp.maximum(cand[0], cand[1]), xp.maximum(cand[2], cand[3]))
+    if not with_argmax:
+        return y, None
+    # Scan the candidates backwards so that the first equal one is written last.
+    where = xp.zeros(y.shape, dtype=xp.int8, device=device(x))
+    for t in (3, 2, 1):
+        where = xp.where(cand[t] == y, xp.asarray(t, dtype=xp.int8, device=device(x)), where)
+    where = xp.where(cand[0] == y, xp.zeros_like(where), where)
+    return y, where
+
+
+@register_kernel("operators.max_pool2x2_grad", numba="numlab._cpu.conv:max_pool2x2_grad",
+                 example=_pool_grad_example)
+def max_pool2x2_grad(dy, where, h, w):
+    """The gradient of :func:`max_pool2x2`: ``dy`` sent to the window entries ``where``.
+
+    Returns
+    -------
+    dx : array, shape (batch, channels, h, w), zero outside the maxima
+    """
+    xp = namespace(dy)
+    b, c, ho, wo = dy.shape
+    parts = [dy * xp.astype(where == t, dy.dtype) for t in range(4)]
+    # (b, c, ho, wo, 4) -> (b, c, ho, 2, wo, 2): each window back in place.
+    d = xp.reshape(xp.stack(parts, axis=-1), (b, c, ho, wo, 2, 2))
+    d = xp.reshape(xp.permute_dims(d, (0, 1, 2, 4, 3, 5)), (b, c, 2 * ho, 2 * wo))
+    if (2 * ho, 2 * wo) == (h, w):
+        return d
+    dx = xp.zeros((b, c, h, w), dtype=dy.dtype, device=device(dy))
+    dx[:, :, :2 * ho, :2 * wo] = d
+    return dx
