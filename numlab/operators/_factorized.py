@@ -104,6 +104,14 @@ def validate_rank(factorization, shape, rank):
     Returns
     -------
     int (CP) or tuple of int (Tucker, TT)
+
+    Examples
+    --------
+    >>> from numlab.operators import _factorized
+    >>> _factorized.validate_rank("tucker", (32, 32, 24, 13), 0.1)
+    (18, 18, 13, 7)
+    >>> _factorized.validate_rank("tt", (32, 32, 24, 13), 0.1)
+    (1, 28, 24, 16, 1)
     """
     shape = tuple(int(s) for s in shape)
     order = len(shape)
@@ -338,6 +346,15 @@ def reconstruct(xp, factorization, factors, *, train=False):
     tensor : array, shape ``full_shape(factorization, factors)``
         Equal to TensorLy's ``cp_to_tensor`` / ``tucker_to_tensor`` / ``tt_to_tensor``.
     backprop : callable ``d_tensor -> {name: gradient}`` or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numlab.operators import _factorized
+    >>> factors = _factorized.init_factors("cp", (4, 4, 6, 4), 3, 0.1,
+    ...                                    np.random.default_rng(0), np.complex128)
+    >>> _factorized.reconstruct(np, "cp", factors)[0].shape
+    (4, 4, 6, 4)
     """
     mats = _factor_list(factors)
     n = len(mats)
