@@ -6,7 +6,12 @@ in one process, best of the rounds. ``ConvRatio.track_ratio`` is numlab / torch 
 automatic choice of formulation; the issue's model-level target is <= 1.5x.
 
 By hand: ``python -m benchmarks.bench_operators_conv`` from the repository root prints the
-table for every formulation (what ``_conv._conv_method`` should follow).
+table for every formulation (what ``_conv._conv_method`` should follow);
+``python -m benchmarks.bench_operators_conv --unet`` times the LSM's convolutional U-Net alone
+(encoder and decoder of the NS configuration without the neural spectral blocks: 18 3x3
+convolutions, batch norm + ReLU, pooling, upsampling, padding, concatenation, the 1x1 output
+convolution) against the authors' torch modules with the same weights, forward + backward in
+training mode, after checking that both give the same output.
 """
 
 from __future__ import annotations
@@ -106,6 +111,121 @@ class ConvRatio:
     track_ratio.unit = "numlab / torch"
 
 
+def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
+    """The reference U-Net (torch, train mode) and a numlab forward/backward with its weights.
+
+    Returns ``(torch_step, numlab_step, x)``; each step runs forward + backward of
+    ``sum(out * r)`` and returns the output as NumPy.
+    """
+    import importlib.util
+    import pathlib
+
+    from numlab.operators import _conv
+
+    torch = _torch_single_thread()
+    path = pathlib.Path(__file__).resolve().parents[1] / "tests" / "_lsm_reference.py"
+    spec = importlib.util.spec_from_file_location("_lsm_reference", path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    torch.manual_seed(seed)
+    w = width
+    widths = [w * 2 ** i for i in range(levels - 1)] + [w * 2 ** (levels - 2)]
+    inc = ref.DoubleConv(w, w)
+    downs = [ref.Down(widths[i - 1], widths[i]) for i in range(1, levels)]
+    ups = []
+    for j in range(1, levels):
+        skip = widths[levels - 1 - j]
+        ups.append(ref.Up(2 * skip, w if j == levels - 1 else skip // 2))
+    outc = ref.OutConv(w, w)
+    modules = torch.nn.ModuleList([inc, *downs, *ups, outc])
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, w, grid, grid)).astype(np.float32)
+    r = rng.standard_normal((batch, w, grid, grid)).astype(np.float32)
+    xt, rt = torch.tensor(x), torch.tensor(r)
+
+    def torch_step():
+        modules.zero_grad()
+        feats = [inc(xt)]
+        for d in downs:
+            feats.append(d(feats[-1]))
+        h = feats[-1]
+        for j, u in enumerate(ups, start=1):
+            h = u(h, feats[levels - 1 - j])
+        out = outc(h)
+        (out * rt).sum().backward()
+        return out.detach().numpy()
+
+    def seq(double):  # the DoubleConv's (conv weight, bn weight, bn bias) twice
+        m = double.double_conv
+        return [(m[i].weight.detach().numpy(), m[i + 1].weight.detach().numpy(),
+                 m[i + 1].bias.detach().numpy()) for i in (0, 3)]
+
+    blocks = [seq(inc)] + [seq(d.maxpool_conv[1]) for d in downs] + [seq(u.conv) for u in ups]
+    out_w = outc.conv.weight.detach().numpy()
+    out_b = outc.conv.bias.detach().numpy()
+
+    def double_conv(h, layers, tape):
+        for conv_w, bn_w, bn_b in layers:
+            h, back = _conv.conv2d(h, conv_w, train=True)
+            tape.append(back)
+            c = conv_w.shape[0]
+            h, back, _ = _conv.batch_norm2d(h, bn_w, bn_b, np.zeros(c, np.float32),
+                                            np.ones(c, np.float32), relu=True, train=True)
+            tape.append(back)
+        return h
+
+    def numlab_step():
+        # Forward with a tape of closures; the backward walks it (skips add their dx).
+        tape = []
+        feats = [double_conv(x, blocks[0], tape)]
+        for i in range(1, levels):
+            h, back = _conv.max_pool2d(feats[-1], train=True)
+            tape.append(("pool", i - 1, back))
+            feats.append(double_conv(h, blocks[i], tape))
+        h = feats[-1]
+        for j in range(1, levels):
+            skip = feats[levels - 1 - j]
+            h, b_up = _conv.upsample_bilinear2d(h, 2, train=True)
+            h, b_pad = _conv.pad_to(h, skip.shape[2:], train=True)
+            h, b_cat = _conv.concat_channels((skip, h), train=True)
+            tape.append(("up", levels - 1 - j, (b_up, b_pad, b_cat)))
+            h = double_conv(h, blocks[levels - 1 + j], tape)
+        out, b_out = _conv.conv2d(h, out_w.reshape(w, w, 1, 1), out_b, padding=0, train=True)
+        # Backward.
+        g, _ = b_out(r)
+        pending = {}  # gradients of the skip features, by level
+        for item in reversed(tape):
+            if callable(item):
+                g, _ = item(g)
+            elif item[0] == "up":
+                b_up, b_pad, b_cat = item[2]
+                (d_skip, g), _ = b_cat(g)
+                g, _ = b_up(b_pad(g)[0])
+                pending[item[1]] = d_skip
+            else:  # pool: the feature at level item[1] also feeds a skip
+                g, _ = item[2](g)
+                g = g + pending.pop(item[1])
+        return out
+
+    return torch_step, numlab_step, x
+
+
+def unet():
+    single_thread()
+    torch_step, numlab_step, _ = _unet_pair()
+    a, b = torch_step(), numlab_step()
+    err = np.max(np.abs(a - b)) / np.max(np.abs(a))
+    print(f"U-Net output, numlab vs torch: max relative difference {err:.1e}")
+    best = {"torch": np.inf, "numlab": np.inf}
+    for _ in range(5):
+        for k, fn in (("torch", torch_step), ("numlab", numlab_step)):
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    print(f"U-Net fwd+bwd (NS config, w 64, 64x64, batch 4): torch {best['torch']:.3f} s, "
+          f"numlab {best['numlab']:.3f} s, ratio {best['numlab'] / best['torch']:.2f}x")
+
+
 def main():
     single_thread()
     for shape in SHAPES:
@@ -118,4 +238,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    unet() if "--unet" in sys.argv else main()
