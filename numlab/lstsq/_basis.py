@@ -10,6 +10,8 @@ are kept.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _backend
@@ -47,36 +49,46 @@ def multi_indices(dim, degree, index_set="total"):
     dim = check_int(dim, "dim", low=1)
     degree = check_int(degree, "degree", low=0)
     check_option(index_set, "index_set", INDEX_SETS)
+    # Total and tensor sets have closed-form sizes: refuse before building anything.
+    size = math.comb(dim + degree, degree) if index_set == "total" else (degree + 1) ** dim
+    if index_set != "hyperbolic" and size > _MAX_INDICES:
+        raise ValueError(
+            f"`dim` and `degree` must give at most {_MAX_INDICES:,} multi-indices; got "
+            f"dim={dim}, degree={degree}, index_set={index_set!r}: {size:,} indices"
+        )
     # Built one coordinate at a time: the prefixes kept after j coordinates are the
     # index set's projection on them (downward closed: each extends by zeros), so no
     # step holds more rows than the result and no rejected candidate is ever made.
-    # The work is O(n_indices * dim * degree), where enumerating the (degree + 1)**dim
+    # Each prefix's largest admissible next entry is known, so a step is a repeat and
+    # an arange: O(n_indices * dim) in all, where enumerating the (degree + 1)**dim
     # tensor grid took minutes for dim=12, degree=4.
     rows = np.zeros((1, 0), dtype=np.int64)
     # The prefix's sum, product of (a + 1), or nothing (tensor: every entry <= degree).
     cost = np.full(1, 1 if index_set == "hyperbolic" else 0, dtype=np.int64)
-    limit = degree + 1 if index_set == "hyperbolic" else degree
     for j in range(dim):
-        parts, costs = [], []
-        for a in range(degree + 1):
-            if index_set == "total":
-                new_cost = cost + a
-            elif index_set == "hyperbolic":
-                new_cost = cost * (a + 1)
-            else:
-                new_cost = cost
-            keep = new_cost <= limit
-            if not keep.any():
-                break  # costs grow with a
-            parts.append(np.column_stack([rows[keep], np.full(int(keep.sum()), a, dtype=np.int64)]))
-            costs.append(new_cost[keep])
-        rows, cost = np.concatenate(parts), np.concatenate(costs)
-        if rows.shape[0] > _MAX_INDICES:
+        if index_set == "total":
+            largest = degree - cost
+        elif index_set == "hyperbolic":
+            largest = (degree + 1) // cost - 1
+        else:
+            largest = np.full_like(cost, degree)
+        counts = largest + 1  # >= 1: a kept prefix extends by a zero
+        n_next = int(counts.sum())
+        if n_next > _MAX_INDICES:
             raise ValueError(
                 f"`dim` and `degree` must give at most {_MAX_INDICES:,} multi-indices; "
-                f"got dim={dim}, degree={degree}, index_set={index_set!r} (more than "
-                f"{rows.shape[0]:,} after {j + 1} of {dim} coordinates)"
+                f"got dim={dim}, degree={degree}, index_set={index_set!r} (at least "
+                f"{n_next:,} after {j + 1} of {dim} coordinates)"
             )
+        parent = np.repeat(np.arange(rows.shape[0]), counts)
+        a = np.arange(n_next, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        rows = np.column_stack([rows[parent], a])
+        if index_set == "total":
+            cost = cost[parent] + a
+        elif index_set == "hyperbolic":
+            cost = cost[parent] * (a + 1)
+        else:
+            cost = cost[parent]
     # Sorted by total degree, then lexicographically with larger leading entries first.
     order = np.lexsort(tuple(-rows[:, i] for i in range(dim - 1, -1, -1)) + (rows.sum(axis=1),))
     return np.ascontiguousarray(rows[order])

@@ -1,0 +1,346 @@
+"""Reliability (issue 19): no input crashes the interpreter or hangs.
+
+Every case that crashed or hung before runs in a child interpreter with a timeout, so
+that a regression fails its test instead of killing (or stalling) pytest:
+
+- malformed sparse input (indices out of range or negative, ``indptr`` not monotone,
+  of the wrong length or past the stored indices; COO coordinates out of range) to
+  every public function that takes ``scipy.sparse`` matrices: a ``ValueError`` naming
+  the argument, never a segmentation fault in SciPy's or numlab's compiled code;
+- ``nl.lstsq.multi_indices`` / ``LegendreBasis`` of 1,820 and 969 indices (exponential
+  enumeration before): milliseconds, the same rows in the same order as before;
+- ``nl.rmt.measure_max_learning_rate(rtol=1e-300)`` (an endless bisection before).
+
+A small hypothesis sweep over malformed sparse matrices, for each sparse-taking public
+function, runs in one child interpreter (the JIT warm-up is paid once).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+import numlab as nl
+from numlab._validation import check_array, check_sparse_structure
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+
+
+def run_child(code, timeout=120):
+    """Run ``code`` in a fresh interpreter; returns its stdout. A crash or a timeout
+    fails the test with the child's output."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the child interpreter did not finish in {timeout} s (a hang):\n{exc.stdout}")
+    if proc.returncode != 0:
+        pytest.fail(
+            f"the child interpreter ended with status {proc.returncode}"
+            f"{' (killed by a signal: a crash)' if proc.returncode < 0 else ''}\n"
+            f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+        )
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------- malformed sparse
+
+#: Corruptions of a 6 x 5 matrix with 2 nonzeros a row (applied to a fresh copy each).
+CORRUPTIONS = {
+    "csr index too large": ("csr", lambda A: A.indices.__setitem__(2, 10)),
+    "csr index = n": ("csr", lambda A: A.indices.__setitem__(0, A.shape[1])),
+    "csr negative index": ("csr", lambda A: A.indices.__setitem__(3, -1)),
+    "csr indptr decreasing": ("csr", lambda A: A.indptr.__setitem__(2, 9)),
+    "csr indptr past nnz": ("csr", lambda A: A.indptr.__setitem__(-1, A.nnz + 5)),
+    "csr indptr[0] != 0": ("csr", lambda A: A.indptr.__setitem__(0, 1)),
+    "csc index too large": ("csc", lambda A: A.indices.__setitem__(1, 99)),
+    "csc negative index": ("csc", lambda A: A.indices.__setitem__(1, -7)),
+    "coo row too large": ("coo", lambda A: A.row.__setitem__(0, 6)),
+    "coo negative col": ("coo", lambda A: A.col.__setitem__(4, -2)),
+    "bsr index too large": ("bsr", lambda A: A.indices.__setitem__(0, 50)),
+}
+
+
+def malformed(kind, *, square=False, seed=0):
+    """A fresh malformed matrix; ``square`` gives a 6 x 6 adjacency."""
+    fmt, corrupt = CORRUPTIONS[kind]
+    rng = np.random.default_rng(seed)
+    n = 6 if square else 5
+    dense = np.zeros((6, n))
+    for i in range(6):
+        dense[i, rng.choice(n, 2, replace=False)] = rng.random(2) + 0.5
+    if square:
+        dense = dense + dense.T
+    A = scipy.sparse.bsr_matrix(dense, blocksize=(2, 1)) if fmt == "bsr" else scipy.sparse.csr_matrix(dense).asformat(fmt)
+    if fmt == "csr" and kind == "csr indptr wrong length":
+        return A
+    corrupt(A)
+    return A
+
+
+def test_wrong_length_indptr_is_refused():
+    A = scipy.sparse.csr_matrix(np.eye(4))
+    A.indptr = A.indptr[:-1]
+    with pytest.raises(ValueError, match=r"`A` must be a well-formed sparse CSR matrix.*`indptr` of length 4 \(expected 5\)"):
+        check_sparse_structure(A, "A")
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_check_array_refuses_malformed_sparse(kind):
+    # check_array reads only the index arrays (no compiled code): safe in process.
+    A = malformed(kind)
+    with pytest.raises(ValueError, match=r"^`A` must be a well-formed sparse"):
+        check_array(A, "A", allow_sparse=True)
+
+
+def test_valid_sparse_formats_pass():
+    dense = np.arange(12.0).reshape(4, 3)
+    for fmt in ("csr", "csc", "coo", "bsr", "dia", "lil", "dok"):
+        A = scipy.sparse.csr_matrix(dense).asformat(fmt)
+        B = check_array(A, "A", allow_sparse=True)
+        np.testing.assert_array_equal(B.toarray(), dense)
+    # Trailing storage after indptr[-1] is valid SciPy (check_format accepts it).
+    A = scipy.sparse.csr_matrix(dense)
+    A = scipy.sparse.csr_matrix((np.append(A.data, 7.0), np.append(A.indices, 99), A.indptr), shape=A.shape)
+    check_sparse_structure(A, "A")
+    # Empty matrices.
+    check_sparse_structure(scipy.sparse.csr_matrix((0, 3)), "A")
+    check_sparse_structure(scipy.sparse.coo_matrix((3, 0)), "A")
+
+
+def test_dok_matrix_goes_through_randomized_svd():
+    # Was "'dok_matrix' object has no attribute 'data'".
+    A = scipy.sparse.dok_matrix(np.diag([3.0, 2.0, 1.0]))
+    np.testing.assert_allclose(nl.linalg.randomized_svd(A, 2, rng=0)[1], [3.0, 2.0])
+
+
+#: The public functions that take scipy.sparse input, as child-interpreter code taking
+#: ``A`` (6 x 5, or 6 x 6 when square) and the argument name each must report.
+SPARSE_CALLS = {
+    "graph.fastrp": ("nl.graph.fastrp(A, 4, rng=0)", "G", True),
+    "linalg.randomized_svd": ("nl.linalg.randomized_svd(A, 2, rng=0)", "A", False),
+    "linalg.randomized_svd(tol)": ("nl.linalg.randomized_svd(A, 3, tol=0.1, rng=0)", "A", False),
+    "linalg.randomized_range_finder": ("nl.linalg.randomized_range_finder(A, 2, rng=0)", "A", False),
+    "VerySparseRandomProjection.fit": ("VSRP(3, random_state=0).fit(A)", "X", False),
+    "VerySparseRandomProjection.transform": ("fitted().transform(A)", "X", False),
+    "VerySparseRandomProjection.transform(matrix_free)": (
+        "fitted(matrix_free=True).transform(A)", "X", False),
+    "VerySparseRandomProjection.transform(dense_output)": (
+        "fitted(dense_output=True).transform(A)", "X", False),
+    "VerySparseRandomProjection.transform(components)": (
+        "fitted(read=True).transform(A)", "X", False),
+    "VerySparseRandomProjection.fit_transform": ("VSRP(3, random_state=0).fit_transform(A)", "X", False),
+}
+
+CHILD_PRELUDE = """
+import json, sys
+import numpy as np, scipy.sparse
+import numlab as nl
+from numlab.random_projection import VerySparseRandomProjection as VSRP
+import test_reliability as T
+
+def fitted(read=False, **kw):
+    est = VSRP(3, random_state=0, **kw).fit(np.ones((6, 5)))
+    if read:
+        est.components_
+    return est
+"""
+
+
+def test_malformed_sparse_is_refused_not_a_crash():
+    # One child for every (function, corruption) pair: the JIT warm-up is paid once; the
+    # last line printed before a crash names the pair.
+    out = run_child(CHILD_PRELUDE + """
+results = {}
+for call, (code, name, square) in sorted(T.SPARSE_CALLS.items()):
+    for kind in sorted(T.CORRUPTIONS):
+        A = T.malformed(kind, square=square)
+        print(call, "|", kind, flush=True)
+        try:
+            exec(code, {"nl": nl, "VSRP": VSRP, "fitted": fitted, "A": A})
+            results[call + " | " + kind] = (name, "no error")
+        except Exception as exc:
+            results[call + " | " + kind] = (name, f"{type(exc).__name__}: {exc}")
+print("RESULTS " + json.dumps(results))
+""")
+    results = json.loads(out.split("RESULTS ", 1)[1])
+    assert len(results) == len(SPARSE_CALLS) * len(CORRUPTIONS)
+    wrong = {
+        case: got
+        for case, (name, got) in results.items()
+        if not got.startswith(f"ValueError: `{name}` must be a well-formed sparse")
+    }
+    assert not wrong, wrong
+
+
+def test_sparse_check_is_vectorised_and_cheap():
+    # 2e6 nonzeros: a few ms (a Python loop over the entries would take about a second).
+    rng = np.random.default_rng(0)
+    A = scipy.sparse.random_array((100_000, 20_000), density=1e-3, format="csr", rng=rng)
+    check_sparse_structure(A, "A")  # warm
+    import time
+
+    t = time.perf_counter()
+    check_sparse_structure(A, "A")
+    assert time.perf_counter() - t < 0.25
+
+
+# --------------------------------------------------------------------------- hypothesis sweep
+
+SWEEP = """
+import numpy as np, scipy.sparse
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+@st.composite
+def bad_matrices(draw, square):
+    fmt = draw(st.sampled_from(["csr", "csc", "coo"]))
+    m = draw(st.integers(1, 7))
+    n = m if square else draw(st.integers(1, 7))
+    nnz = draw(st.integers(1, 12))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    data = rng.random(nnz) + 0.5
+    major, minor = (m, n) if fmt != "csc" else (n, m)
+    if fmt == "coo":
+        row, col = rng.integers(0, m, nnz), rng.integers(0, n, nnz)
+        which = draw(st.sampled_from(["row", "col"]))
+        bad = draw(st.sampled_from([-1, -(2**31), m if which == "row" else n, 10**6]))
+        A = scipy.sparse.coo_matrix((data, (row, col)), shape=(m, n))  # checked here,
+        (A.row if which == "row" else A.col)[draw(st.integers(0, nnz - 1))] = bad  # not later
+        return A
+    counts = np.bincount(rng.integers(0, major, nnz), minlength=major)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    indices = rng.integers(0, minor, nnz).astype(np.int32)
+    how = draw(st.sampled_from(["index", "negative", "indptr-dec", "indptr-end", "indptr-len"]))
+    if how == "index":
+        indices[draw(st.integers(0, nnz - 1))] = draw(st.integers(minor, 2**31 - 1))
+    elif how == "negative":
+        indices[draw(st.integers(0, nnz - 1))] = draw(st.integers(-(2**31), -1))
+    cls = scipy.sparse.csr_matrix if fmt == "csr" else scipy.sparse.csc_matrix
+    A = cls((data, indices, indptr), shape=(m, n))
+    if how == "indptr-dec":
+        i = draw(st.integers(1, major))
+        A.indptr[i] = A.indptr[i - 1] - draw(st.integers(1, 5))
+        if i == major:
+            A.indptr[i] = max(A.indptr[i], 0)
+            A.indptr[0] = 0
+            if A.indptr[i] >= A.indptr[i - 1]:
+                A.indices[0] = minor  # still malformed
+    elif how == "indptr-end":
+        A.indptr[-1] = nnz + draw(st.integers(1, 10**6))
+    elif how == "indptr-len":
+        A.indptr = A.indptr[: draw(st.integers(0, major))]
+    return A
+
+CALLS = [(code, name, square) for code, name, square in T.SPARSE_CALLS.values()]
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.data())
+def sweep(data):
+    code, name, square = data.draw(st.sampled_from(CALLS))
+    A = data.draw(bad_matrices(square))
+    print(code, type(A).__name__, repr(A.shape), flush=True)
+    try:
+        exec(code, {"nl": nl, "VSRP": VSRP, "fitted": fitted, "A": A})
+    except ValueError as exc:
+        assert str(exc).startswith(f"`{name}` must be"), (code, str(exc))
+    else:
+        raise AssertionError(f"{code} accepted a malformed matrix")
+
+sweep()
+print("SWEEP OK")
+"""
+
+
+def test_hypothesis_sweep_of_malformed_sparse_input():
+    pytest.importorskip("hypothesis")
+    out = run_child(CHILD_PRELUDE + SWEEP.replace("MAX_EXAMPLES", "60"), timeout=180)
+    assert "SWEEP OK" in out
+
+
+# --------------------------------------------------------------------------- hangs
+
+
+def _multi_indices_before(dim, degree, index_set="total"):
+    """The exponential enumeration multi_indices used before (the reference order)."""
+    rows = []
+    for alpha in itertools.product(range(degree + 1), repeat=dim):
+        if index_set == "total" and sum(alpha) > degree:
+            continue
+        if index_set == "hyperbolic" and math.prod(a + 1 for a in alpha) > degree + 1:
+            continue
+        rows.append(alpha)
+    rows.sort(key=lambda a: (sum(a), tuple(-v for v in a)))
+    return np.asarray(rows, dtype=np.int64).reshape(len(rows), dim)
+
+
+@pytest.mark.parametrize("index_set", ["total", "hyperbolic", "tensor"])
+def test_multi_indices_same_rows_and_order_as_before(index_set):
+    for dim, degree in itertools.product(range(1, 6), range(6)):
+        if (degree + 1) ** dim > 20_000:
+            continue
+        got = nl.lstsq.multi_indices(dim, degree, index_set)
+        want = _multi_indices_before(dim, degree, index_set)
+        assert got.dtype == np.int64 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+
+
+def test_large_index_sets_return_promptly():
+    out = run_child("""
+import numlab as nl
+print(nl.lstsq.multi_indices(12, 4).shape, nl.lstsq.LegendreBasis(16, 3).m,
+      nl.lstsq.HermiteBasis(20, 4, index_set="hyperbolic").m,
+      nl.lstsq.multi_indices(40, 3).shape)
+""", timeout=60)
+    assert out.split() == ["(1820,", "12)", "969", str(nl.lstsq.HermiteBasis(20, 4, index_set="hyperbolic").m), "(12341,", "40)"]
+
+
+def test_oversized_index_set_is_refused():
+    with pytest.raises(ValueError, match=r"`dim` and `degree` must give at most"):
+        nl.lstsq.multi_indices(100, 12)
+
+
+def _least_squares():
+    X = np.random.default_rng(0).standard_normal((100, 3))
+    return nl.rmt.LeastSquares(X, X[:, 0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rtol": 1e-300}, r"`rtol` must be >= 1e-12; got 1e-300"),
+        ({"rtol": 0.0}, r"`rtol` must be >= 1e-12"),
+        ({"momentum": -0.1}, r"`momentum` must be >= 0.0; got -0.1"),
+        ({"momentum": 1.0}, r"`momentum` must be < 1.0"),
+    ],
+)
+def test_measure_max_learning_rate_refuses_bad_rtol_and_momentum(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nl.rmt.measure_max_learning_rate(_least_squares(), n_steps=10, seeds=(0,), **kwargs)
+
+
+def test_bisection_ends_at_any_rtol():
+    # The loop ran forever once lo and hi were adjacent floats (rtol below rounding).
+    out = run_child("""
+from numlab.rmt._batch import _threshold
+import numpy as np, numlab as nl
+print(_threshold(lambda x: x > 0.3, 1.0, 0.0, 40)[0])
+X = np.random.default_rng(0).standard_normal((100, 3))
+print(nl.rmt.measure_max_learning_rate(nl.rmt.LeastSquares(X, X[:, 0]), n_steps=20, seeds=(0,), rtol=1e-12))
+""", timeout=60)
+    threshold, lr = (float(v) for v in out.split())
+    assert threshold == pytest.approx(0.3, rel=1e-15)
+    assert np.isfinite(lr) and lr > 0
