@@ -111,7 +111,7 @@ class ConvRatio:
     track_ratio.unit = "numlab / torch"
 
 
-def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
+def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0, dtype=np.float32):
     """The reference U-Net (torch, train mode) and a numlab forward/backward with its weights.
 
     Returns ``(torch_step, numlab_step, x)``; each step runs forward + backward of
@@ -138,9 +138,11 @@ def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
         ups.append(ref.Up(2 * skip, w if j == levels - 1 else skip // 2))
     outc = ref.OutConv(w, w)
     modules = torch.nn.ModuleList([inc, *downs, *ups, outc])
+    if dtype == np.float64:
+        modules.double()
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, w, grid, grid)).astype(np.float32)
-    r = rng.standard_normal((batch, w, grid, grid)).astype(np.float32)
+    x = rng.standard_normal((batch, w, grid, grid)).astype(dtype)
+    r = rng.standard_normal((batch, w, grid, grid)).astype(dtype)
     xt, rt = torch.tensor(x), torch.tensor(r)
 
     def torch_step():
@@ -153,6 +155,7 @@ def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
             h = u(h, feats[levels - 1 - j])
         out = outc(h)
         (out * rt).sum().backward()
+        torch_step.first_conv_grad = inc.double_conv[0].weight.grad.numpy()
         return out.detach().numpy()
 
     def seq(double):  # the DoubleConv's (conv weight, bn weight, bn bias) twice
@@ -169,8 +172,8 @@ def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
             h, back = _conv.conv2d(h, conv_w, train=True)
             tape.append(back)
             c = conv_w.shape[0]
-            h, back, _ = _conv.batch_norm2d(h, bn_w, bn_b, np.zeros(c, np.float32),
-                                            np.ones(c, np.float32), relu=True, train=True)
+            h, back, _ = _conv.batch_norm2d(h, bn_w, bn_b, np.zeros(c, dtype),
+                                            np.ones(c, dtype), relu=True, train=True)
             tape.append(back)
         return h
 
@@ -192,11 +195,11 @@ def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
             h = double_conv(h, blocks[levels - 1 + j], tape)
         out, b_out = _conv.conv2d(h, out_w.reshape(w, w, 1, 1), out_b, padding=0, train=True)
         # Backward.
-        g, _ = b_out(r)
+        g, grads = b_out(r)
         pending = {}  # gradients of the skip features, by level
         for item in reversed(tape):
             if callable(item):
-                g, _ = item(g)
+                g, grads = item(g)
             elif item[0] == "up":
                 b_up, b_pad, b_cat = item[2]
                 (d_skip, g), _ = b_cat(g)
@@ -205,6 +208,7 @@ def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
             else:  # pool: the feature at level item[1] also feeds a skip
                 g, _ = item[2](g)
                 g = g + pending.pop(item[1])
+        numlab_step.first_conv_grad = grads["weight"]  # the last closure: inc's first conv
         return out
 
     return torch_step, numlab_step, x
@@ -212,10 +216,19 @@ def _unet_pair(width=64, grid=64, batch=4, levels=5, seed=0):
 
 def unet():
     single_thread()
+    # Float64 at a small width: the composition itself (every skip, pad, concat) is exact.
+    torch_step, numlab_step, _ = _unet_pair(width=8, grid=32, dtype=np.float64)
+    a, b = torch_step(), numlab_step()
+    ga, gb = torch_step.first_conv_grad, numlab_step.first_conv_grad
+    print(f"float64 U-Net (w 8, 32x32): output {np.max(np.abs(a - b)) / np.max(np.abs(a)):.1e},"
+          f" first-conv weight gradient {np.max(np.abs(ga - gb)) / np.max(np.abs(ga)):.1e}")
     torch_step, numlab_step, _ = _unet_pair()
     a, b = torch_step(), numlab_step()
     err = np.max(np.abs(a - b)) / np.max(np.abs(a))
-    print(f"U-Net output, numlab vs torch: max relative difference {err:.1e}")
+    ga, gb = torch_step.first_conv_grad, numlab_step.first_conv_grad
+    g_err = np.max(np.abs(ga - gb)) / np.max(np.abs(ga))
+    print(f"U-Net numlab vs torch, max relative difference: output {err:.1e}, gradient of the"
+          f" first convolution's weight (through every skip) {g_err:.1e}")
     best = {"torch": np.inf, "numlab": np.inf}
     for _ in range(5):
         for k, fn in (("torch", torch_step), ("numlab", numlab_step)):
