@@ -383,8 +383,19 @@ def test_layers_run_on_every_backend(backend, rng):
         np.testing.assert_allclose(backend.to_numpy(inference[0]), expected_y, **tol)
 
 
+def test_conv2d_without_input_gradient(rng):
+    x = rng.standard_normal((2, 3, 5, 5))
+    for k, padding in [(3, 1), (1, 0)]:
+        w = rng.standard_normal((4, 3, k, k))
+        y, backprop = _conv.conv2d(x, w, padding=padding, train=True, input_grad=False)
+        dx, grads = backprop(np.ones(y.shape))
+        assert dx is None and grads["weight"].shape == w.shape
+
+
 def test_bad_input():
     x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="padding"):
+        _conv.conv2d(x, np.zeros((1, 1, 3, 3)), padding=3)
     with pytest.raises(ValueError, match="kernel_size=2"):
         _conv.max_pool2d(x, 3)
     with pytest.raises(ValueError, match="exactly one"):
