@@ -9,7 +9,17 @@ with numlab's relative L2 loss.
 ``TimeRatio.track_time_ratio`` gives numlab / torch from interleaved rounds in one process
 (the helper of :mod:`benchmarks.bench_operators`); ``time_*`` give absolute times.
 
-By hand: ``python -m benchmarks.bench_operators_lsm`` from the repository root prints them.
+Accuracy (``Accuracy.track_*``, ``--accuracy`` on the command line): LSM against FNO on
+nl.pde.darcy at a small scale, 32 x 32, 500 train / 100 test samples, batch 20, Adam 1e-3
+with the cosine schedule, relative L2 loss on the decoded solution (inputs and outputs
+normalised per channel), one thread, float32; LSM hidden 16, patch 4 x 4, 4 levels (the
+32 x 32 grid halves to 4 x 4), FNO n_modes (12, 12), hidden 32, 4 layers. Both train for
+``ACCURACY_EPOCHS`` epochs ("equal epochs"), then FNO again for as many epochs as fit in
+LSM's training time ("equal wall time"). Paper (full scale, 85 x 85, 1000 samples, 500
+epochs): LSM 0.0065, FNO 0.0108.
+
+By hand: ``python -m benchmarks.bench_operators_lsm [--accuracy]`` from the repository root
+prints them.
 """
 
 from __future__ import annotations
@@ -133,8 +143,92 @@ class TimeRatio(_TimeRatio):
             fn()
 
 
+# --------------------------------------------------------------------------- accuracy
+
+ACCURACY_EPOCHS = 10
+_DARCY = dict(resolution=32, n_train=500, n_test=100, batch_size=20, lr=1e-3)
+
+
+def _darcy_data():
+    from .bench_operators_accuracy import _generate
+    from .common import cached
+
+    p = _DARCY
+    train = cached("lsm-darcy", _generate, "darcy", p["n_train"], p["resolution"], 0)
+    test = cached("lsm-darcy", _generate, "darcy", p["n_test"], p["resolution"], 1)
+    return train, test
+
+
+def _models(seed):
+    import numlab as nl
+
+    return {
+        "lsm": lambda: nl.operators.LSM(1, 1, 16, patch_size=(4, 4), n_levels=4, rng=seed),
+        "fno": lambda: nl.operators.FNO((12, 12), 32, 1, 1, n_layers=4, rng=seed),
+    }
+
+
+def train_and_test(name, epochs, seed=0):
+    """Train model ``name`` ("lsm" or "fno") on the small Darcy set; returns a dict."""
+    import numlab as nl
+
+    from .bench_operators_accuracy import relative_l2
+
+    single_thread()
+    (x, y), (xt, yt) = _darcy_data()
+    axes = (0, 2, 3)
+    xn = nl.operators.UnitGaussianNormalizer(axis=axes).fit(x)
+    yn = nl.operators.UnitGaussianNormalizer(axis=axes).fit(y)
+    model = _models(seed)[name]()
+    result = nl.operators.train(model, xn.encode(x), yn.encode(y), epochs=epochs,
+                                batch_size=_DARCY["batch_size"], lr=_DARCY["lr"], loss="l2",
+                                output_normalizer=yn, progress=False, rng=seed)
+    pred = np.concatenate([yn.decode(model(xn.encode(xt[i:i + 50])))
+                           for i in range(0, xt.shape[0], 50)])
+    return {"model": name, "n_params": model.n_params, "epochs": epochs,
+            "train_seconds": float(result.total_time), "test_error": relative_l2(pred, yt)}
+
+
+def accuracy_runs(seed=0):
+    """LSM and FNO at equal epochs, then FNO at LSM's wall time."""
+    lsm = train_and_test("lsm", ACCURACY_EPOCHS, seed)
+    fno = train_and_test("fno", ACCURACY_EPOCHS, seed)
+    per_epoch = fno["train_seconds"] / ACCURACY_EPOCHS
+    fno_time = train_and_test("fno", max(ACCURACY_EPOCHS,
+                                         int(lsm["train_seconds"] / per_epoch)), seed)
+    return {"lsm": lsm, "fno": fno, "fno_equal_time": fno_time}
+
+
+class Accuracy:
+    """Darcy 32 x 32 test relative L2 of LSM and FNO (equal epochs; FNO at equal time)."""
+
+    params = ["lsm", "fno", "fno_equal_time"]
+    param_names = ["run"]
+    timeout = 3600
+    number = 1
+    repeat = 1
+
+    def setup_cache(self):
+        return accuracy_runs()
+
+    def track_test_error(self, results, run):
+        return results[run]["test_error"]
+
+    def track_train_seconds(self, results, run):
+        return results[run]["train_seconds"]
+
+    track_test_error.unit = "relative L2"
+    track_train_seconds.unit = "seconds"
+
+
 if __name__ == "__main__":
     single_thread()
+    if "--accuracy" in sys.argv:
+        for run, r in accuracy_runs().items():
+            print(f"Accuracy[{run}]: {r['model']} {r['n_params']:,} params, {r['epochs']} epochs, "
+                  f"{r['train_seconds']:.0f} s, Darcy 32x32 test rel. L2 {r['test_error']:.4f}",
+                  flush=True)
+        sys.exit()
     for case in CASES:
         for what in ("train_step", "forward"):
             bench = TimeRatio()
