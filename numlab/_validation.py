@@ -29,6 +29,7 @@ __all__ = [
     "check_like",
     "check_real_values",
     "check_sparse_structure",
+    "check_bool",
 ]
 
 #: Sparse formats whose index arrays :func:`check_sparse_structure` reads directly; the
@@ -196,6 +197,14 @@ def check_int(value, name, *, low=None, high=None):
     return value
 
 
+def check_bool(value, name):
+    """``True`` or ``False`` (NumPy booleans too); returned as bool. Strings such as
+    ``"yes"`` and numbers are refused: they are truthy whatever they say."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"`{name}` must be True or False; got {value!r} of type {type(value).__name__}")
+
+
 def check_option(value, name, options):
     """One of ``options`` (compared with ``==``); returned unchanged."""
     if value not in options:
@@ -231,7 +240,15 @@ def check_like(like, name="like"):
 
     Only the kind of array matters (no data is read), so lazy arrays pass.
     """
-    if like is None or _backend.is_array(like):
+    if _backend.is_array(like) and not _backend.is_sparse(like):
+        xp = _backend.namespace(like)
+        if not xp.isdtype(like.dtype, ("bool", "numeric")):
+            raise TypeError(
+                f"`{name}` must be None or an array of numbers (NumPy, CuPy, ...) whose library "
+                f"and device the result takes; got an array of dtype {like.dtype}"
+            )
+        return like
+    if like is None:
         return like
     raise TypeError(
         f"`{name}` must be None or an array (NumPy, CuPy, ...) whose library and device the "

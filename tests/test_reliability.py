@@ -344,3 +344,50 @@ print(nl.rmt.measure_max_learning_rate(nl.rmt.LeastSquares(X, X[:, 0]), n_steps=
     threshold, lr = (float(v) for v in out.split())
     assert threshold == pytest.approx(0.3, rel=1e-15)
     assert np.isfinite(lr) and lr > 0
+
+
+# --------------------------------------------------------------------------- silent wrong answers
+
+
+def test_flags_must_be_booleans():
+    a = np.full(3, 1 / 3)
+    M = np.random.default_rng(0).random((3, 3))
+    with pytest.raises(TypeError, match=r"`warn` must be True or False; got 'yes'"):
+        nl.ot.sinkhorn(a, a, M, 0.1, warn="yes")
+    with pytest.raises(TypeError, match=r"`return_vectors` must be True or False; got 'yes'"):
+        nl.rmt.lanczos(lambda v: 2 * v, 5, 3, return_vectors="yes", rng=0)
+    with pytest.raises(TypeError, match=r"`gauss_newton` must be True or False"):
+        _least_squares().hessian(np.zeros(3), gauss_newton="no")
+
+
+def test_like_must_hold_numbers():
+    with pytest.raises(TypeError, match=r"`like` must be None or an array of numbers.*dtype object"):
+        nl.rmt.lanczos(lambda v: 2 * v, 5, 3, rng=0, like=np.array([None, 1], dtype=object))
+    # Numeric arrays of any dtype still set the result's library (float for integers).
+    alpha, _ = nl.rmt.lanczos(lambda v: 2 * v, 5, 3, rng=0, like=np.arange(3))
+    np.testing.assert_allclose(alpha, [2.0])
+
+
+def test_max_learning_rate_of_a_flat_hessian_warns():
+    with pytest.warns(RuntimeWarning, match=r"top curvature is 0 .*lr = inf"):
+        res = nl.rmt.max_learning_rate(lambda v, idx=None: 0 * v, 10, rng=0)
+    assert res.lr == math.inf
+
+
+@pytest.mark.parametrize(
+    "matvec, n_eig, want",
+    [
+        (lambda v: 0.0 * v, 2, [0.0, 0.0]),
+        (lambda v: 1e-300 * v, 2, [1e-300, 1e-300]),
+        (lambda v: v, 3, [1.0, 1.0, 1.0]),
+        (lambda v: np.r_[3.0 * v[:1], 0.0 * v[1:]], 2, [0.0, 3.0]),
+    ],
+    ids=["zero", "tiny", "identity", "rank-1"],
+)
+def test_eigsh_returns_n_eig_values_on_invariant_krylov_spaces(matvec, n_eig, want):
+    # Was one value with converged=True: the start vector's Krylov space was invariant.
+    res = nl.rmt.eigsh(matvec, 10, n_eig=n_eig, rng=0)
+    assert res.converged and res.values.shape == (n_eig,)
+    np.testing.assert_allclose(res.values, want, rtol=1e-12, atol=1e-14 * max(np.abs(want)))
+    V = res.vectors
+    np.testing.assert_allclose(V.T @ V, np.eye(n_eig), atol=1e-12)

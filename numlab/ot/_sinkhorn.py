@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
-from .._validation import check_array, check_int, check_option, check_scalar
+from .._validation import check_array, check_bool, check_int, check_option, check_scalar
 from . import _kernels  # noqa: F401  (registers the kernels)
 
 __all__ = ["OTResult", "ConvergenceWarning", "sinkhorn", "sinkhorn2", "METHODS"]
@@ -696,6 +696,7 @@ def sinkhorn(
     (True, (50, 50))
     """
     method = check_option(method, "method", METHODS)
+    warn = check_bool(warn, "warn")
     xp, a, b, M, reg = _check_inputs(a, b, M, reg)
     tol = check_scalar(tol, "tol", low=0)
     max_iter = check_int(max_iter, "max_iter", low=1)

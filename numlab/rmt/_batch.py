@@ -1086,6 +1086,14 @@ def max_learning_rate(
             critical = max(lam / lambda_1 - 1.0, 0.0) / c
         heavy, m2 = _is_heavy_tailed(values) if lam > 0 else (False, 1.0)
     lr = lr_mean = factor / lam if lam > 0 else float("inf")
+    if not lam > 0:
+        warnings.warn(
+            f"max_learning_rate: the top curvature is {lam:.3g} (<= 0: a zero, negative or "
+            "flat Hessian), so no learning rate makes the quadratic model diverge; "
+            "returning lr = inf",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if c > 0 and method in ("batch", "chain") and lam > 0:
         # Adam: heavy ball with momentum beta1 at rate lr (1 - beta1) on the
         # preconditioned Hessian; search in that rate, whose full-batch bound is

@@ -19,6 +19,7 @@ import numpy as np
 from .. import _backend
 from .._validation import (
     check_array,
+    check_bool,
     check_int,
     check_like,
     check_option,
@@ -175,6 +176,22 @@ class _Lanczos:
         elif j + 1 < self.Q.shape[0]:
             self.Q[j + 1, :] = w / beta
 
+    def restart(self, v):
+        """Go on from ``v``, made orthogonal to the basis, once the Krylov space of the
+        first start vector is invariant (a low-rank or repeated-eigenvalue operator): the
+        tridiagonal matrix then has a zero off-diagonal there. False when ``v`` lies in
+        the span of the basis."""
+        xp, j = self.xp, self.m
+        basis = self.Q[:j, :]
+        for _ in range(2):  # twice: orthogonal to working precision
+            v = v - (basis @ v) @ basis
+        norm = _norm(xp, v)
+        if not norm > 0:
+            return False
+        self.Q[j, :] = v / norm
+        self.invariant = False
+        return True
+
     def _check_symmetry(self, c, j):
         # Rounding makes these O(eps * ||A|| * sqrt(n)); a real asymmetry is far larger.
         tol = max(1e-5, 1e4 * self.eps) * self.scale
@@ -264,6 +281,7 @@ def lanczos(matvec, n, k, *, v0=None, reorth="full", rng=None, return_vectors=Fa
             f"`k` must be <= n = {n} (a Krylov space has at most n dimensions); got {k}"
         )
     check_option(reorth, "reorth", ("full", "none"))
+    return_vectors = check_bool(return_vectors, "return_vectors")
     if not callable(matvec):
         raise TypeError(f"`matvec` must be callable; got {type(matvec).__name__}")
     xp, device, dtype = _layout(_template(matvec, v0, like), n)
@@ -472,7 +490,8 @@ def eigsh(
     if k < n_eig:
         raise ValueError(f"`max_matvec` must be >= n_eig = {n_eig}; got {max_matvec}")
     xp, device, dtype = _layout(_template(matvec, v0, like), n)
-    v = _start_vector(v0, n, check_rng(rng), xp, device, dtype)
+    rng = check_rng(rng)
+    v = _start_vector(v0, n, rng, xp, device, dtype)
     run = _Lanczos(matvec, n, v, k, xp, "full")
     history = []
     converged = False
@@ -488,9 +507,16 @@ def eigsh(
         residuals = residuals[sel]
         relative = errors / np.maximum(np.abs(theta[sel]), np.finfo(np.float64).tiny)
         history.append(float(relative.max()))
-        if run.invariant or (sel.shape[0] == n_eig and relative.max() <= tol):
-            converged = sel.shape[0] == n_eig or run.invariant
+        if sel.shape[0] == n_eig and (run.invariant or relative.max() <= tol):
+            converged = True
             break
+        if run.invariant:
+            # Fewer Ritz values than wanted (a zero or low-rank operator, or a repeated
+            # eigenvalue seen once from the start vector): go on from a fresh random
+            # vector orthogonal to the invariant space instead of returning too few.
+            fresh = _backend.random_normal(rng, (n,), xp=xp, device=device, dtype=dtype)
+            if run.m >= n or not run.restart(fresh):
+                break
     if not converged:
         warnings.warn(
             f"eigsh: the relative error estimate {history[-1]:.2e} did not reach tol = {tol:g} "

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import _backend
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import check_array, check_bool, check_int, check_option, check_rng, check_scalar
 
 __all__ = ["HessianOperator", "LeastSquares", "LogisticRegression", "MLP", "LocalQuadratic"]
 
@@ -152,6 +152,7 @@ class _Model:
         HessianOperator
             Callable ``hvp(v, idx=None)``.
         """
+        gauss_newton = check_bool(gauss_newton, "gauss_newton")
         return HessianOperator(self, self._check_vector(w, "w"), gauss_newton)
 
     def init_params(self, rng=None):
