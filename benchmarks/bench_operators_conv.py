@@ -33,7 +33,7 @@ SHAPES = [
     (4, 1024, 256, 8),
     (4, 512, 512, 4),
 ]
-METHODS = ("auto", "folded", "shifted", "im2col")
+METHODS = ("auto", "folded", "shifted", "rows", "im2col")
 
 
 def _timers(shape, methods=("auto",), seed=0):

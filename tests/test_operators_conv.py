@@ -85,7 +85,7 @@ def _away_from_kinks(rng, shape, gap=0.05):
 # --------------------------------------------------------------------------- central differences
 
 
-@pytest.mark.parametrize("method", ["im2col", "shifted", "folded"])
+@pytest.mark.parametrize("method", ["im2col", "shifted", "folded", "rows"])
 @pytest.mark.parametrize(("shape", "c_out", "k", "padding", "bias"), [
     ((2, 3, 5, 7), 4, 3, 1, True),
     ((1, 2, 4, 4), 3, 3, 0, False),
@@ -182,7 +182,7 @@ def _torch_check(torch, ours, theirs, inputs, params, kwargs=None, tol=1e-10):
         close(grads[k], t.grad)
 
 
-@pytest.mark.parametrize("method", ["im2col", "shifted", "folded"])
+@pytest.mark.parametrize("method", ["im2col", "shifted", "folded", "rows"])
 def test_conv2d_matches_torch(rng, monkeypatch, method):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional

@@ -34,7 +34,8 @@ one *contiguous* slice ``flat[i Wp + j : i Wp + j + Ho Wp]``. So
   gradient is the convolution of ``dy`` with the flipped, transposed kernel, computed by
   the same code;
 - the alternative without the ``kh kw``-fold buffer ("shifted") runs ``kh kw`` GEMMs on the
-  slices themselves (strided views BLAS reads directly) and accumulates.
+  slices themselves (strided views BLAS reads directly) and accumulates; in between, "rows"
+  copies the ``kw`` column shifts only and runs ``kh`` GEMMs.
 
 :func:`_conv_method` picks one per shape from measurements (see its docstring); small grids
 use a third form, ``"folded"`` (:func:`_conv_folded`), which puts the batch in the GEMM's long
@@ -77,14 +78,15 @@ __all__ = [
 
 
 def _conv_method(c_in, c_out, n_wide, k):
-    """``"folded"``, ``"shifted"`` or ``"im2col"`` for a convolution of this shape.
+    """``"folded"`` or ``"shifted"`` (or ``"rows"``, ``"im2col"``) for a convolution of this shape.
 
-    Measured (float32, one thread, OpenBLAS, batch 4, 3x3, forward + backward against torch's
-    oneDNN convolution; /tmp-style script in the commit message of this rule): the folded
-    im2col (batch in the GEMM's long dimension) wins on grids up to 16x16 (1.0-1.25x torch
-    where the per-sample forms are 1.2-2.2x), the shifted GEMMs (no kh kw-fold buffer)
-    tie with it on 32x32 and 64x64 grids and win there on the forward. Per-sample im2col is
-    kept as the reference formulation (tests run all three).
+    Measured with ``benchmarks/bench_operators_conv.py`` (float32, one thread, OpenBLAS,
+    batch 4, 3x3, forward + backward against torch's oneDNN convolution; a shared, loaded
+    machine, so +-15% between runs): the folded im2col (batch in the GEMM's long dimension)
+    wins on grids up to 16x16 (0.9-1.1x torch where the per-sample forms are 1.2-2.5x); on
+    32x32 and 64x64 grids folded, shifted and rows tie within that noise (1.0-1.3x), and
+    shifted, which needs no kh kw-fold buffer (its page faults cost 5-10 ms at 64x64 and
+    128 channels), is used. Every form is exercised by the tests.
     """
     return "shifted" if n_wide >= 1000 else "folded"
 
@@ -121,6 +123,17 @@ def _conv_wide(xp, x, weight, padding, method):
         cols = xp.concat([flat[:, :, o:o + n_wide] for o in offsets], axis=1)
         w2 = xp.reshape(xp.permute_dims(weight, (0, 2, 3, 1)), (c_out, kh * kw * c_in))
         y_wide = xp.matmul(w2, cols)
+    elif method == "rows":
+        # A kw-fold buffer: rows[:, j c_in + ci, :] = channel ci shifted by column offset j
+        # over all padded rows; kernel row i is then the contiguous window starting at
+        # i wp, so kh GEMMs with K = kw c_in (kw-fold less copying than im2col, and
+        # kh - 1 accumulations instead of kh kw - 1 for the shifted form).
+        n_rows = (ho + kh - 1) * wp
+        cols = xp.concat([flat[:, :, j:j + n_rows] for j in range(kw)], axis=1)
+        w_rows = xp.reshape(xp.permute_dims(weight, (2, 0, 3, 1)), (kh, c_out, kw * c_in))
+        y_wide = xp.matmul(w_rows[0, ...], cols[:, :, :n_wide])
+        for i in range(1, kh):
+            y_wide += xp.matmul(w_rows[i, ...], cols[:, :, i * wp:i * wp + n_wide])
     else:
         # One (c_out, c_in) matrix per offset applied to the slice itself: a strided view
         # BLAS reads directly, so no kh kw-fold buffer.
@@ -231,7 +244,14 @@ def conv2d(x, weight, bias=None, *, padding=1, train=False, input_grad=True):
             dy_wide = xp.zeros((b, c_out, ho, wp), dtype=dy.dtype, device=_backend.device(dy))
             dy_wide[:, :, :, :wo] = dy
             dy_wide = xp.reshape(dy_wide, (b, c_out, ho * wp))
-        if cols is not None:
+        if method == "rows":
+            n_wide = ho * wp
+            dws = [xp.sum(xp.matmul(dy_wide, xp.matrix_transpose(
+                cols[:, :, i * wp:i * wp + n_wide])), axis=0) for i in range(kh)]
+            # (kh, c_out, kw c_in) -> (c_out, c_in, kh, kw)
+            grads["weight"] = xp.permute_dims(
+                xp.reshape(xp.stack(dws), (kh, c_out, kw, c_in)), (1, 3, 0, 2))
+        elif cols is not None:
             if method != "folded":
                 # (b, c_out, n) @ (b, n, kh kw c_in): the grid is the contracted dimension.
                 dw2 = xp.sum(xp.matmul(dy_wide, xp.matrix_transpose(cols)), axis=0)
