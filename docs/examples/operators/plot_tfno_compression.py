@@ -34,8 +34,9 @@ def fit(model):
     nl.operators.train(model, x_norm.encode(x_train), y_norm.encode(y_train), epochs=10,
                        lr=5e-3, output_normalizer=y_norm, progress=False, rng=0)
     prediction = y_norm.decode(model(x_norm.encode(x_test)))
-    error = np.mean(np.linalg.norm((prediction - y_test).reshape(100, -1), axis=1)
-                    / np.linalg.norm(y_test.reshape(100, -1), axis=1))
+    n = len(y_test)
+    error = np.mean(np.linalg.norm((prediction - y_test).reshape(n, -1), axis=1)
+                    / np.linalg.norm(y_test.reshape(n, -1), axis=1))
     return error, time.perf_counter() - t
 
 
