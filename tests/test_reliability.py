@@ -391,3 +391,21 @@ def test_eigsh_returns_n_eig_values_on_invariant_krylov_spaces(matvec, n_eig, wa
     np.testing.assert_allclose(res.values, want, rtol=1e-12, atol=1e-14 * max(np.abs(want)))
     V = res.vectors
     np.testing.assert_allclose(V.T @ V, np.eye(n_eig), atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["nan", "complex", "object"])
+@pytest.mark.parametrize("method", ["loss", "gradient", "hvp-w", "hvp-v", "hessian"])
+def test_rmt_model_vectors_are_checked(bad, method):
+    model = _least_squares()
+    w = model.init_params(0)
+    v = {"nan": w * np.nan, "complex": w.astype(complex), "object": w.astype(object)}[bad]
+    call = {
+        "loss": lambda: model.loss(v),
+        "gradient": lambda: model.gradient(v),
+        "hvp-w": lambda: model.hvp(v, w),
+        "hvp-v": lambda: model.hvp(w, v),
+        "hessian": lambda: model.hessian(v),
+    }[method]
+    name = "v" if method == "hvp-v" else "w"
+    with pytest.raises((TypeError, ValueError), match=rf"^`{name}` must "):
+        call()

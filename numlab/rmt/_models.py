@@ -9,6 +9,7 @@ NumPy, CuPy or any array-API library without an autodiff framework.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -17,6 +18,23 @@ from .. import _backend
 from .._validation import check_array, check_bool, check_int, check_option, check_rng, check_scalar
 
 __all__ = ["HessianOperator", "LeastSquares", "LogisticRegression", "MLP", "LocalQuadratic"]
+
+
+def _checked_vectors(method):
+    """Check ``w`` (and ``v``) of a model's ``loss`` / ``gradient`` / ``hvp`` /
+    ``gauss_newton``: shape, a real numeric dtype, finite values (NumPy)."""
+
+    @functools.wraps(method)
+    def checked(self, w, *args, **kwargs):
+        w = self._check_vector(w, "w")
+        if method.__name__ in ("hvp", "gauss_newton"):
+            if args:
+                args = (self._check_vector(args[0], "v"), *args[1:])
+            elif "v" in kwargs:
+                kwargs["v"] = self._check_vector(kwargs["v"], "v")
+        return method(self, w, *args, **kwargs)
+
+    return checked
 
 
 class HessianOperator:
@@ -131,10 +149,16 @@ class _Model:
         return self.xp.take(A, idx, axis=0)
 
     def _check_vector(self, v, name):
-        if not _backend.is_array(v):
+        if not _backend.is_array(v) or _backend.is_sparse(v):
             raise TypeError(f"`{name}` must be an array of shape ({self.n_params},); got {type(v).__name__}")
         if tuple(v.shape) != (self.n_params,):
             raise ValueError(f"`{name}` must have shape ({self.n_params},); got {tuple(v.shape)}")
+        xp = _backend.namespace(v)
+        if not xp.isdtype(v.dtype, ("real floating", "signed integer", "unsigned integer")):
+            raise TypeError(f"`{name}` must have a real numeric dtype; got {v.dtype}")
+        # Values on the host only (no device sync inside training and Lanczos loops).
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise ValueError(f"`{name}` must contain only finite values; got NaN or infinity")
         return v
 
     def hessian(self, w, *, gauss_newton=False):
@@ -204,6 +228,7 @@ class LeastSquares(_Model):
         self.y = self.xp.astype(y, self.dtype)
         self.n_params = self.X.shape[1]
 
+    @_checked_vectors
     def loss(self, w, idx=None):
         """Mean loss over the samples ``idx``.
 
@@ -223,6 +248,7 @@ class LeastSquares(_Model):
         r = X @ w - y
         return 0.5 * float(self.xp.vecdot(r, r)) / X.shape[0]
 
+    @_checked_vectors
     def gradient(self, w, idx=None):
         """Gradient of the mean loss over the samples ``idx``.
 
@@ -241,6 +267,7 @@ class LeastSquares(_Model):
         X, y = self._rows(self.X, idx), self._rows(self.y, idx)
         return (X @ w - y) @ X / X.shape[0]
 
+    @_checked_vectors
     def hvp(self, w, v, idx=None):
         """Hessian-vector product of the mean loss over the samples ``idx``.
 
@@ -307,6 +334,7 @@ class LogisticRegression(_Model):
         s = xp.sum(E, axis=1, keepdims=True)
         return Z, E / s, xp.log(s)
 
+    @_checked_vectors
     def loss(self, w, idx=None):
         """Mean loss over the samples ``idx``.
 
@@ -327,6 +355,7 @@ class LogisticRegression(_Model):
         ce = float(self.xp.sum(logs[:, 0] - self.xp.sum(Z * Y, axis=1))) / X.shape[0]
         return ce + 0.5 * self.alpha * float(self.xp.vecdot(w, w))
 
+    @_checked_vectors
     def gradient(self, w, idx=None):
         """Gradient of the mean loss over the samples ``idx``.
 
@@ -347,6 +376,7 @@ class LogisticRegression(_Model):
         G = self.xp.matrix_transpose(X) @ (P - Y) / X.shape[0]
         return self.xp.reshape(G, (-1,)) + self.alpha * w
 
+    @_checked_vectors
     def hvp(self, w, v, idx=None):
         """Hessian-vector product of the mean loss over the samples ``idx``.
 
@@ -470,6 +500,7 @@ class MLP(_Model):
             dZ = (P - Y) / X.shape[0]
         return X, Y, W1, W2, H, Z, P, dZ
 
+    @_checked_vectors
     def loss(self, w, idx=None):
         """Mean loss over the samples ``idx``.
 
@@ -493,6 +524,7 @@ class MLP(_Model):
         lse = xp.log(xp.sum(xp.exp(Z - zmax), axis=1)) + zmax[:, 0]
         return float(xp.sum(lse - xp.sum(Z * Y, axis=1))) / X.shape[0]
 
+    @_checked_vectors
     def gradient(self, w, idx=None):
         """Gradient of the mean loss over the samples ``idx``.
 
@@ -537,6 +569,7 @@ class MLP(_Model):
             xp.matrix_transpose(X) @ RdA, xp.sum(RdA, axis=0), gV2, xp.sum(RdZ, axis=0)
         )
 
+    @_checked_vectors
     def hvp(self, w, v, idx=None):
         """Exact Hessian-vector product of the mean loss over the samples ``idx``.
 
@@ -556,6 +589,7 @@ class MLP(_Model):
         """
         return self._curvature(w, v, idx, exact=True)
 
+    @_checked_vectors
     def gauss_newton(self, w, v, idx=None):
         """Generalised Gauss-Newton-vector product of the mean loss over the samples ``idx``.
 
@@ -693,6 +727,7 @@ class LocalQuadratic:
         """
         return self.xp.zeros((self.n_params,), dtype=self.dtype, device=self.device)
 
+    @_checked_vectors
     def loss(self, w, idx=None):
         """The quadratic model's mean loss over the samples ``idx``.
 
@@ -716,6 +751,7 @@ class LocalQuadratic:
             + 0.5 * float(self.xp.vecdot(d, self._curv(d, idx)))
         )
 
+    @_checked_vectors
     def gradient(self, w, idx=None):
         """Gradient of the quadratic model's mean loss over the samples ``idx``.
 
@@ -733,6 +769,7 @@ class LocalQuadratic:
         """
         return self.model.gradient(self.center, idx) + self._curv(w - self.center, idx)
 
+    @_checked_vectors
     def hvp(self, w, v, idx=None):
         """Hessian-vector product (independent of ``w``).
 
@@ -752,6 +789,7 @@ class LocalQuadratic:
         """
         return self._curv(v, idx)
 
+    @_checked_vectors
     def gauss_newton(self, w, v, idx=None):
         """Same as :meth:`hvp` (the model is quadratic).
 
