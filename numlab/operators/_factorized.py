@@ -174,7 +174,8 @@ def factor_shapes(factorization, shape, rank):
         return out
     if factorization == "tucker":
         out = {"core": tuple(rank)}
-        out.update({f"factors.factor_{k}": (s, r) for k, (s, r) in enumerate(zip(shape, rank))})
+        pairs = enumerate(zip(shape, rank, strict=True))
+        out.update({f"factors.factor_{k}": (s, r) for k, (s, r) in pairs})
         return out
     return {f"factors.factor_{k}": (rank[k], s, rank[k + 1]) for k, s in enumerate(shape)}
 

@@ -138,7 +138,8 @@ class FNO:
         The parameters, by neuraloperator's ``state_dict`` names (without tltorch's
         ``.tensor`` suffix on dense spectral weights; a factorized weight is stored as its
         factors, ``fno_blocks.convs.<i>.weight.core`` / ``.weights`` /
-        ``.factors.factor_<k>``, tensorly-torch's names). Shapes are numlab's: 1x1 convolution weights ``(c_out, c_in)``,
+        ``.factors.factor_<k>``, tensorly-torch's names). Shapes are numlab's: 1x1
+        convolution weights ``(c_out, c_in)``,
         biases and soft-gating weights ``(c,)``, spectral weights ``(c_in, c_out,
         *kept_modes)`` (complex). Every call reads ``params[name]`` afresh, so an optimiser
         may update the arrays in place or replace the entries.

@@ -50,8 +50,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
-from . import _factorized
-from . import _kernels  # noqa: F401  (registers the operators.* kernels)
+from . import _factorized, _kernels  # noqa: F401  (_kernels registers the operators.* kernels)
 
 __all__ = [
     "linear",
