@@ -21,6 +21,7 @@ epochs): LSM 0.0065, FNO 0.0108.
 Measured (2-core shared VM, load 3-4, one thread, float32, seed 0; times noisy)::
 
     training step NS config      numlab 4.68 s, torch 3.91 s: 1.20x (forward 1.19x)
+                                 numlab 2.41 s, torch 2.22 s: 1.09x (forward 1.13x), less load
     Darcy 32x32, 10 epochs       LSM 0.0216 (307,137 params, 152 s)
                                  FNO 0.0748 (701,281 params, 44 s)
     Darcy 32x32, equal time      FNO 0.0295 (34 epochs, 165 s)
