@@ -409,3 +409,28 @@ def test_rmt_model_vectors_are_checked(bad, method):
     name = "v" if method == "hvp-v" else "w"
     with pytest.raises((TypeError, ValueError), match=rf"^`{name}` must "):
         call()
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e150, 1e300])
+def test_euclidean_dist_is_scale_invariant(scale):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 3)), rng.random((5, 3))
+    ref = nl.ot.dist(x, y, "euclidean")
+    np.testing.assert_allclose(nl.ot.dist(x * scale, y * scale, "euclidean") / scale, ref, rtol=1e-13)
+    if 1e-150 <= scale <= 1e150:
+        np.testing.assert_allclose(nl.ot.dist(x * scale, y * scale) / scale / scale, ref**2, rtol=1e-13)
+
+
+def test_sqeuclidean_dist_overflow_warns():
+    x = np.random.default_rng(0).random((4, 3)) * 1e300
+    with pytest.warns(RuntimeWarning, match=r"sqeuclidean distances .* overflow float64"):
+        M = nl.ot.dist(x, x[::-1])
+    assert np.isinf(M).any()
+
+
+@pytest.mark.parametrize("beta", [1e300, -1e300])
+def test_fastrp_beta_out_of_range_is_refused(beta):
+    G = np.ones((5, 5)) - np.eye(5)
+    G[0, 1] = G[1, 0] = 3.0
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=r"^`beta` must keep deg\*\*beta finite"):
+        nl.graph.fastrp(G, 4, beta=beta, rng=0)

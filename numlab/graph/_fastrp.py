@@ -291,8 +291,14 @@ def _degree_terms(xp, deg, beta, dtype):
     has = deg > 0
     safe = xp.where(has, deg, xp.ones_like(deg))
     inv = xp.where(has, 1.0 / safe, xp.zeros_like(deg))
-    scale = xp.where(has, safe**beta, xp.ones_like(deg))
-    return xp.astype(inv, dtype), xp.astype(scale, dtype)
+    scale = xp.astype(xp.where(has, safe**beta, xp.ones_like(deg)), dtype)
+    # O(n), once: deg**beta out of the dtype's range gave inf (or all-zero) embeddings.
+    if not bool(xp.all(xp.isfinite(scale) & (scale > 0))):
+        raise ValueError(
+            f"`beta` must keep deg**beta finite and non-zero in {dtype} for the degrees "
+            f"{float(xp.min(safe)):.3g}..{float(xp.max(safe)):.3g}; got beta={beta!r}"
+        )
+    return xp.astype(inv, dtype), scale
 
 
 def _projection_scale(n, dim):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
+import numpy as np
+
 from .. import _backend
 from .._validation import check_array, check_option
 
@@ -52,8 +57,30 @@ def dist(x1, x2=None, metric="sqeuclidean"):
         for k in range(x1.shape[1]):
             M = M + xp.abs(x1[:, k][:, None] - x2[:, k][None, :])
         return M
+    # Squares of entries beyond about sqrt(max) overflow (and below sqrt(tiny) underflow)
+    # although the distances may be representable: such clouds are scaled by a power of
+    # two (exact) first; ordinary magnitudes are left as they are (bit-identical).
+    scale = 1.0
+    if not _backend.is_lazy(x1) and not _backend.is_lazy(x2):
+        big = max(float(xp.max(xp.abs(x1))), float(xp.max(xp.abs(x2))))
+        finfo = xp.finfo(dtype)
+        if big > float(finfo.max) ** 0.25 or 0 < big < float(finfo.smallest_normal) ** 0.25:
+            scale = 2.0 ** math.frexp(big)[1]
+            x1, x2 = x1 / scale, x2 / scale
     n1 = xp.sum(x1 * x1, axis=1)
     n2 = xp.sum(x2 * x2, axis=1)
     M = n1[:, None] + n2[None, :] - 2.0 * (x1 @ x2.T)
     M = xp.maximum(M, xp.zeros((), dtype=dtype, device=_backend.device(x1)))
-    return xp.sqrt(M) if metric == "euclidean" else M
+    if metric == "euclidean":
+        M = xp.sqrt(M)
+    if scale != 1.0:
+        with np.errstate(over="ignore"):  # reported below, once and in words
+            M = M * scale if metric == "euclidean" else (M * scale) * scale
+        if not bool(xp.all(xp.isfinite(M))):
+            warnings.warn(
+                f"dist: the {metric} distances of points of magnitude up to {big:.3g} "
+                f"overflow {dtype} (inf entries in the cost matrix); scale the points down",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return M
