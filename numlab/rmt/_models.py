@@ -24,10 +24,12 @@ def _checked_vectors(method):
     """Check ``w`` (and ``v``) of a model's ``loss`` / ``gradient`` / ``hvp`` /
     ``gauss_newton``: shape, a real numeric dtype, finite values (NumPy)."""
 
+    has_v = method.__name__ in ("hvp", "gauss_newton")
+
     @functools.wraps(method)
     def checked(self, w, *args, **kwargs):
         w = self._check_vector(w, "w")
-        if method.__name__ in ("hvp", "gauss_newton"):
+        if has_v:
             if args:
                 args = (self._check_vector(args[0], "v"), *args[1:])
             elif "v" in kwargs:
@@ -149,6 +151,11 @@ class _Model:
         return self.xp.take(A, idx, axis=0)
 
     def _check_vector(self, v, name):
+        if type(v) is np.ndarray and v.shape == (self.n_params,) and v.dtype.kind in "fiu":
+            # The common case, on every call of the training and Lanczos loops: a few us.
+            if v.dtype.kind == "f" and not np.isfinite(v).all():
+                raise ValueError(f"`{name}` must contain only finite values; got NaN or infinity")
+            return v
         if not _backend.is_array(v) or _backend.is_sparse(v):
             raise TypeError(f"`{name}` must be an array of shape ({self.n_params},); got {type(v).__name__}")
         if tuple(v.shape) != (self.n_params,):
