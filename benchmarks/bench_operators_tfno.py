@@ -20,10 +20,15 @@ Measured (2-core shared VM, load 4-5, one thread, float32; interleaved medians, 
 - one spectral layer, forward + backward (batch 16, 64 x 64; min of 7): dense 23-38 ms;
   Tucker factorized 33 ms / reconstructed 66 ms; CP 148 / 190 ms; TT 61 / 49 ms: the
   multiply-add rule picks factorized, factorized, reconstructed, the faster each time;
-- training step: TFNO-Tucker (factorized) 0.596 s, dense numlab FNO 0.585 s (1.01-1.02x
-  in two runs: Adam on 10x fewer parameters saves ~40 ms, the factorized product costs
-  ~ as much more, B (C r_0 + r_0 r_1 + r_1 C) against B C^2 multiply-adds per mode),
-  neuraloperator TFNO 0.842 s (0.65-0.71x).
+- whole training steps, factorized / reconstructed (quieter machine, load ~2): Tucker
+  0.392 / 0.423 s, CP 0.654 / 0.771 s, TT 0.492 / 0.504 s (the rule picks reconstructed
+  for TT: a 2 % miss, within the noise);
+- training step: TFNO-Tucker (factorized) 0.340 s, dense numlab FNO 0.346 s (0.98x),
+  neuraloperator TFNO 0.543 s (0.63x) at load ~2; under load 4-5 (order not rotated)
+  0.596 / 0.585 / 0.842 s (1.02x, 0.71x). Adam on 10x fewer parameters saves ~40 ms a
+  step; the factorized product costs about as much more (B (C r_0 + r_0 r_1 + r_1 C)
+  against B C^2 multiply-adds per mode): TFNO-Tucker is at parity with the dense step,
+  not clearly below it.
 - Darcy (``--darcy``; nl.pde 16x16, 1000 train / 100 test, zero-shot 32x32, seed 0): dense
   FNO (16, 16) hidden 32, 1,192,801 parameters, 28 epochs in 101 s: test 0.0117, zero-shot
   0.0945; TFNO-Tucker rank 0.42, 520,761 parameters (2.29x fewer), 22 epochs in 85 s:
