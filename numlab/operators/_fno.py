@@ -295,7 +295,19 @@ class FNO:
         return dense / self.n_params_spectral
 
     def implementation_for(self, batch):
-        """The implementation the factorized layers use for ``batch`` samples (None if dense)."""
+        """Return the implementation the factorized layers use for a batch of that size.
+
+        Parameters
+        ----------
+        batch : int
+            Number of samples in a call.
+
+        Returns
+        -------
+        str or None
+            ``"factorized"`` or ``"reconstructed"`` (the constructor's ``implementation``,
+            or the cheaper one for the shape and batch); None for a dense FNO.
+        """
         cfg = self.config
         if cfg["factorization"] is None:
             return None
@@ -732,7 +744,19 @@ class TFNO(FNO):
 
     neuraloperator's ``TFNO``: each spectral weight is learned as a Tucker decomposition
     holding about 10 % of the dense weight's parameters (any ``factorization`` and
-    ``rank`` of :class:`FNO` may be passed). All other arguments are :class:`FNO`'s.
+    ``rank`` of :class:`FNO` may be passed).
+
+    Parameters
+    ----------
+    *args
+        :class:`FNO`'s positional arguments (``n_modes, hidden_channels, in_channels,
+        out_channels, n_layers``).
+    factorization : {"tucker", "cp", "tt"}, default "tucker"
+        As in :class:`FNO`.
+    rank : float, int or tuple of int, default 0.1
+        As in :class:`FNO`: a float is the fraction of the dense spectral parameters kept.
+    **kwargs
+        :class:`FNO`'s other keyword arguments (``implementation``, ``dtype``, ``rng``, ...).
 
     References
     ----------
