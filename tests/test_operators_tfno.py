@@ -41,12 +41,15 @@ def test_reconstruction_matches_tensorly(factorization, shape):
     factors = _factors(factorization, shape, 0.4)
     got, _ = _factorized.reconstruct(np, factorization, factors)
     mats = _mats(factors)
-    if factorization == "cp":
-        expected = tl.cp_to_tensor((factors["weights"], mats))
-    elif factorization == "tucker":
-        expected = tl.tucker_to_tensor((factors["core"], mats))
-    else:
-        expected = tl.tt_to_tensor(mats)
+    # Importing tensorly-torch (neuraloperator does) switches TensorLy's global backend to
+    # PyTorch; the reference here works on NumPy arrays.
+    with tl.backend_context("numpy"):
+        if factorization == "cp":
+            expected = tl.cp_to_tensor((factors["weights"], mats))
+        elif factorization == "tucker":
+            expected = tl.tucker_to_tensor((factors["core"], mats))
+        else:
+            expected = tl.tt_to_tensor(mats)
     assert got.shape == shape == expected.shape
     assert np.max(np.abs(got - expected)) <= 1e-12 * np.max(np.abs(expected))
 
