@@ -96,6 +96,7 @@ class FNO:
         A two-layer channel MLP (``hidden -> round(expansion * hidden) -> hidden``) in
         every block.
     channel_mlp_expansion : float, default 0.5
+        Hidden width of the channel MLP as a fraction of ``hidden_channels``.
     fno_skip, channel_mlp_skip : {"linear", "soft-gating", "identity", None}
         Skip connections around the spectral convolution and the channel MLP (both take the
         block's input): a 1x1 convolution without bias, a per-channel weight (initialised
@@ -353,7 +354,9 @@ class FNO:
         Parameters
         ----------
         x : array, shape (batch, in_channels, n_1, ..., n_d)
+            Inputs, cast to the model's dtype.
         y : array, shape (batch, out_channels, n_1, ..., n_d)
+            Targets on the same grid.
         loss : {"l2", "h1"}
             Relative L2 or H1 (periodic central differences) error per sample and output
             channel, averaged over both (see :func:`numlab.operators._layers.relative_l2_loss`):
@@ -364,6 +367,7 @@ class FNO:
         Returns
         -------
         loss : float
+            The batch-mean relative loss.
         grads : dict of str to array
             Same keys, shapes and dtypes as :attr:`params`; complex entries hold
             ``dL/dRe + 1j dL/dIm``.
@@ -549,7 +553,18 @@ class FNO:
     # ------------------------------------------------------------------ devices, files
 
     def to(self, like):
-        """Move the parameters to the library and device of ``like`` (in place); returns self."""
+        """Move the parameters to the library and device of ``like`` (in place).
+
+        Parameters
+        ----------
+        like : array
+            An array of the target library and device.
+
+        Returns
+        -------
+        FNO
+            ``self``.
+        """
         if not _backend.is_array(like):
             raise TypeError(f"`like` must be an array whose library and device the parameters "
                             f"take; got {type(like).__name__}")
@@ -561,8 +576,14 @@ class FNO:
         return self
 
     def load_params(self, arrays):
-        """Replace the parameters by ``arrays`` (a dict like :attr:`params`, any library), checking
-        names, shapes and real/complex kinds; values are cast to the model's dtypes."""
+        """Replace the parameters, checking names, shapes and real/complex kinds.
+
+        Parameters
+        ----------
+        arrays : dict of str to array
+            A dict like :attr:`params` (any library); values are cast to the model's dtypes
+            and placed on its library and device.
+        """
         missing = sorted(set(self.params) - set(arrays))
         extra = sorted(set(arrays) - set(self.params))
         if missing or extra:
@@ -589,6 +610,11 @@ class FNO:
         parameter (by the names of :attr:`params`) and the architecture as a JSON string
         under ``"__numlab_fno__"``; :func:`load` rebuilds the model. NumPy reads it without
         numlab.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
         """
         arrays = {name: _backend.to_numpy(v) for name, v in self.params.items()}
         arrays["__numlab_fno__"] = np.array(json.dumps({"format": _FORMAT, **self.config}))
@@ -633,12 +659,16 @@ class FNO:
         return from_neuraloperator(cls, source, dtype=dtype, like=like, **config)
 
     def to_neuraloperator(self):
-        """This model as a ``neuralop.models.FNO`` module (torch, CPU), in eval mode.
+        """Convert this model to a ``neuralop.models.FNO`` module (torch, CPU), in eval mode.
 
-        Its ``state_dict()`` is the state-dict form. Requires torch and neuraloperator 2.0.
-        A float64 model gives float64 / complex128 torch weights (note that
-        neuraloperator's spectral convolution accumulates in complex64 whatever the weight
-        dtype).
+        Requires torch and neuraloperator 2.0. A float64 model gives float64 / complex128
+        torch weights (note that neuraloperator's spectral convolution accumulates in
+        complex64 whatever the weight dtype).
+
+        Returns
+        -------
+        torch.nn.Module
+            The neuraloperator model; its ``state_dict()`` is the state-dict form.
         """
         from ._neuralop import to_neuraloperator
 
@@ -714,6 +744,7 @@ def load(path, *, like=None):
     Returns
     -------
     FNO
+        The saved model, with its architecture and parameters.
     """
     like = _validation.check_like(like)
     with np.load(path, allow_pickle=False) as data:

@@ -163,6 +163,16 @@ class MultigridPatching2D:
 
         Python's ``round`` of ``padding_fraction * H`` (as neuraloperator); ``(0, 0)`` when
         ``levels = 0``.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The full grid ``(H, W)``.
+
+        Returns
+        -------
+        tuple of int
+            ``(p_h, p_w)``.
         """
         if self.levels == 0:
             return (0, 0)
@@ -339,7 +349,18 @@ class MultigridPatching2D:
         return out
 
     def crop(self, y):
-        """Remove the margins of patches: ``(B n**2, C', h, w) -> (B n**2, C', H/n, W/n)``."""
+        """Remove the margins of patches.
+
+        Parameters
+        ----------
+        y : array, shape (B n**2, C', h, w)
+            Patches with their margins (a model's output on :meth:`patch`).
+
+        Returns
+        -------
+        array, shape (B n**2, C', H / n, W / n)
+            The patches without margins.
+        """
         y, xp = self._check(y, "y")
         if self.levels == 0:
             return y
@@ -352,6 +373,16 @@ class MultigridPatching2D:
 
         ``(B, C', H, W) -> (B * n**2, C', H / n, W / n)``, the layout of
         ``crop(model(patch(x)))``; the inverse of stitching.
+
+        Parameters
+        ----------
+        y : array, shape (B, C', H, W)
+            Full-domain targets.
+
+        Returns
+        -------
+        array, shape (B * n**2, C', H / n, W / n)
+            The targets cut into patches.
         """
         y, xp = self._check(y, "y")
         if self.levels == 0:
@@ -362,7 +393,18 @@ class MultigridPatching2D:
         return self._blocks_to_batch(y, xp, y.shape[0], y.shape[1], [s // n for s in shape])
 
     def wrap(self, model):
-        """``MultigridModel(model, self)``: train and evaluate ``model`` on these patches."""
+        """Wrap ``model`` so that it is trained and evaluated on these patches.
+
+        Parameters
+        ----------
+        model : FNO-like
+            The inner operator (see :class:`MultigridModel`).
+
+        Returns
+        -------
+        MultigridModel
+            ``MultigridModel(model, self)``.
+        """
         return MultigridModel(model, self)
 
     # ------------------------------------------------------------------ layout helpers
@@ -414,6 +456,7 @@ class MultigridModel:
         ``params``, ``__call__``, ``n_params``, ``dtype`` and ``_forward(x, train=True) ->
         (pred, backprop)`` with ``backprop(dpred) -> grads`` (numlab's FNO and TFNO do).
     patching : MultigridPatching2D
+        The domain decomposition applied to inputs and outputs.
 
     Attributes
     ----------
@@ -518,7 +561,9 @@ class MultigridModel:
         Parameters
         ----------
         x : array, shape (B, C, H, W)
+            Full-domain inputs.
         y : array, shape (B, C_out, H, W)
+            Full-domain targets.
         loss : {"l2", "h1"}
             As :meth:`numlab.operators.FNO.loss_and_grad`; on the stitched output, or per
             patch when ``patching.stitching`` is False.
@@ -526,6 +571,7 @@ class MultigridModel:
         Returns
         -------
         loss : float
+            The batch-mean relative loss.
         grads : dict of str to array
             Same keys, shapes and dtypes as :attr:`params`.
         """
