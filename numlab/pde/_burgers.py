@@ -14,7 +14,6 @@ from ._spectral import (
     dealias_mask,
     etdrk4,
     etdrk4_coefficients,
-    fft_module,
     wavenumbers,
 )
 
@@ -56,7 +55,7 @@ def solve_burgers(u0, *, viscosity: float, t_final: float, time_step: float, xp)
     -------
     array of shape (batch, s), float64
     """
-    fft = fft_module(xp)
+    fft = _backend.fft_namespace(xp)
     s = u0.shape[-1]
     n_steps = max(1, math.ceil(t_final / time_step - 1e-9))
     h = t_final / n_steps

@@ -241,7 +241,7 @@ class _Gather:
     def apply(self, x, axis):
         xp = self.xp
         out = None
-        for idx, w in zip(self.idx, self.w):
+        for idx, w in zip(self.idx, self.w, strict=True):
             w = w if axis == x.ndim - 1 else xp.reshape(w, (-1, 1))
             term = w * xp.take(x, idx, axis=axis)
             out = term if out is None else out + term

@@ -128,7 +128,7 @@ def _solve_range(recipe: Recipe, entropy, start, stop, xp, device, dtype, progre
                     xp.empty((stop - start, *shape), dtype=dtype, device=device)
                     for shape in recipe.shapes
                 ]
-            for out, part in zip(outputs, parts):
+            for out, part in zip(outputs, parts, strict=True):
                 out[lo - start:hi - start, ...] = xp.astype(part, dtype)
             if bar is not None:
                 bar.update(hi - lo)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import _backend
 from .._validation import check_int, check_scalar
 from ._generate import Recipe, generate
-from ._spectral import fft_module, wavenumbers
+from ._spectral import wavenumbers
 
 __all__ = ["gaussian_random_field"]
 
@@ -81,7 +81,7 @@ def synthesize(noise, resolution: int, ndim: int, *, alpha: float, tau: float, s
         c[..., j] = (p + xp.conj(_reflect(p, ndim, xp))) / math.sqrt(2)
     axes = tuple(range(-ndim, 0))
     # irfftn divides by the number of grid points; the series has no such factor.
-    return fft_module(xp).irfftn(c, s=(s,) * ndim, axes=axes) * float(s**ndim)
+    return _backend.fft_namespace(xp).irfftn(c, s=(s,) * ndim, axes=axes) * float(s**ndim)
 
 
 def gaussian_random_field(n_samples, resolution, *, ndim=1, alpha=2.0, tau=5.0, sigma=25.0,

@@ -14,7 +14,6 @@ from ._spectral import (
     dealias_mask,
     etdrk4,
     etdrk4_coefficients,
-    fft_module,
     wavenumbers,
 )
 
@@ -71,7 +70,7 @@ def solve_navier_stokes(w0, *, viscosity: float, t_final: float, record_every: f
     array of shape (batch, t_final / record_every, s // stride, s // stride), float64
         The vorticity at ``record_every, 2 record_every, ..., t_final``.
     """
-    fft = fft_module(xp)
+    fft = _backend.fft_namespace(xp)
     device = _backend.device(w0)
     s = w0.shape[-1]
     axes = (-2, -1)

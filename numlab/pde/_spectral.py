@@ -1,7 +1,5 @@
 """Fourier pseudo-spectral building blocks shared by the periodic nl.pde solvers.
 
-- :func:`fft_module`: the FFT functions for a namespace (``scipy.fft`` on NumPy, see
-  :func:`numlab._backend.fft_namespace`; ``xp.fft`` elsewhere);
 - :func:`wavenumbers`: integer wavenumbers of a real-FFT half spectrum on the unit torus;
 - :func:`dealias_mask`: the 2/3 rule;
 - :func:`etdrk4_coefficients` and :func:`etdrk4`: the fourth-order exponential time
@@ -25,7 +23,6 @@ from .. import _backend
 
 __all__ = [
     "check_resolution",
-    "fft_module",
     "wavenumbers",
     "dealias_mask",
     "etdrk4_coefficients",
@@ -51,11 +48,6 @@ def check_resolution(resolution, name="resolution", low=4):
             f"|k| < {name} / 3); got {resolution}"
         )
     return resolution
-
-
-def fft_module(xp):
-    """The module whose ``rfft``/``irfft``/``rfftn``/``irfftn`` act on ``xp`` arrays."""
-    return _backend.fft_namespace(xp)
 
 
 def wavenumbers(resolution: int, ndim: int, xp, device=None):
