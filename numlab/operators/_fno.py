@@ -54,7 +54,86 @@ def _check_padding(domain_padding, d):
     return None if not any(values) else values
 
 
-class FNO:
+class _Operator:
+    """What numlab's neural operators share: parameters in ``params`` and the architecture
+    in ``config`` (with its ``"dtype"``)."""
+
+    @property
+    def n_params(self) -> int:
+        """Number of real parameters (a complex one counts twice, as neuraloperator's
+        ``count_model_params``)."""
+        xp = self._xp
+        return sum(
+            math.prod(p.shape) * (2 if xp.isdtype(p.dtype, "complex floating") else 1)
+            for p in self.params.values()
+        )
+
+    @property
+    def _xp(self):
+        return _backend.namespace(next(iter(self.params.values())))
+
+    @property
+    def dtype(self):
+        """The real dtype of the parameters and of the computation (in the params' library)."""
+        return getattr(self._xp, self.config["dtype"])
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"
+
+    def to(self, like):
+        """Move the parameters to the library and device of ``like`` (in place).
+
+        Parameters
+        ----------
+        like : array
+            An array of the target library and device.
+
+        Returns
+        -------
+        model
+            ``self``.
+        """
+        if not _backend.is_array(like):
+            raise TypeError(f"`like` must be an array whose library and device the parameters "
+                            f"take; got {type(like).__name__}")
+        xp = _backend.namespace(like)
+        device = _backend.device(like)
+        for name, value in self.params.items():
+            if _backend.namespace(value) is not xp or _backend.device(value) != device:
+                self.params[name] = _backend.asarray(_backend.to_numpy(value), xp=xp, device=device)
+        return self
+
+    def load_params(self, arrays):
+        """Replace the parameters, checking names, shapes and real/complex kinds.
+
+        Parameters
+        ----------
+        arrays : dict of str to array
+            A dict like :attr:`params` (any library); values are cast to the model's dtypes
+            and placed on its library and device.
+        """
+        missing = sorted(set(self.params) - set(arrays))
+        extra = sorted(set(arrays) - set(self.params))
+        if missing or extra:
+            raise ValueError("`params` must have the names of this architecture; "
+                             f"missing {missing}, unexpected {extra}")
+        xp = self._xp
+        device = _backend.device(next(iter(self.params.values())))
+        new = {}
+        for name, current in self.params.items():
+            value = np.asarray(_backend.to_numpy(arrays[name]))
+            if tuple(value.shape) != tuple(current.shape):
+                raise ValueError(f"`params[{name!r}]` must have shape {tuple(current.shape)}; "
+                                 f"got {tuple(value.shape)}")
+            want = _backend.numpy_dtype(current.dtype, xp)
+            if np.iscomplexobj(value) and want.kind != "c":
+                raise TypeError(f"`params[{name!r}]` must be real; got {value.dtype}")
+            new[name] = _backend.asarray(value.astype(want, copy=False), xp=xp, device=device)
+        self.params.update(new)
+
+
+class FNO(_Operator):
     """Fourier Neural Operator on 1-D, 2-D or 3-D grids (neuraloperator 2.0's ``FNO``).
 
     The network maps functions sampled on a regular grid, ``x`` of shape ``(batch,
@@ -268,16 +347,6 @@ class FNO:
         return len(self.config["n_modes"])
 
     @property
-    def n_params(self) -> int:
-        """Number of real parameters (a complex one counts twice, as neuraloperator's
-        ``count_model_params``)."""
-        xp = self._xp
-        return sum(
-            math.prod(p.shape) * (2 if xp.isdtype(p.dtype, "complex floating") else 1)
-            for p in self.params.values()
-        )
-
-    @property
     def _weight_shape(self):
         hidden = self.config["hidden_channels"]
         return (hidden, hidden, *_layers.kept_modes(self.config["n_modes"]))
@@ -316,19 +385,6 @@ class FNO:
             return cfg["implementation"]
         return _choose(cfg["factorization"], self._weight_shape, _hashable(cfg["rank"]),
                        int(batch))
-
-    @property
-    def _xp(self):
-        return _backend.namespace(next(iter(self.params.values())))
-
-    @property
-    def dtype(self):
-        """The real dtype of the parameters and of the computation (in the params' library)."""
-        return getattr(self._xp, self.config["dtype"])
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ forward / backward
 
@@ -551,57 +607,6 @@ class FNO:
         return h, backprop
 
     # ------------------------------------------------------------------ devices, files
-
-    def to(self, like):
-        """Move the parameters to the library and device of ``like`` (in place).
-
-        Parameters
-        ----------
-        like : array
-            An array of the target library and device.
-
-        Returns
-        -------
-        FNO
-            ``self``.
-        """
-        if not _backend.is_array(like):
-            raise TypeError(f"`like` must be an array whose library and device the parameters "
-                            f"take; got {type(like).__name__}")
-        xp = _backend.namespace(like)
-        device = _backend.device(like)
-        for name, value in self.params.items():
-            if _backend.namespace(value) is not xp or _backend.device(value) != device:
-                self.params[name] = _backend.asarray(_backend.to_numpy(value), xp=xp, device=device)
-        return self
-
-    def load_params(self, arrays):
-        """Replace the parameters, checking names, shapes and real/complex kinds.
-
-        Parameters
-        ----------
-        arrays : dict of str to array
-            A dict like :attr:`params` (any library); values are cast to the model's dtypes
-            and placed on its library and device.
-        """
-        missing = sorted(set(self.params) - set(arrays))
-        extra = sorted(set(arrays) - set(self.params))
-        if missing or extra:
-            raise ValueError("`params` must have the names of this architecture; "
-                             f"missing {missing}, unexpected {extra}")
-        xp = self._xp
-        device = _backend.device(next(iter(self.params.values())))
-        new = {}
-        for name, current in self.params.items():
-            value = np.asarray(_backend.to_numpy(arrays[name]))
-            if tuple(value.shape) != tuple(current.shape):
-                raise ValueError(f"`params[{name!r}]` must have shape {tuple(current.shape)}; "
-                                 f"got {tuple(value.shape)}")
-            want = _backend.numpy_dtype(current.dtype, xp)
-            if np.iscomplexobj(value) and want.kind != "c":
-                raise TypeError(f"`params[{name!r}]` must be real; got {value.dtype}")
-            new[name] = _backend.asarray(value.astype(want, copy=False), xp=xp, device=device)
-        self.params.update(new)
 
     def save(self, path):
         """Save the architecture and parameters to the ``.npz`` file ``path`` (no pickle).

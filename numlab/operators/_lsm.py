@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _backend, _validation
 from . import _conv, _layers
-from ._fno import FNO, _check_dtype
+from ._fno import _check_dtype, _Operator
 
 __all__ = ["LSM"]
 
@@ -53,7 +53,7 @@ def _widths(w, n_levels):
     return widths + [widths[-1] if widths else w]
 
 
-class LSM:
+class LSM(_Operator):
     """Latent Spectral Model on 2-D grids (Wu et al. 2023; the authors' ``LSM_2D``).
 
     Maps functions sampled on a regular grid, ``x`` of shape ``(batch, in_channels, H, W)``,
@@ -169,24 +169,6 @@ class LSM:
         self.buffers = {k: _backend.asarray(v, xp=xp, device=device) for k, v in buffers.items()}
 
     # ------------------------------------------------------------------ properties
-
-    @property
-    def n_params(self) -> int:
-        """Number of trainable parameters (the reference's ``sum(p.numel())``)."""
-        return sum(math.prod(p.shape) for p in self.params.values())
-
-    @property
-    def _xp(self):
-        return _backend.namespace(next(iter(self.params.values())))
-
-    @property
-    def dtype(self):
-        """The dtype of the parameters and of the computation (in the params' library)."""
-        return getattr(self._xp, self.config["dtype"])
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-        return f"LSM({args})"
 
     # ------------------------------------------------------------------ forward / backward
 
@@ -462,9 +444,6 @@ class LSM:
 
     # ------------------------------------------------------------------ devices, files
 
-    # The same checks as FNO's (names, shapes, dtypes): they read only ``self.params``.
-    load_params = FNO.load_params
-
     def to(self, like):
         """Move the parameters and buffers to the library and device of ``like``, in place.
 
@@ -478,7 +457,7 @@ class LSM:
         LSM
             ``self``.
         """
-        FNO.to(self, like)
+        super().to(like)
         xp, device = _backend.namespace(like), _backend.device(like)
         for name, value in self.buffers.items():
             self.buffers[name] = _backend.asarray(_backend.to_numpy(value), xp=xp, device=device)
