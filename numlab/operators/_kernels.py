@@ -92,8 +92,8 @@ _CHEB64 = (
     ),
 )
 #: ``N(a) / u`` in powers of ``t = 2.5 u - 1.5``, ``u = 4 / (4 + a)`` (``t`` from 1 at ``a = 0``
-#: to -1 at ``a = 16``; fitted on ``[0, 15]``): a minimax fit (Lawson's iteration, relative error) whose coefficients
-#: were rounded to float32 one at a time, the others refitted after each rounding: 1e-8
+#: to -1 at ``a = 16``; fitted on ``[0, 15]``): a minimax fit (Lawson's iteration, relative
+#: error) whose coefficients were rounded to float32 one at a time, the others refitted after each rounding: 1e-8
 #: relative with these float32 values, so the float32 kernel's error is its arithmetic's.
 _POLY32 = (
     0.22348523139953613, 0.1574239730834961, 0.08224888145923615,
@@ -131,7 +131,7 @@ def _check_float(x):
 
 
 def _exp_half_square(a, xp):
-    """``exp(-a^2 / 2)`` for float64 ``0 <= a <= A_MAX`` without amplifying the rounding of ``a^2``."""
+    """``exp(-a^2 / 2)`` for float64 ``0 <= a <= A_MAX``, not amplifying the rounding of ``a^2``."""
     h = xp.round(a * _SPLIT) / _SPLIT  # at most 26 significant bits: h * h is exact
     lo = -0.5 * ((a - h) * (a + h))  # |lo| < 2e-5: three Taylor terms reach 1e-20
     return xp.exp(-0.5 * (h * h)) * (1.0 + lo * (1.0 + lo * (0.5 + lo / 6.0)))
