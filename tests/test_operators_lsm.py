@@ -105,6 +105,51 @@ def test_forward_matches_torch_float32(mode):
     assert _rel(got, want) <= 1e-5
 
 
+@pytest.mark.parametrize("level", [0, 2])
+def test_latent_attention_matches_torch(level, monkeypatch):
+    """The encoder's attention weights of block ``process{level + 1}``, recorded inside the
+    torch reference, put back on the level's grid."""
+    torch = pytest.importorskip("torch")
+    from _lsm_reference import NeuralSpectralBlock2d
+
+    model = LSM(2, 1, **SMALL, rng=0)
+    module = _reference(model)
+    x, _ = _data(np.random.default_rng(2), model, GRID, batch=2, dtype=np.float32)
+    recorded = []
+
+    def record(q, k, v):
+        attn = torch.softmax(torch.einsum("bhlc,bhsc->bhls", q, k), dim=-1)
+        recorded.append(attn)
+        return torch.einsum("bhls,bhsc->bhlc", attn, v)
+
+    monkeypatch.setattr(NeuralSpectralBlock2d, "self_attn", staticmethod(record))
+    block = getattr(module, f"process{level + 1}")
+    calls = []  # (attention calls before the block, the block's input shape)
+    block.register_forward_pre_hook(lambda _, args: calls.append((len(recorded),
+                                                                  args[0].shape)))
+    with torch.no_grad():
+        module(_torch_in(x))
+    first, (b, _, h, w) = calls[0]
+    want = recorded[first].numpy()  # the block's first call: the tokens attend to the pixels
+    p1, p2 = SMALL["patch_size"]
+    heads, tokens = model.config["n_heads"], SMALL["n_tokens"]
+    want = want.reshape(b, h // p1, w // p2, heads, tokens, p1, p2)
+    want = want.transpose(0, 3, 4, 1, 5, 2, 6).reshape(b, heads, tokens, h, w)
+
+    got = model.latent_attention(x, level=level)
+    assert got.shape == (2, heads, tokens, 32 >> level, 32 >> level)
+    assert _rel(got, want) <= 1e-5
+    # Every token's weights sum to one over each patch.
+    sums = got.reshape(b, heads, tokens, h // p1, p1, w // p2, p2).sum(axis=(4, 6))
+    np.testing.assert_allclose(sums, 1.0, rtol=1e-5)
+
+
+def test_latent_attention_bad_level():
+    model = LSM(1, 1, 8, n_heads=4, n_levels=3, patch_size=(2, 2), rng=0)
+    with pytest.raises(ValueError, match="`level`"):
+        model.latent_attention(np.zeros((1, 1, 16, 16)), level=3)
+
+
 def _torch_loss(pred, y, eps=1e-8):
     # numlab's relative L2 (mean over samples and channels, eps added to the norm of y).
     b, c = y.shape[:2]
@@ -221,5 +266,7 @@ def test_runs_on_every_backend(backend):
     out = model(xb)  # eval mode, with the running statistics of one training step
     assert type(out) is type(xb) and out.dtype == xb.dtype
     np.testing.assert_allclose(backend.to_numpy(out), reference(x), **tol)
+    np.testing.assert_allclose(backend.to_numpy(model.latent_attention(xb, level=1)),
+                               reference.latent_attention(x, level=1), **tol)
     model.to(np.zeros(1))
     assert all(isinstance(v, np.ndarray) for v in {**model.params, **model.buffers}.values())

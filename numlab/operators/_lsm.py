@@ -252,22 +252,9 @@ class LSM(_Operator):
         """Forward pass; with ``train`` (batch statistics, running statistics updated) also
         the closure ``dy -> grads`` over all params."""
         p = self.params
-        cfg = self.config
-        n_levels = cfg["n_levels"]
+        n_levels = self.config["n_levels"]
         height, width = x.shape[2:]
-
-        stem = _Chain(train)
-        x = stem("", _grid_concat, x)
-        x = stem("fc0.", _layers.linear, x, p["fc0.weight"], p["fc0.bias"], input_grad=False)
-        x = stem("", _conv.pad2d, x, (0, cfg["padding"][1], 0, cfg["padding"][0]))
-        feats = [stem("inc.", self._double_conv, x, "inc.")]
-        downs = [None]
-        for i in range(1, n_levels):
-            chain = _Chain(train)
-            h = chain("", _conv.max_pool2d, feats[-1])
-            pre = f"down{i}.maxpool_conv.1."
-            feats.append(chain(pre, self._double_conv, h, pre))
-            downs.append(chain)
+        stem, feats, downs = self._encode(x, n_levels, train=train)
         blocks, skips = [], []
         for i in range(n_levels):
             chain = _Chain(train)
@@ -310,6 +297,26 @@ class LSM(_Operator):
         return x, backprop
 
     # ------------------------------------------------------------------ blocks
+
+    def _encode(self, x, n_levels, *, train):
+        """The stem and the first ``n_levels`` encoder levels: ``(stem, feats, downs)``, the
+        chains of the stem and of each level (``downs[0]`` is None) and the level features."""
+        p = self.params
+        pad_h, pad_w = self.config["padding"]
+        stem = _Chain(train)
+        x = stem("", _grid_concat, x)
+        x = stem("fc0.", _layers.linear, x, p["fc0.weight"], p["fc0.bias"], input_grad=False)
+        x = stem("", _conv.pad2d, x, (0, pad_w, 0, pad_h))
+        feats = [stem("inc.", self._double_conv, x, "inc.")]
+        downs = [None]
+        for i in range(1, n_levels):
+            chain = _Chain(train)
+            h = chain("", _conv.max_pool2d, feats[-1])
+            pre = f"down{i}.maxpool_conv.1."
+            feats.append(chain(pre, self._double_conv, h, pre))
+            downs.append(chain)
+        return stem, feats, downs
+
 
     def _double_conv(self, x, prefix, *, train):
         """``[Conv3x3 -> BatchNorm2d -> ReLU] x 2``; gradient names relative to ``prefix``."""
@@ -369,18 +376,11 @@ class LSM(_Operator):
         p1, p2 = cfg["patch_size"]
         b, c, h, w = x.shape
         d = c // heads
-        # Patchify: (b, c, h/p1, p1, w/p2, p2) -> (b h/p1 w/p2, c, p1 p2).
         nh, nw = h // p1, w // p2
         n = b * nh * nw
         length = p1 * p2
-        patches = xp.reshape(
-            xp.permute_dims(xp.reshape(x, (b, c, nh, p1, nw, p2)), (0, 2, 4, 1, 3, 5)),
-            (n, c, p1, p2))
-        # (1) encoder: latent tokens attend to the patch; key/value of channel i are the
-        # encoder_attn output channels 2i and 2i + 1 (the authors' interleaving).
-        kv, bp_kv = _conv.conv2d(patches, p[prefix + "encoder_attn.weight"],
-                                 p[prefix + "encoder_attn.bias"], padding=0, train=train)
-        kv = xp.permute_dims(xp.reshape(kv, (n, heads, d, 2, length)), (3, 0, 1, 4, 2))
+        patches, kv, bp_kv = self._patch_keys_values(x, prefix, train=train)
+        # (1) encoder: the latent tokens attend to the patch.
         latent = p[prefix + "latent"]
         q_lat = xp.broadcast_to(latent[None, ...], (n, heads, n_tokens, d))
         z, bp_enc = _conv.attention(q_lat, kv[0, ...], kv[1, ...], train=train)
@@ -441,6 +441,72 @@ class LSM(_Operator):
             return dx, grads
 
         return y, backprop
+
+    def _patch_keys_values(self, x, prefix, *, train):
+        """Patches of ``x`` (batch, C, H, W) and their keys and values for the latent tokens.
+
+        Returns ``patches`` (batch H/p1 W/p2, C, p1, p2), ``kv`` (2, batch H/p1 W/p2, heads,
+        p1 p2, C / heads) and the backward closure of the ``encoder_attn`` convolution.
+        """
+        xp = self._xp
+        p1, p2 = self.config["patch_size"]
+        heads = self.config["n_heads"]
+        b, c, h, w = x.shape
+        nh, nw = h // p1, w // p2
+        n = b * nh * nw
+        # (b, c, h/p1, p1, w/p2, p2) -> (b h/p1 w/p2, c, p1, p2).
+        patches = xp.reshape(
+            xp.permute_dims(xp.reshape(x, (b, c, nh, p1, nw, p2)), (0, 2, 4, 1, 3, 5)),
+            (n, c, p1, p2))
+        kv, bp_kv = _conv.conv2d(patches, self.params[prefix + "encoder_attn.weight"],
+                                 self.params[prefix + "encoder_attn.bias"], padding=0,
+                                 train=train)
+        # The key and value of channel i are output channels 2i and 2i + 1 (the authors'
+        # interleaving).
+        kv = xp.permute_dims(xp.reshape(kv, (n, heads, c // heads, 2, p1 * p2)),
+                             (3, 0, 1, 4, 2))
+        return patches, kv, bp_kv
+
+    # ------------------------------------------------------------------ inspection
+
+    def latent_attention(self, x, level=0):
+        """How the latent tokens of one Neural Spectral Block attend to the pixels (eval mode).
+
+        In every patch each token is a softmax-weighted average of the patch's pixels (per
+        head); this returns those weights, put back on the level's grid.
+
+        Parameters
+        ----------
+        x : array, shape (batch, in_channels, H, W)
+            Input functions, as for ``model(x)``.
+        level : int, default 0
+            The U-Net level of the block: 0 is the padded input grid (block ``process1``),
+            level ``l`` the grid halved ``l`` times (``process{l + 1}``).
+
+        Returns
+        -------
+        array, shape (batch, n_heads, n_tokens, H_l, W_l)
+            ``[b, h, t, i, j]`` is the weight of pixel ``(i, j)`` in token ``t`` of head
+            ``h``; the weights of each token sum to 1 over every patch. The grid is the
+            level's, padding included (``H_0 = H + padding[0]``).
+        """
+        cfg = self.config
+        level = _validation.check_int(level, "level", low=0, high=cfg["n_levels"] - 1)
+        x = self._check_input(x, "x")
+        xp = self._xp
+        _, feats, _ = self._encode(x, level + 1, train=False)
+        h = feats[level]
+        _, kv, _ = self._patch_keys_values(h, f"process{level + 1}.", train=False)
+        heads, n_tokens = cfg["n_heads"], cfg["n_tokens"]
+        p1, p2 = cfg["patch_size"]
+        b, _, height, width = h.shape
+        nh, nw = height // p1, width // p2
+        latent = self.params[f"process{level + 1}.latent"]
+        weights, _ = _conv.softmax_lastaxis(xp.matmul(latent, xp.matrix_transpose(kv[0, ...])))
+        # (b nh nw, heads, tokens, p1 p2) -> (b, heads, tokens, nh p1, nw p2)
+        weights = xp.reshape(weights, (b, nh, nw, heads, n_tokens, p1, p2))
+        weights = xp.permute_dims(weights, (0, 3, 4, 1, 5, 2, 6))
+        return xp.reshape(weights, (b, heads, n_tokens, height, width))
 
     # ------------------------------------------------------------------ devices, files
 
