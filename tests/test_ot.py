@@ -140,6 +140,33 @@ def test_small_reg_never_nan_and_honest(reg):
         assert res.converged
 
 
+@pytest.mark.parametrize("method", ["log", "sns"])
+def test_tiny_relative_reg_keeps_the_mass(method):
+    # POT's test_sinkhorn_stabilization data: reg = 1e-5 with costs up to 9801 (relative
+    # 1e-9). Sinkhorn plateaus at every level of the epsilon scaling; the coarse levels
+    # used to spend the whole budget and the plan came back all zeros.
+    n = 100
+    a = ot.datasets.make_1D_gauss(n, m=30, s=10)
+    b = ot.datasets.make_1D_gauss(n, m=40, s=10)
+    M = ot.utils.dist0(n)
+    with pytest.warns(ConvergenceWarning, match="plateau"):
+        res = nl.ot.sinkhorn(a, b, M, 1e-5, method=method)
+    assert not res.converged
+    assert np.all(np.isfinite(res.plan)) and np.all(res.plan >= 0)
+    assert abs(res.plan.sum() - 1) < 1e-12
+    assert res.violation < 5e-3
+    assert abs(res.violation - violation(res.plan, a, b)) < 1e-12
+    # at this reg the entropic cost is the exact OT cost up to the marginal slack
+    exact = ot.emd2(a, b, M)
+    assert abs(res.cost - exact) < 0.01 * exact
+    # a tiny budget still leaves the final level iterations of its own
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for max_iter in (1, 2, 7):
+            short = nl.ot.sinkhorn(a, b, M, 1e-5, method=method, max_iter=max_iter)
+            assert short.n_iter <= max_iter and abs(short.plan.sum() - 1) < 1e-12
+
+
 def test_classic_sinkhorn_underflow_is_reported_not_nan():
     M = point_clouds(40)
     with pytest.warns(ConvergenceWarning, match="underflow|did not converge"):
