@@ -64,20 +64,46 @@ def _dense_stand_in(x):
     return x
 
 
-def _describe(x) -> str:
-    t = type(x)
-    return f"{t.__module__}.{t.__qualname__}"
+def library_name(x) -> str:
+    """The library an argument comes from, as a user would name it (``numpy.ndarray``)."""
+    x = _dense_stand_in(x)
+    return f"{type(x).__module__.split('.')[0]}.{type(x).__qualname__}"
 
 
-def namespace(*arrays, xp=None):
+def _mixed_libraries_error(named):
+    """TypeError naming the argument(s) whose library differs from the others'.
+
+    ``named`` is a list of ``(name, array)``; the reference library is the one most
+    arguments share (the first argument's on a tie).
+    """
+    libs = [(name, library_name(x)) for name, x in named]
+    counts = {}
+    for _, lib in libs:
+        counts[lib] = counts.get(lib, 0) + 1
+    ref = max(counts, key=lambda lib: (counts[lib], -[v for _, v in libs].index(lib)))
+    odd = [f"`{name}` is of type {lib}" for name, lib in libs if lib != ref]
+    same = ", ".join(f"`{name}`" for name, lib in libs if lib == ref)
+    verb = "is" if counts[ref] == 1 else "are"
+    return TypeError(
+        f"numlab: {'; '.join(odd)} while {same} {verb} {ref}: arguments from different "
+        "array libraries are not mixed (convert them to one library first: numlab never "
+        "converts between libraries silently)"
+    )
+
+
+def namespace(*arrays, xp=None, **named):
     """The array namespace shared by ``arrays`` (array-api-compat wrapped).
 
     ``None`` and Python scalars are ignored. Arrays from different libraries, or on
     different devices, are an error: numlab never moves data between devices silently.
+    Arrays passed by keyword are named in that error (``namespace(a=a, M=M)``).
 
     Parameters
     ----------
     *arrays : arrays, sparse matrices, Python scalars or None
+        Arguments named by position in messages.
+    **named : arrays, sparse matrices, Python scalars or None
+        Arguments named by their keyword in messages.
     xp : namespace, optional
         Returned when given (lets a caller that already knows skip the work); a plain
         library module (``numpy``, ``cupy``), which lacks parts of the array API
@@ -99,31 +125,28 @@ def namespace(*arrays, xp=None):
         if getattr(xp, "__name__", "").startswith(("array_api_compat.", "array_api_strict")):
             return xp
         return _compat.array_namespace(xp.empty(0))
-    dense = [
-        _dense_stand_in(a)
-        for a in arrays
+    given = [(f"argument {i + 1}", a) for i, a in enumerate(arrays)] + list(named.items())
+    given = [
+        (name, a) for name, a in given
         if a is not None and not isinstance(a, (bool, int, float, complex))
     ]
+    dense = [_dense_stand_in(a) for _, a in given]
     if not dense:
         return _compat.array_namespace(np.empty(0))
     try:
         xp = _compat.array_namespace(*dense)
     except TypeError:
-        kinds = sorted({_describe(a) for a in arrays if a is not None})
-        raise TypeError(
-            "numlab: the array arguments come from different array libraries "
-            f"({', '.join(kinds)}); convert them to one library first "
-            "(numlab never converts between libraries silently)"
-        ) from None
+        raise _mixed_libraries_error(given) from None
     devices = []
     for a in dense:
         d = _compat.device(a)
         if not any(d == seen for seen in devices):
             devices.append(d)
     if len(devices) > 1:
+        where = ", ".join(f"`{name}` on {_compat.device(a)}" for (name, _), a in zip(given, dense))
         raise ValueError(
-            "numlab: the array arguments live on different devices "
-            f"({', '.join(map(str, devices))}); move them to one device first"
+            f"numlab: the array arguments live on different devices ({where}); move "
+            "them to one device first"
         )
     return xp
 

@@ -113,7 +113,18 @@ def check_array(
             # their CSR form is what the caller's kernels see, so check that.
             x = x.tocsr()
         check_sparse_structure(x, name)
-    xp = _backend.namespace(x, xp=xp)
+    if xp is None:
+        xp = _backend.namespace(**{name: x})
+    elif not (type(x) is np.ndarray and _backend.is_numpy(xp)):
+        # the caller's namespace comes from the other arguments: an array of another
+        # library would fail later with an error that names nothing
+        xp = _backend.namespace(xp=xp)
+        own = _backend.namespace(**{name: x})
+        if own is not xp:
+            raise TypeError(
+                f"`{name}` must be an array of the same library as the other arguments "
+                f"({xp.__name__}); got {_backend.library_name(x)}"
+            )
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:

@@ -291,12 +291,20 @@ def _degree_terms(xp, deg, beta, dtype):
     has = deg > 0
     safe = xp.where(has, deg, xp.ones_like(deg))
     inv = xp.where(has, 1.0 / safe, xp.zeros_like(deg))
-    scale = xp.astype(xp.where(has, safe**beta, xp.ones_like(deg)), dtype)
     # O(n), once: deg**beta out of the dtype's range gave inf (or all-zero) embeddings.
-    if not bool(xp.all(xp.isfinite(scale) & (scale > 0))):
+    # deg**beta is monotone in deg, so its range is that of the extreme degrees; checked
+    # on the exponent first, so that NumPy does not warn about an overflow as well.
+    lo, hi = float(xp.min(safe)), float(xp.max(safe))
+    info = xp.finfo(dtype)
+    limits = (math.log(float(info.smallest_normal)), math.log(float(info.max)))
+    exponents = [beta * math.log(d) for d in (lo, hi) if d > 0]
+    scale = None
+    if lo > 0 and all(limits[0] < e < limits[1] for e in exponents):
+        scale = xp.astype(xp.where(has, safe**beta, xp.ones_like(deg)), dtype)
+    if scale is None or not bool(xp.all(xp.isfinite(scale) & (scale > 0))):
         raise ValueError(
             f"`beta` must keep deg**beta finite and non-zero in {dtype} for the degrees "
-            f"{float(xp.min(safe)):.3g}..{float(xp.max(safe)):.3g}; got beta={beta!r}"
+            f"{lo:.3g}..{hi:.3g}; got beta={beta!r}"
         )
     return xp.astype(inv, dtype), scale
 

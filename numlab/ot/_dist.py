@@ -45,7 +45,7 @@ def dist(x1, x2=None, metric="sqeuclidean"):
     metric = check_option(metric, "metric", METRICS)
     x1 = check_array(x1, "x1", ndim=2, allow_lazy=True)
     x2 = x1 if x2 is None else check_array(x2, "x2", ndim=2, allow_lazy=True)
-    xp = _backend.namespace(x1, x2)
+    xp = _backend.namespace(x1=x1, x2=x2)
     if x1.shape[1] != x2.shape[1]:
         raise ValueError(
             f"`x2` must have as many columns as `x1` ({x1.shape[1]}); got shape {tuple(x2.shape)}"

@@ -134,8 +134,9 @@ def _weights(w, name, n, xp, dtype, dev):
 
 
 def _check_inputs(a, b, M, reg):
-    arrays = [x for x in (a, b, M) if _backend.is_array(x)]
-    xp = _backend.namespace(*arrays)
+    named = {k: x for k, x in dict(a=a, b=b, M=M).items() if _backend.is_array(x)}
+    arrays = list(named.values())
+    xp = _backend.namespace(**named)
     if isinstance(M, (list, tuple)):
         M = _backend.asarray(np.asarray(M, dtype=np.float64), xp=xp)
     M = check_array(M, "M", xp=xp, ndim=2)
@@ -798,7 +799,7 @@ def sinkhorn2(a, b, M, reg, **kwargs):
         b = np.asarray(b, dtype=np.float64)
     if b is not None and hasattr(b, "ndim") and b.ndim == 2:
         M = check_array(M, "M", ndim=2)
-        xp = _backend.namespace(M, b)
+        xp = _backend.namespace(M=M, b=b)
         b = check_array(b, "b", xp=xp, ndim=2, shape=(M.shape[1], None))
         costs = [sinkhorn(a, b[:, k], M, reg, **kwargs).cost for k in range(b.shape[1])]
         return _backend.asarray(np.asarray(costs), xp=xp, device=_backend.device(M), dtype=M.dtype)

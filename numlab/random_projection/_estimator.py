@@ -151,6 +151,17 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
                     f"`X` must have {self.n_features_in_} features, as in fit; got {X.shape[1]}"
                 )
             return X
+        if isinstance(X, np.ndarray) and X.dtype == object:
+            # scikit-learn's convention (check_estimator tests it): an object array of
+            # numbers is taken as float64; anything else is refused naming X, keeping
+            # Python's reason (which check_estimator matches)
+            try:
+                X = X.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(
+                    f"`X` must hold real numbers; got an object array with an entry that "
+                    f"is not one ({exc})"
+                ) from None
         Y = validate_data(
             self,
             _check_structure(X),

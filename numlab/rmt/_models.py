@@ -114,6 +114,7 @@ class _Model:
             raise TypeError(f"`fit_intercept` must be True or False; got {fit_intercept!r}")
         X = check_array(X, "X", ndim=2)
         self.xp = _backend.namespace(X)
+        self._numpy = _backend.is_numpy(self.xp)
         self.device = _backend.device(X)
         self.dtype = X.dtype
         if fit_intercept:
@@ -151,7 +152,12 @@ class _Model:
         return self.xp.take(A, idx, axis=0)
 
     def _check_vector(self, v, name):
-        if type(v) is np.ndarray and v.shape == (self.n_params,) and v.dtype.kind in "fiu":
+        if (
+            type(v) is np.ndarray
+            and self._numpy
+            and v.shape == (self.n_params,)
+            and v.dtype.kind in "fiu"
+        ):
             # The common case, on every call of the training and Lanczos loops: a few us.
             if v.dtype.kind == "f" and not np.isfinite(v).all():
                 raise ValueError(f"`{name}` must contain only finite values; got NaN or infinity")
@@ -161,6 +167,11 @@ class _Model:
         if tuple(v.shape) != (self.n_params,):
             raise ValueError(f"`{name}` must have shape ({self.n_params},); got {tuple(v.shape)}")
         xp = _backend.namespace(v)
+        if xp is not self.xp:
+            raise TypeError(
+                f"`{name}` must be an array of the model's library ({self.xp.__name__}); "
+                f"got {_backend.library_name(v)}"
+            )
         if not xp.isdtype(v.dtype, ("real floating", "signed integer", "unsigned integer")):
             raise TypeError(f"`{name}` must have a real numeric dtype; got {v.dtype}")
         # Values on the host only (no device sync inside training and Lanczos loops).
@@ -231,7 +242,7 @@ class LeastSquares(_Model):
 
     def __init__(self, X, y, *, fit_intercept=True):
         super().__init__(X, fit_intercept)
-        y = check_array(y, "y", ndim=1, shape=(self.n_samples,))
+        y = check_array(y, "y", xp=self.xp, ndim=1, shape=(self.n_samples,))
         self.y = self.xp.astype(y, self.dtype)
         self.n_params = self.X.shape[1]
 
@@ -448,7 +459,7 @@ class MLP(_Model):
         if getattr(y, "ndim", np.ndim(y)) == 2:
             if loss == "ce":
                 raise ValueError("`y` must be 1-D class labels for loss='ce'; got a 2-D array")
-            Y = check_array(y, "y", ndim=2, shape=(self.n_samples, None))
+            Y = check_array(y, "y", xp=self.xp, ndim=2, shape=(self.n_samples, None))
             self.Y = self.xp.astype(Y, self.dtype)
         else:
             _, self.Y = self._labels(y, self.n_samples)
