@@ -157,89 +157,119 @@ class TimeRatio(_TimeRatio):
 # --------------------------------------------------------------------------- accuracy
 
 ACCURACY_EPOCHS = 10
-_DARCY = dict(resolution=32, n_train=500, n_test=100, batch_size=20, lr=1e-3)
+# name: (grid, n_train, n_test, batch_size, lr, channels in, channels out)
+PROBLEMS = {
+    "darcy": (32, 500, 100, 20, 1e-3, 1, 1),
+    "navier_stokes": (32, 500, 100, 20, 1e-3, 10, 10),
+}
 
 
-def _darcy_data():
-    from .bench_operators_accuracy import _generate
-    from .common import cached
-
-    p = _DARCY
-    train = cached("lsm-darcy", _generate, "darcy", p["n_train"], p["resolution"], 0)
-    test = cached("lsm-darcy", _generate, "darcy", p["n_test"], p["resolution"], 1)
-    return train, test
-
-
-def _models(seed):
+def _generate(problem, n, seed):
+    """(inputs, targets), float32, (samples, channels, 32, 32)."""
     import numlab as nl
 
+    grid = PROBLEMS[problem][0]
+    if problem == "darcy":
+        a, u = nl.pde.darcy(n, grid, rng=seed, dtype=np.float32)
+        return a[:, None], u[:, None]
+    # Vorticity at t = 1..20, solved on 64 x 64, kept on 32 x 32: t = 1..10 -> t = 11..20.
+    _, w = nl.pde.navier_stokes(n, grid, viscosity=1e-4, t_final=20.0, solver_resolution=64,
+                                rng=seed, dtype=np.float32)
+    return w[:, :10], w[:, 10:]
+
+
+def problem_data(problem):
+    """Train and test sets of ``problem`` (cached on disk)."""
+    from .common import cached
+
+    _, n_train, n_test, *_ = PROBLEMS[problem]
+    return (cached("lsm-accuracy", _generate, problem, n_train, 0),
+            cached("lsm-accuracy", _generate, problem, n_test, 1))
+
+
+def _models(problem, seed):
+    import numlab as nl
+
+    c_in, c_out = PROBLEMS[problem][5:]
     return {
-        "lsm": lambda: nl.operators.LSM(1, 1, 16, patch_size=(4, 4), n_levels=4, rng=seed),
-        "fno": lambda: nl.operators.FNO((12, 12), 32, 1, 1, n_layers=4, rng=seed),
+        "lsm": lambda: nl.operators.LSM(c_in, c_out, 16, patch_size=(4, 4), n_levels=4,
+                                        rng=seed),
+        "fno": lambda: nl.operators.FNO((12, 12), 32, c_in, c_out, n_layers=4, rng=seed),
     }
 
 
-def train_and_test(name, epochs, seed=0):
-    """Train model ``name`` ("lsm" or "fno") on the small Darcy set; returns a dict."""
+def train_and_test(problem, name, epochs, seed=0):
+    """Train model ``name`` ("lsm" or "fno") on ``problem``; returns a dict of figures."""
     import numlab as nl
 
     from .bench_operators_accuracy import relative_l2
 
     single_thread()
-    (x, y), (xt, yt) = _darcy_data()
+    (x, y), (xt, yt) = problem_data(problem)
+    _, _, _, batch_size, lr, _, _ = PROBLEMS[problem]
     axes = (0, 2, 3)
     xn = nl.operators.UnitGaussianNormalizer(axis=axes).fit(x)
     yn = nl.operators.UnitGaussianNormalizer(axis=axes).fit(y)
-    model = _models(seed)[name]()
+    model = _models(problem, seed)[name]()
     result = nl.operators.train(model, xn.encode(x), yn.encode(y), epochs=epochs,
-                                batch_size=_DARCY["batch_size"], lr=_DARCY["lr"], loss="l2",
+                                batch_size=batch_size, lr=lr, loss="l2",
                                 output_normalizer=yn, progress=False, rng=seed)
     pred = np.concatenate([yn.decode(model(xn.encode(xt[i:i + 50])))
                            for i in range(0, xt.shape[0], 50)])
-    return {"model": name, "n_params": model.n_params, "epochs": epochs,
+    return {"problem": problem, "model": name, "n_params": model.n_params, "epochs": epochs,
             "train_seconds": float(result.total_time), "test_error": relative_l2(pred, yt)}
 
 
-def accuracy_runs(seed=0):
+def accuracy_runs(problem, epochs=ACCURACY_EPOCHS, seed=0):
     """LSM and FNO at equal epochs, then FNO at LSM's wall time."""
-    lsm = train_and_test("lsm", ACCURACY_EPOCHS, seed)
-    fno = train_and_test("fno", ACCURACY_EPOCHS, seed)
-    per_epoch = fno["train_seconds"] / ACCURACY_EPOCHS
-    fno_time = train_and_test("fno", max(ACCURACY_EPOCHS,
-                                         int(lsm["train_seconds"] / per_epoch)), seed)
+    lsm = train_and_test(problem, "lsm", epochs, seed)
+    fno = train_and_test(problem, "fno", epochs, seed)
+    per_epoch = fno["train_seconds"] / epochs
+    fno_time = train_and_test(problem, "fno",
+                              max(epochs, int(lsm["train_seconds"] / per_epoch)), seed)
     return {"lsm": lsm, "fno": fno, "fno_equal_time": fno_time}
 
 
 class Accuracy:
-    """Darcy 32 x 32 test relative L2 of LSM and FNO (equal epochs; FNO at equal time)."""
+    """Test relative L2 of LSM and FNO (equal epochs; FNO at equal time), 32 x 32."""
 
-    params = ["lsm", "fno", "fno_equal_time"]
-    param_names = ["run"]
-    timeout = 3600
+    params = (list(PROBLEMS), ["lsm", "fno", "fno_equal_time"])
+    param_names = ["problem", "run"]
+    timeout = 7200
     number = 1
     repeat = 1
 
     def setup_cache(self):
-        return accuracy_runs()
+        return {problem: accuracy_runs(problem) for problem in PROBLEMS}
 
-    def track_test_error(self, results, run):
-        return results[run]["test_error"]
+    def track_test_error(self, results, problem, run):
+        return results[problem][run]["test_error"]
 
-    def track_train_seconds(self, results, run):
-        return results[run]["train_seconds"]
+    def track_train_seconds(self, results, problem, run):
+        return results[problem][run]["train_seconds"]
 
     track_test_error.unit = "relative L2"
     track_train_seconds.unit = "seconds"
 
 
-if __name__ == "__main__":
+def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accuracy", nargs="*", choices=list(PROBLEMS), default=None,
+                        help="train and test LSM and FNO on these problems (default: all) "
+                             "instead of timing")
+    parser.add_argument("--epochs", type=int, default=ACCURACY_EPOCHS)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
     single_thread()
-    if "--accuracy" in sys.argv:
-        for run, r in accuracy_runs().items():
-            print(f"Accuracy[{run}]: {r['model']} {r['n_params']:,} params, {r['epochs']} epochs, "
-                  f"{r['train_seconds']:.0f} s, Darcy 32x32 test rel. L2 {r['test_error']:.4f}",
-                  flush=True)
-        sys.exit()
+    if args.accuracy is not None:
+        for problem in args.accuracy or PROBLEMS:
+            for run, r in accuracy_runs(problem, args.epochs, args.seed).items():
+                print(f"Accuracy[{problem}, {run}]: {r['model']} {r['n_params']:,} params, "
+                      f"{r['epochs']} epochs, {r['train_seconds']:.0f} s, "
+                      f"test rel. L2 {r['test_error']:.4f} (seed {args.seed})", flush=True)
+        return
     for case in CASES:
         for what in ("train_step", "forward"):
             bench = TimeRatio()
@@ -248,3 +278,7 @@ if __name__ == "__main__":
             ms = ", ".join(f"{m:.3f}" for m in bench.medians)
             print(f"TimeRatio.track_time_ratio[{what}, {case}] = {ratio:.3f} "
                   f"(numlab, torch medians {ms} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
