@@ -8,6 +8,10 @@ import scipy.linalg
 
 import numlab as nl
 from numlab import _backend
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from numlab.cca._loss import ey_loss_and_gradient
 
 # --------------------------------------------------------------------------- data
@@ -146,6 +150,70 @@ def test_constant_feature_gets_zero_weight(rng):
     np.testing.assert_allclose(
         res.correlations, nl.cca.cca(X[:, :-1], Y, 2).correlations, rtol=1e-8
     )
+
+
+def _column_scales(data, p):
+    """Per-column factors 10^e, e uniform in [-150, 150] (a hypothesis strategy draw)."""
+    return 10.0 ** np.array(data.draw(st.lists(st.floats(-150, 150), min_size=p, max_size=p)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_cca_is_scale_invariant_per_column(data):
+    """Any factor in 1e-150..1e150 on any column: the same correlations to 1e-6, the
+    weights divided by the factor, so the projections do not change."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    X, Y = latent_views(rng, n=300, sizes=(5, 4))
+    views = [X, Y, rng.standard_normal((300, 3)) + X[:, :3]]
+    sx, sy, sz = (_column_scales(data, v.shape[1]) for v in views)
+    ref = nl.cca.cca(X, Y, 3)
+    res = nl.cca.cca(X * sx, Y * sy, 3)
+    np.testing.assert_allclose(res.correlations, ref.correlations, rtol=0, atol=1e-6)
+    for a, b in zip(res.transform(X * sx, Y * sy), ref.transform(X, Y), strict=True):
+        np.testing.assert_allclose(np.abs(a), np.abs(b), atol=1e-6 * np.abs(b).max())
+    multi = nl.cca.cca([X * sx, Y * sy, views[2] * sz], n_components=2)
+    np.testing.assert_allclose(
+        multi.correlations, nl.cca.cca(views, n_components=2).correlations, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-8, 1e8, 1e300])
+def test_cca_of_scaled_data_is_the_cca_of_the_data(rng, factor):
+    """The issue's cases: one column times 1e-8, whole views times 1e-300 or 1e300 (was
+    [0.727, 0], [0, 0] and "Eigenvalues did not converge"), against SciPy's GEP."""
+    X, Y = latent_views(rng)
+    ref = scipy_gep([X, Y], 0.0, 3)
+    one = X.copy()
+    one[:, 0] *= factor
+    for Xs, Ys in ((one, Y), (X * factor, Y), (X * factor, Y * factor)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow or underflow warning either
+            res = nl.cca.cca(Xs, Ys, 3)
+        np.testing.assert_allclose(res.correlations, ref, rtol=1e-8)
+        Zx, Zy = res.transform(Xs, Ys)
+        np.testing.assert_allclose(Zx.var(0, ddof=1), 1.0, rtol=1e-8)
+        np.testing.assert_allclose(
+            [np.corrcoef(Zx[:, j], Zy[:, j])[0, 1] for j in range(3)], ref, rtol=1e-8
+        )
+
+
+def test_shrinkage_keeps_the_units_of_the_data(rng):
+    """reg > 0 is a ridge in the features' units: scaling a column changes the problem
+    exactly as SciPy's GEP on the scaled data says, down to tiny and up to large scales;
+    a covariance that overflows is refused with a clear error."""
+    X, Y = latent_views(rng)
+    for factor in (1e-100, 1e-3, 1e3, 1e100):
+        Xs = X.copy()
+        Xs[:, 1] *= factor
+        for reg in (0.3, 1.0):
+            np.testing.assert_allclose(
+                nl.cca.cca(Xs, Y, 3, reg=reg).correlations,
+                scipy_gep([Xs, Y], reg, 3),
+                rtol=1e-7,
+                atol=1e-12 * scipy_gep([Xs, Y], reg, 1)[0],
+            )
+    with pytest.raises(ValueError, match="overflow.*reg > 0"):
+        nl.cca.pls(X * 1e200, Y * 1e200, 2)
 
 
 # --------------------------------------------------------------------------- the EY loss

@@ -19,7 +19,10 @@ array-API code: it runs on NumPy, CuPy and array-api-strict alike.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
+
+import numpy as np
 
 from .. import _backend
 from .._validation import check_array, check_int, check_scalar
@@ -244,15 +247,63 @@ def covariance(views, xp):
     return means, (stacked.T @ stacked) / (n - 1)
 
 
-def constraint_blocks(cov, sizes, shrinkage, xp):
-    """``B_i = (1 - c_i) S_ii + c_i I`` from the stacked covariance."""
-    blocks, start = [], 0
-    for p, c in zip(sizes, shrinkage, strict=False):
-        S = cov[start : start + p, start : start + p]
-        eye = xp.eye(p, dtype=cov.dtype, device=_backend.device(cov))
-        blocks.append((1 - c) * S + c * eye)
+def _max_abs(X, xp):
+    """Per column: the largest absolute value, 1 for an all-zero column."""
+    m = xp.max(xp.abs(X), axis=0)
+    return xp.where(m > 0, m, xp.ones_like(m))
+
+
+def scaled_problem(views, shrinkage, xp):
+    """The GEP in columns scaled to unit constraint diagonal, free of overflow.
+
+    Column ``j`` of a view is divided by ``sqrt(B_jj)``, with ``B = (1 - c) S + c I``
+    in the data's own units, so the scaled constraint has a unit diagonal. The
+    eigenvalues are unchanged (a congruence) and the cut-off of the pseudo-inverse
+    becomes relative to each feature's own scale: with ``c = 0`` the problem is the
+    correlation matrix's, the same for features in any units (``1e-300`` or ``1e300``).
+    The data are first divided by each column's largest magnitude, so no square of a
+    huge or tiny number is ever formed.
+
+    Returns
+    -------
+    means : list of (p_i,) arrays
+    cov : (D, D) array
+        Covariance of the stacked scaled views.
+    constraints : list of (p_i, p_i) arrays
+        ``B_i`` in the scaled columns (unit diagonal, zero for a constant feature
+        without shrinkage).
+    scales : list of (p_i,) arrays
+        ``1 / sqrt(B_jj)`` per column (0 for a constant feature without shrinkage):
+        weights of the scaled problem times ``scales`` are weights of the data.
+    """
+    pre = [_max_abs(v, xp) for v in views]
+    _, cov = covariance([v / m for v, m in zip(views, pre, strict=False)], xp)
+    means = [m * xp.mean(v / m, axis=0) for v, m in zip(views, pre, strict=False)]
+    tiny = xp.finfo(cov.dtype).smallest_normal
+    sizes = [v.shape[1] for v in views]
+    inv, ridges, start = [], [], 0
+    for m, p, c in zip(pre, sizes, shrinkage, strict=False):
+        s = (1 - c) * xp.linalg.diagonal(cov[start : start + p, start : start + p])
+        # sqrt(B_jj) = sqrt(m^2 s + c) without squaring a huge or tiny m (s <= 1)
+        root = xp.hypot(m * xp.sqrt(s), xp.full_like(m, math.sqrt(c)))
+        keep = root > tiny
+        safe = xp.where(keep, root, xp.ones_like(root))
+        inv.append(xp.where(keep, 1.0 / safe, xp.zeros_like(root)))
+        # the ridge in scaled columns, c / B_jj (squared after the division: no overflow)
+        ridges.append(xp.where(keep, (math.sqrt(c) / safe) ** 2, xp.zeros_like(root)))
         start += p
-    return blocks
+    # scaled columns: X_j / sqrt(B_jj) = (X_j / m_j) * (m_j / sqrt(B_jj))
+    factor = xp.concat([m * i for m, i in zip(pre, inv, strict=False)])
+    # with shrinkage, huge features keep huge covariances: the caller refuses inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = cov * factor[:, None] * factor[None, :]
+        constraints, start = [], 0
+        for p, c, r in zip(sizes, shrinkage, ridges, strict=False):
+            S = cov[start : start + p, start : start + p]
+            eye = xp.eye(p, dtype=cov.dtype, device=_backend.device(cov))
+            constraints.append((1 - c) * S + eye * r[None, :])
+            start += p
+    return means, cov, constraints, inv
 
 
 # --------------------------------------------------------------------------- public API
@@ -276,7 +327,8 @@ def cca(X, Y=None, n_components=1, *, reg=0.0):
     n_components : int, default=1
         Number of directions, at most the smallest view's feature count.
     reg : float in [0, 1] or sequence of them (one per view), default=0.0
-        Shrinkage of each view's covariance towards the identity.
+        Shrinkage of each view's covariance towards the identity, in the features'
+        own units (cca-zoo's ``RidgeCCA`` convention): ``B = (1 - c) S + c I``.
 
     Returns
     -------
@@ -284,11 +336,25 @@ def cca(X, Y=None, n_components=1, *, reg=0.0):
         ``correlations`` (decreasing), ``weights`` / ``x_weights`` / ``y_weights``
         and the view ``means``; arrays of the inputs' namespace, device and dtype.
 
+    Raises
+    ------
+    ValueError
+        With ``reg > 0``, when the covariances of the views overflow the dtype.
+
     Notes
     -----
     Cost: one ``(D, D)`` covariance (``D`` the total feature count) and ``M + 1``
     symmetric eigendecompositions. Constant or collinear features get zero weight
-    (the within-view covariance is pseudo-inverted).
+    (the within-view covariance is pseudo-inverted, with a cut-off relative to each
+    feature's own variance).
+
+    With ``reg=0`` the result is scale invariant: multiplying any feature by any
+    factor (``1e-300`` to ``1e300``) leaves the correlations unchanged and divides
+    that feature's weight by the factor (the problem is solved on columns scaled to
+    unit variance). Shrinkage is not: ``c I`` is a ridge in the data's units, so a
+    feature measured in larger units is shrunk less, as in cca-zoo's ``RidgeCCA``
+    and ``pls``. Standardise the features first (as scikit-learn's ``CCA`` does with
+    ``scale=True``) for a ridge that treats all features alike.
 
     References
     ----------
@@ -313,10 +379,16 @@ def cca(X, Y=None, n_components=1, *, reg=0.0):
     if views[0].shape[0] < 2:
         raise ValueError(f"`X` must have at least 2 samples; got {views[0].shape[0]}")
     sizes = [v.shape[1] for v in views]
-    means, cov = covariance(views, xp)
-    evals, weights = solve_gep(
-        cov, sizes, constraint_blocks(cov, sizes, shrinkage, xp), n_components, xp
-    )
+    means, cov, constraints, scales = scaled_problem(views, shrinkage, xp)
+    if not bool(xp.all(xp.isfinite(cov))):
+        # only with shrinkage: a ridge in the data's units keeps their scale
+        raise ValueError(
+            "`X`, `Y`: the covariances of the views overflow "
+            f"{cov.dtype} with reg > 0 (shrinkage towards the identity is not scale "
+            "invariant); divide the views by a common factor first"
+        )
+    evals, weights = solve_gep(cov, sizes, constraints, n_components, xp)
+    weights = [w * s[:, None] for w, s in zip(weights, scales, strict=False)]
     return CCAResult(evals, tuple(weights), tuple(means))
 
 
@@ -366,8 +438,6 @@ def projection_correlations(projections, xp):
     total canonical correlation captured, invariant to any invertible map within a view."""
     k = projections[0].shape[1]
     sizes = [z.shape[1] for z in projections]
-    _, cov = covariance(projections, xp)
-    evals, weights = solve_gep(
-        cov, sizes, constraint_blocks(cov, sizes, [0.0] * len(sizes), xp), k, xp
-    )
-    return evals, weights
+    _, cov, constraints, scales = scaled_problem(projections, [0.0] * len(sizes), xp)
+    evals, weights = solve_gep(cov, sizes, constraints, k, xp)
+    return evals, [w * s[:, None] for w, s in zip(weights, scales, strict=False)]
