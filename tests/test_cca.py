@@ -558,3 +558,35 @@ def test_lr_schedule_callable_must_return_a_multiplier(rng, value):
     X, Y = latent_views(rng, n=40)
     with pytest.raises(ValueError, match="`lr_schedule` must return a finite multiplier"):
         nl.cca.StochasticCCA(2, epochs=1, lr_schedule=lambda f: value).fit(X, Y)
+
+
+def test_other_library_than_the_fit_is_named(rng):
+    """A NumPy fit given array-api-strict arrays: a TypeError naming the argument and
+    both libraries (was "dtype argument must be a NumPy dtype")."""
+    xps = pytest.importorskip("array_api_strict")
+    X, Y = latent_views(rng, n=200)
+    Xs, Ys = xps.asarray(X), xps.asarray(Y)
+    res = nl.cca.cca(X, Y, 2)
+    model = nl.cca.StochasticCCA(2, epochs=1, random_state=0).fit(X, Y)
+    message = r"`{}` must be an array of the library the model was fitted on \(numpy.ndarray\); got array_api_strict"
+    with pytest.raises(TypeError, match=message.format(r"views\[1\]")):
+        res.transform(X, Ys)
+    with pytest.raises(TypeError, match=message.format("X")):
+        model.transform(Xs)
+    with pytest.raises(TypeError, match=message.format("Y")):
+        model.score(X, Ys)
+    with pytest.raises(TypeError, match=message.format(r"X\[0\]")):
+        model.transform([Xs, Ys])
+
+
+def test_float16_views_are_fitted_in_float32(rng):
+    X, Y = latent_views(rng, n=400)
+    model = nl.cca.StochasticCCA(2, epochs=2, random_state=0)
+    model.fit(X.astype(np.float16), Y.astype(np.float16))
+    assert model.x_weights_.dtype == np.float32
+    assert model.transform(X.astype(np.float16)).dtype == np.float32
+    ref = nl.cca.StochasticCCA(2, epochs=2, random_state=0).fit(
+        X.astype(np.float16).astype(np.float32), Y.astype(np.float16).astype(np.float32)
+    )
+    np.testing.assert_allclose(model.x_weights_, ref.x_weights_, rtol=1e-6)
+    assert nl.cca.cca(X.astype(np.float16), Y, 2).correlations.dtype == np.float64

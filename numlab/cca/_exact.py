@@ -90,6 +90,8 @@ class CCAResult:
                 f"`views` must be {len(self.weights)} arrays, one per fitted view; got {len(views)}"
             )
         xp = _backend.namespace(*self.weights)
+        for i, v in enumerate(views):
+            check_fitted_library(v, f"views[{i}]", self.weights[0])
         views = [
             check_array(v, f"views[{i}]", xp=xp, ndim=2, shape=(None, w.shape[0]))
             for i, (v, w) in enumerate(zip(views, self.weights, strict=False))
@@ -138,6 +140,21 @@ def check_views(X, Y, name_x="X", name_y="Y"):
     dtype = _backend.float_dtype(xp, *views)
     views = [xp.astype(v, dtype) if v.dtype != dtype else v for v in views]
     return views, xp, dtype
+
+
+def check_fitted_library(x, name, fitted):
+    """Refuse an array ``x`` of another library than the ``fitted`` weights, naming both.
+
+    Projecting needs the fitted arrays and the data in one library; numlab never moves
+    data between libraries or devices silently.
+    """
+    if _backend.is_array(x) and not _backend.is_sparse(x):
+        ours, theirs = _backend.library_name(fitted), _backend.library_name(x)
+        if ours != theirs:
+            raise TypeError(
+                f"`{name}` must be an array of the library the model was fitted on "
+                f"({ours}); got {theirs}. Convert it, or fit on that library"
+            )
 
 
 def _is_view_sequence(X):

@@ -25,6 +25,8 @@ from .. import _backend
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 from ._exact import (
     _inverse_sqrt,
+    _is_view_sequence,
+    check_fitted_library,
     check_n_components,
     check_shrinkage,
     check_views,
@@ -565,6 +567,9 @@ class StochasticCCA(BaseEstimator):
 
     def _check_transform_input(self, X, Y):
         check_is_fitted(self, "weights_")
+        raw = list(X) if _is_view_sequence(X) else [X, Y]
+        for name, v in zip(view_names(X, len(raw)), raw, strict=False):
+            check_fitted_library(v, name, self.weights_[0])
         if Y is None and not isinstance(X, (list, tuple)):  # the first view alone
             views = [check_array(X, "X", ndim=2)]
             xp = _backend.namespace(views[0])
