@@ -60,7 +60,9 @@ def _dense_stand_in(x):
     A sparse matrix stands for its dense library; its ``data`` array carries both.
     """
     if is_sparse(x):
-        return x.data
+        # DOK and LIL matrices hold no ``data`` array; they are SciPy's (host) formats
+        data = getattr(x, "data", None)
+        return data if is_array(data) else np.empty(0)
     return x
 
 
@@ -143,7 +145,10 @@ def namespace(*arrays, xp=None, **named):
         if not any(d == seen for seen in devices):
             devices.append(d)
     if len(devices) > 1:
-        where = ", ".join(f"`{name}` on {_compat.device(a)}" for (name, _), a in zip(given, dense))
+        where = ", ".join(
+            f"`{name}` on {_compat.device(a)}"
+            for (name, _), a in zip(given, dense, strict=True)
+        )
         raise ValueError(
             f"numlab: the array arguments live on different devices ({where}); move "
             "them to one device first"
@@ -265,13 +270,18 @@ def is_real_floating(xp, dtype) -> bool:
     return xp.isdtype(dtype, "real floating")
 
 
-def float_dtype(xp, *arrays):
+def float_dtype(xp, *arrays, **named):
     """The real floating dtype of a computation on ``arrays``.
 
     float32 stays float32, mixed float32/float64 gives float64, and integer or boolean
     input computes in the backend's default float (float64, or float32 on devices without
-    float64). Complex input is refused: numlab's algorithms are real.
+    float64). Complex input is refused: numlab's algorithms are real. Arrays passed by
+    keyword are named in that error.
     """
+    for name, a in named.items():
+        if hasattr(a, "dtype") and xp.isdtype(a.dtype, "complex floating"):
+            raise TypeError(f"`{name}` must be real; got complex dtype {a.dtype}")
+    arrays = arrays + tuple(named.values())
     dtypes = [a.dtype for a in arrays if hasattr(a, "dtype")]
     floats = [d for d in dtypes if xp.isdtype(d, "real floating")]
     if any(xp.isdtype(d, "complex floating") for d in dtypes):

@@ -41,6 +41,12 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join("?" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
+def _is_float16(dtype, xp) -> bool:
+    # not ``dtype == getattr(xp, "float16", None)``: NumPy reads None as float64
+    half = getattr(xp, "float16", None)
+    return half is not None and dtype == half
+
+
 def check_array(
     x,
     name,
@@ -70,8 +76,9 @@ def check_array(
     shape : tuple, optional
         Expected shape; ``None`` entries match any length.
     dtype : {"real floating", "numeric", None}
-        ``"real floating"`` accepts float32/float64 and converts integers and booleans to
-        the default float; ``"numeric"`` accepts any real number dtype; ``None`` anything.
+        ``"real floating"`` accepts float32/float64, converts integers and booleans to
+        the default float and float16 to float32; ``"numeric"`` accepts any real number
+        dtype; ``None`` anything.
     finite : bool
         Refuse NaN and infinity.
     allow_empty : bool
@@ -142,6 +149,9 @@ def check_array(
             raise TypeError(f"`{name}` must have a real numeric dtype; got {x.dtype}")
         if dtype == "real floating" and not xp.isdtype(x.dtype, "real floating"):
             x = x.astype(np.float64) if sparse else xp.astype(x, _backend.float_dtype(xp, x))
+        elif dtype == "real floating" and _is_float16(x.dtype, xp):
+            # no LAPACK routine nor Numba kernel takes half precision
+            x = x.astype(np.float32) if sparse else xp.astype(x, xp.float32)
     if finite and not _backend.is_lazy(x):
         values = x.data if sparse else x
         if xp.isdtype(values.dtype, "real floating") and not bool(xp.all(xp.isfinite(values))):
@@ -253,6 +263,11 @@ def check_like(like, name="like"):
     """
     if _backend.is_array(like) and not _backend.is_sparse(like):
         xp = _backend.namespace(like)
+        if xp.isdtype(like.dtype, "complex floating"):
+            raise TypeError(
+                f"`{name}` must be None or a real array whose library and device the result "
+                f"takes; got complex dtype {like.dtype}"
+            )
         if not xp.isdtype(like.dtype, ("bool", "numeric")):
             raise TypeError(
                 f"`{name}` must be None or an array of numbers (NumPy, CuPy, ...) whose library "

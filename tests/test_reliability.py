@@ -17,6 +17,7 @@ function, runs in one child interpreter (the JIT warm-up is paid once).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import textwrap
 
+import _api_sweep as api  # tests/ is on sys.path (pytest's rootdir-relative import)
 import numpy as np
 import pytest
 import scipy.sparse
@@ -434,3 +436,178 @@ def test_fastrp_beta_out_of_range_is_refused(beta):
     G[0, 1] = G[1, 0] = 3.0
     with np.errstate(over="ignore"), pytest.raises(ValueError, match=r"^`beta` must keep deg\*\*beta finite"):
         nl.graph.fastrp(G, 4, beta=beta, rng=0)
+
+
+# --------------------------------------------------------------------------- the whole API
+#
+# tests/_api_sweep.py holds one small valid call of every public function and method
+# (nl.cca excepted: its own tests cover it) and the bad inputs of the issue. Verdicts:
+# "ok" (finite result, or a warning), "clear" (ValueError/TypeError naming the
+# argument); never "unnamed", "silent", "mutated" (an input modified) nor "dtype".
+
+
+
+def test_every_valid_call_is_ok_and_keeps_float32():
+    bad = []
+    for case in api.CASES:
+        verdict, detail = api.verdict(case)
+        if verdict != "ok":
+            bad.append((case.name, verdict, detail))
+        if case.float32 and any(map(api._is_float_array, case.make().values())):
+            verdict, detail = api.verdict(case, all_float32=True)
+            if verdict != "ok":
+                bad.append((case.name + " (float32)", verdict, detail))
+    assert not bad, bad
+
+
+def test_every_bad_input_is_refused_by_name_or_handled():
+    # every (case, argument, perturbation): about 2,400 calls, 20 s on one core
+    bad, counts = [], {}
+    for case, arg, perturbation in api.all_cases():
+        try:
+            verdict, detail = api.verdict(case, arg, perturbation)
+        except api.Skip:
+            continue
+        counts[verdict] = counts.get(verdict, 0) + 1
+        if verdict not in ("ok", "clear"):
+            bad.append((case.name, arg, perturbation, verdict, detail))
+    assert not bad, bad
+    assert counts["clear"] > 1000 and counts["ok"] > 300  # the sweep did run
+
+
+def test_the_mixed_library_error_names_the_odd_argument():
+    import array_api_strict
+
+    M = api._cost()
+    b = array_api_strict.asarray(api._weights(7, 3))
+    odd_b = r"`b` is of type array_api_strict.Array while `M` is numpy"
+    with pytest.raises(TypeError, match=odd_b):
+        nl.ot.sinkhorn(None, b, M, 0.1)
+    with pytest.raises(TypeError, match=r"`x2` is of type array_api_strict"):
+        nl.ot.dist(api._cloud(4), array_api_strict.asarray(api._cloud(3)))
+    X = array_api_strict.asarray(api._tall(16, 3))
+    with pytest.raises(TypeError, match=r"^`y` must be an array of the same library"):
+        nl.rmt.LeastSquares(X, np.ones(16))
+    with pytest.raises(TypeError, match=r"`like` is of type numpy.ndarray"):
+        nl.rmt.lanczos(api._matvec(), 12, 3, v0=array_api_strict.ones(12), like=np.ones(12))
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e150, 1e300])
+def test_randomized_svd_is_scale_invariant(scale):
+    A = api._tall()
+    _, S, Vt = nl.linalg.randomized_svd(A, 3, rng=0)
+    for B in (A * scale, scipy.sparse.csr_matrix(A) * scale):
+        _, S2, Vt2 = nl.linalg.randomized_svd(B, 3, rng=0)
+        np.testing.assert_allclose(S2 / scale, S, rtol=1e-12)
+        np.testing.assert_allclose(Vt2, Vt, atol=1e-12)
+    W_a, W_b, W_res = nl.linalg.pissa_init(A * scale, 3, rng=0)
+    np.testing.assert_allclose((W_a @ W_b + W_res) / scale, A, atol=1e-12)
+
+
+def test_float16_computes_in_float32():
+    A = api._tall().astype(np.float16)
+    U, S, Vt = nl.linalg.randomized_svd(A, 3, rng=0)
+    assert U.dtype == S.dtype == Vt.dtype == np.float32
+    G = api._graph().toarray().astype(np.float16)
+    assert nl.graph.fastrp(G, 4, rng=0).dtype == np.float32
+
+
+def test_johnson_lindenstrauss_min_dim_refuses_meaningless_values():
+    f = nl.random_projection.johnson_lindenstrauss_min_dim
+    with pytest.raises(ValueError, match=r"^`n_samples` must be >= 1"):
+        f(0.5, eps=0.5)  # was -33
+    with pytest.raises(ValueError, match=r"^`eps` must be large enough"):
+        f(100, eps=1e-10)  # was -2**63
+    assert f(10_000, eps=0.1) == 7894
+
+
+def test_object_arrays_in_the_random_projection():
+    X = api._tall(6, 40)
+    est = nl.random_projection.VerySparseRandomProjection(4, random_state=0).fit(X)
+    # numbers in an object array: scikit-learn's convention is to take them
+    np.testing.assert_array_equal(est.transform(X.astype(object)), est.transform(X))
+    for entry, error in (("abc", ValueError), ({"a": 1}, TypeError), (1 + 2j, TypeError)):
+        bad = X.astype(object)
+        bad[0, 0] = entry
+        with pytest.raises(error, match=r"^`X` must hold real numbers"):
+            est.transform(bad)
+
+
+def test_sklearn_messages_name_X():
+    est = nl.random_projection.VerySparseRandomProjection(4, random_state=0).fit(api._tall(6, 40))
+    with pytest.raises(ValueError, match=r"^`X` is not valid input: Found array with 0 sample"):
+        est.transform(np.zeros((0, 40)))
+
+
+def test_labels_as_a_list_or_refused_by_name():
+    X = api._tall(16, 3)
+    labels = [i % 2 for i in range(16)]
+    model = nl.rmt.LogisticRegression(X, labels)
+    assert model.n_params == 8
+    with pytest.raises(TypeError, match=r"^`y` must be an array or a list"):
+        nl.rmt.LogisticRegression(X, "abc")
+
+
+# hypothesis: random arrays (shape, dtype, values with NaN, inf and extreme magnitudes)
+# and random scalars for random arguments of every case
+
+
+def _array_values(draw):
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    dtype = draw(st.sampled_from(["float64", "float32", "int64", "bool", "float16", "complex128"]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6))
+    if dtype in ("float64", "float32", "float16"):
+        elements = st.one_of(
+            st.floats(-10, 10, width=16 if dtype == "float16" else 32),
+            st.sampled_from([np.nan, np.inf, -np.inf, 1e300, 1e-300, 0.0])
+            if dtype == "float64" else st.floats(width=16 if dtype == "float16" else 32),
+        )
+    elif dtype == "int64":
+        elements = st.integers(-3, 10)
+    elif dtype == "bool":
+        elements = st.booleans()
+    else:
+        elements = st.complex_numbers(max_magnitude=10)
+    x = draw(hnp.arrays(dtype, shape, elements=elements))
+    order = draw(st.sampled_from(["C", "F", "read-only", "list"]))
+    if order == "F":
+        return np.asfortranarray(x)
+    if order == "read-only":
+        x.setflags(write=False)
+    return x.tolist() if order == "list" else x
+
+
+def _scalar_values(draw):
+    from hypothesis import strategies as st
+
+    return draw(st.one_of(
+        st.integers(-2, 40),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([None, True, False, "auto", "yes", "", [1, 2], 1 + 1j, np.float32(0.5)]),
+    ))
+
+
+def test_hypothesis_sweep_of_the_public_api():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    cases = [c for c in api.CASES if c.arrays or c.scalars]
+    bad = []
+
+    @hypothesis.settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(st.data())
+    def sweep(data):
+        case = data.draw(st.sampled_from(cases), label="case")
+        arg = data.draw(st.sampled_from(case.arrays + case.scalars), label="argument")
+        value = _array_values(data.draw) if arg in case.arrays else _scalar_values(data.draw)
+        make = case.make
+        patched = dataclasses.replace(case, make=lambda: {**make(), arg: value})
+        verdict, detail = api.verdict(patched, arg, None, any_name=True)
+        if verdict not in ("ok", "clear"):
+            bad.append((case.name, arg, repr(value)[:200], verdict, detail))
+
+    sweep()
+    assert not bad, bad

@@ -65,6 +65,14 @@ def networkx_to_csr(G, weight="weight", dtype=np.float64):
     return S
 
 
+def _default_dtype(dtype, xp):
+    """A floating matrix's dtype, float32 for the rest (and float16: no kernel takes it)."""
+    half = getattr(xp, "float16", None)  # not compared with None: NumPy reads it as float64
+    if xp.isdtype(dtype, "real floating") and (half is None or dtype != half):
+        return dtype
+    return xp.float32
+
+
 def adjacency(G, weight, dtype):
     """``(S, xp)``: the adjacency of ``G`` as a CSR matrix of its library, or a dense array.
 
@@ -84,7 +92,7 @@ def adjacency(G, weight, dtype):
         check_array(G, "G", xp=xp, dtype="numeric", allow_sparse=True, allow_empty=True)
         S = _backend.as_csr(G, xp=xp)
         if dtype is None:
-            dtype = S.dtype if xp.isdtype(S.dtype, "real floating") else xp.float32
+            dtype = _default_dtype(S.dtype, xp)
         else:
             dtype = _check_dtype(dtype, xp)
         if S.dtype != dtype:  # astype copies even to the same dtype (and cupyx has no copy=)
@@ -101,7 +109,7 @@ def adjacency(G, weight, dtype):
     if S.shape[0] != S.shape[1]:
         raise ValueError(f"`G` must be a square adjacency matrix; got shape {tuple(S.shape)}")
     if dtype is None:
-        dtype = S.dtype if xp.isdtype(S.dtype, "real floating") else xp.float32
+        dtype = _default_dtype(S.dtype, xp)
     else:
         dtype = _check_dtype(dtype, xp)
     S = xp.astype(S, dtype)

@@ -10,6 +10,7 @@ float32, so that the memory-bound passes of the range finder move half the bytes
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 from .. import _backend
@@ -62,6 +63,11 @@ class Operator:
         ``frobenius2()`` gives ``||A||_F**2`` as a Python float (None when unknown).
     nnz : int or None
         Stored entries (``m * n`` for dense input, None for a LinearOperator).
+    scale : float
+        The products are those of ``scale * A`` (a power of two, exact): entries of
+        magnitude beyond ``max**0.25`` or below ``smallest_normal**0.25`` are brought
+        near 1 first, so that Gram matrices neither overflow nor underflow. Singular
+        values are divided by it at the end.
     """
 
     matmat: Callable
@@ -74,6 +80,7 @@ class Operator:
     cast: Callable | None = None
     frobenius2: Callable | None = None
     nnz: int | None = None
+    scale: float = 1.0
 
     @property
     def T(self) -> Operator:
@@ -213,6 +220,25 @@ def as_operator(A, name="A") -> Operator:
         return _linear_operator(A)
     A = check_array(A, name, ndim=2, allow_sparse=True)
     xp = _backend.namespace(A)
-    if _backend.is_sparse(A):
-        return _sparse(A, xp)
-    return _dense(A, xp)
+    sparse = _backend.is_sparse(A)
+    A, scale = _scaled(A, xp, sparse)
+    op = _sparse(A, xp) if sparse else _dense(A, xp)
+    return op if scale == 1.0 else dataclasses.replace(op, scale=scale)
+
+
+def _scaled(A, xp, sparse):
+    """``(scale * A, scale)`` with a power-of-two scale that keeps squares representable.
+
+    1e300-sized entries gave an inf Gram matrix ("Eigenvalues did not converge"), and
+    1e-300-sized ones a zero one; singular values scale exactly, bases not at all.
+    """
+    values = A.data if sparse else A
+    if values.shape[0] == 0 or (sparse and A.nnz == 0):
+        return A, 1.0
+    # two reductions and no temporary of A's size (as abs would make)
+    amax = max(float(xp.max(values)), -float(xp.min(values)))
+    info = xp.finfo(values.dtype)
+    if amax == 0 or float(info.smallest_normal) ** 0.25 <= amax <= float(info.max) ** 0.25:
+        return A, 1.0
+    scale = 2.0 ** -math.frexp(amax)[1]
+    return A * scale, scale

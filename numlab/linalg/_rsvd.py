@@ -493,7 +493,8 @@ def randomized_svd(
     if transposed:
         U, Vt = Vt.T, U.T
     U, Vt = _flip_signs(U, Vt, xp)
-    return xp.astype(U, out_dtype), xp.astype(S, out_dtype), xp.astype(Vt, out_dtype)
+    S = xp.astype(S, out_dtype) if op.scale == 1.0 else xp.astype(S / op.scale, out_dtype)
+    return xp.astype(U, out_dtype), S, xp.astype(Vt, out_dtype)
 
 
 def _deflated(op, Q, Z):

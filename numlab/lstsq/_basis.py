@@ -380,7 +380,7 @@ class FeatureBasis:
         diag = np.abs(np.diag(R))
         rank = int(np.sum(diag > rtol * diag[0])) if diag.size and diag[0] > 0 else 0
         if rank == 0:
-            raise ValueError("`feature_map` gives only zero features on the candidates")
+            raise ValueError("`feature_map` gives only zero features on `candidates`")
         self.feature_map = feature_map
         self.candidates = X
         self.measure_weights = w

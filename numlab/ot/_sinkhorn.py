@@ -134,13 +134,13 @@ def _weights(w, name, n, xp, dtype, dev):
 
 
 def _check_inputs(a, b, M, reg):
-    named = {k: x for k, x in dict(a=a, b=b, M=M).items() if _backend.is_array(x)}
-    arrays = list(named.values())
+    # M first: it decides the backend, so on a tie the weights are the odd ones
+    named = {k: x for k, x in dict(M=M, a=a, b=b).items() if _backend.is_array(x)}
     xp = _backend.namespace(**named)
     if isinstance(M, (list, tuple)):
         M = _backend.asarray(np.asarray(M, dtype=np.float64), xp=xp)
     M = check_array(M, "M", xp=xp, ndim=2)
-    dtype = _backend.float_dtype(xp, *arrays)
+    dtype = _backend.float_dtype(xp, **named)
     M = xp.astype(M, dtype, copy=False)
     dev = _backend.device(M)
     n, m = M.shape

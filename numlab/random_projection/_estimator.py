@@ -162,13 +162,21 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
                     f"`X` must hold real numbers; got an object array with an entry that "
                     f"is not one ({exc})"
                 ) from None
-        Y = validate_data(
-            self,
-            _check_structure(X),
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            reset=reset,
-        )
+        try:
+            Y = validate_data(
+                self,
+                _check_structure(X),
+                accept_sparse=["csr", "csc"],
+                dtype=[np.float64, np.float32],
+                reset=reset,
+            )
+        except (TypeError, ValueError) as exc:
+            # scikit-learn's messages ("Found array with 0 sample(s)") name no argument;
+            # its words are kept (check_estimator matches them)
+            message = str(exc)
+            if "`X`" in message or message.startswith("Input X"):
+                raise
+            raise type(exc)(f"`X` is not valid input: {message}") from None
         return _check_structure(Y, given=X)
 
     def _check_params(self):

@@ -45,10 +45,19 @@ def johnson_lindenstrauss_min_dim(n_samples, *, eps=0.1):
     n_arr = check_real_values(n_samples, "n_samples", "an integer > 0 or an array of them", finite=True)
     if np.any(eps_arr <= 0.0) or np.any(eps_arr >= 1.0):
         raise ValueError(f"`eps` must be in (0, 1); got {eps!r}")
-    if np.any(n_arr <= 0):
-        raise ValueError(f"`n_samples` must be > 0; got {n_samples!r}")
+    if np.any(n_arr < 1):
+        # below 1 the logarithm is negative: a negative "dimension" (scikit-learn refuses too)
+        raise ValueError(f"`n_samples` must be >= 1; got {n_samples!r}")
     denominator = (eps_arr**2 / 2) - (eps_arr**3 / 3)
-    return (4 * np.log(n_arr) / denominator).astype(np.int64)
+    with np.errstate(divide="ignore", over="ignore"):
+        dim = 4 * np.log(n_arr) / denominator
+    if np.any(dim >= 2.0**63):
+        # a tiny eps: the cast to int64 gave -2**63 (scikit-learn's result too)
+        raise ValueError(
+            f"`eps` must be large enough for the dimension to be an int64; got eps={eps!r}, "
+            f"which needs {float(np.max(dim)):.3g} dimensions"
+        )
+    return dim.astype(np.int64)
 
 
 def check_density(density, n_features) -> float:
@@ -144,6 +153,10 @@ def very_sparse_random_matrix(n_components, n_features, *, density="auto", rng=N
         )
     xp = _backend.namespace(xp=xp)
     dtype = xp.float64 if dtype is None else dtype
-    if not xp.isdtype(dtype, "real floating"):
+    try:
+        ok = xp.isdtype(dtype, "real floating")
+    except (TypeError, ValueError):  # not a dtype at all (a str, a number)
+        ok = False
+    if not ok:
         raise TypeError(f"`dtype` must be float32 or float64; got {dtype!r}")
     return hashed_matrix(draw_seed(rng), n_components, n_features, density, xp=xp, dtype=dtype)

@@ -46,7 +46,10 @@ def _template(matvec, v0=None, like=None):
     """The array whose namespace, device and dtype the Krylov vectors take."""
     like = check_like(like)
     if v0 is not None:
-        return check_array(v0, "v0", ndim=1, finite=False)  # values: _start_vector
+        v0 = check_array(v0, "v0", ndim=1, finite=False)  # values: _start_vector
+        if like is not None:
+            _backend.namespace(v0=v0, like=like)  # one library (the error names them)
+        return v0
     if like is not None:
         return like
     return getattr(matvec, "like", None)
@@ -339,7 +342,7 @@ def _ritz_pairs(alpha, beta):
         raise ValueError("`alpha` must not be empty")
     if beta.shape[0] not in (m - 1, m):
         raise ValueError(
-            f"`beta` must have length m - 1 or m = {m} for m = len(alpha); got {beta.shape[0]}"
+            f"`beta` must have length m - 1 or m for m = len(`alpha`) = {m}; got {beta.shape[0]}"
         )
     if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(beta))):
         raise ValueError("`alpha` and `beta` must contain only finite values; got NaN or infinity")

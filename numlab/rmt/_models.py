@@ -125,7 +125,14 @@ class _Model:
 
     def _labels(self, y, n):
         """Integer class labels as a one-hot float matrix on the backend."""
-        y_host = _backend.to_numpy(y)
+        if isinstance(y, (list, tuple)):
+            y_host = np.asarray(y)
+        elif _backend.is_array(y) and not _backend.is_sparse(y):
+            y_host = _backend.to_numpy(y)
+        else:
+            raise TypeError(
+                f"`y` must be an array or a list of {n} class labels; got {type(y).__name__}"
+            )
         if y_host.ndim != 1 or y_host.shape[0] != n:
             raise ValueError(
                 f"`y` must be a 1-D array of length {n} (one label per row of X); "
