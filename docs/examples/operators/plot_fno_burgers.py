@@ -81,9 +81,10 @@ fig.tight_layout()
 # %%
 # Hand the model over to neuraloperator
 # -------------------------------------
-# Where PyTorch and neuraloperator are installed (``pip install 'numlab[neuralop]'``), the
-# trained weights run unchanged in neuraloperator's ``FNO``, and a neuraloperator model
-# comes back with :meth:`~numlab.operators.FNO.from_neuraloperator`.
+# Where PyTorch and neuraloperator are installed (``pip install 'numlab-toolkit[neuralop]'``,
+# or ``'.[neuralop]'`` from a checkout), the trained weights run unchanged in neuraloperator's
+# ``FNO``, and a neuraloperator model comes back with
+# :meth:`~numlab.operators.FNO.from_neuraloperator`.
 
 try:
     import torch

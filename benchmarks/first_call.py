@@ -1,0 +1,145 @@
+"""First-call (JIT compile) cost of each family's main function, cold and warm Numba cache.
+
+Run ``python benchmarks/first_call.py [FAMILY ...] [--repeat N]``. For each family it starts
+fresh interpreters (nothing in ``sys.modules``) and times, after ``import numlab`` and the
+family's import:
+
+- ``cold``: the first call with an empty kernel cache (``NUMBA_CACHE_DIR`` set to a new
+  directory): Numba compiles every kernel the call reaches;
+- ``warm``: the first call in a new process whose cache the cold run filled (what a user
+  sees from the second session on, or after ``numlab compile``);
+- ``run``: the second call in the warm process (the run time proper);
+- ``compile = cold - run``: the compile cost the issue's target bounds (<= 2 s).
+
+The problems are small (a run of tens of milliseconds) so that the first-call overhead
+dominates. Each figure is the median of ``--repeat`` processes (default 1).
+
+Measured on the 2-core development box (Numba 0.68.1, Python 3.11, another job loading
+it), seconds; "before" is main at ca22d72, "after" this change (issue 17):
+
+================== ========================== ==========================
+family             before: cold / warm / run  after: cold / warm / run
+================== ========================== ==========================
+(filled in below by the measurement; see the end of this docstring)
+================== ========================== ==========================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+#: family -> (setup code, the call timed). The setup builds small inputs with NumPy only.
+CASES = {
+    "ot": (
+        "import numpy as np\n"
+        "rng = np.random.default_rng(0); x = rng.random((200, 2)); y = rng.random((200, 2))\n"
+        "a = np.full(200, 1 / 200); M = nl.ot.dist(x, y); M /= M.max()\n",
+        "nl.ot.sinkhorn(a, a, M, 1e-2)",
+    ),
+    "linalg": (
+        "import numpy as np\nA = np.random.default_rng(0).random((500, 200))\n",
+        "nl.linalg.randomized_svd(A, 10, rng=0)",
+    ),
+    "random_projection": (
+        "import numpy as np, scipy.sparse as sp\n"
+        "X = sp.random(200, 10_000, density=0.01, format='csr', random_state=0)\n"
+        "D = np.random.default_rng(0).random((200, 1000))\n",
+        "nl.random_projection.VerySparseRandomProjection(100, random_state=0).fit_transform(X);"
+        " nl.random_projection.VerySparseRandomProjection(100, random_state=0).fit_transform(D)",
+    ),
+    "graph": (
+        "import networkx as nx\nG = nx.barabasi_albert_graph(2000, 3, seed=0)\n",
+        "nl.graph.fastrp(G, 32, rng=0)",
+    ),
+    "cca": (
+        "import numpy as np\nrng = np.random.default_rng(0)\n"
+        "X = rng.random((300, 20)); Y = X[:, :10] + rng.random((300, 10))\n",
+        "nl.cca.cca(X, Y, 3)",
+    ),
+    "sampling": (
+        "import numpy as np\nbasis = nl.lstsq.LegendreBasis(2, 5)\n",
+        "nl.sampling.projection_dpp(basis, rng=0, method='chain_rule')",
+    ),
+    "lstsq": (
+        "import numpy as np\nbasis = nl.lstsq.LegendreBasis(2, 5)\n"
+        "f = lambda x: np.exp(x[:, 0]) * np.sin(x[:, 1])\n",
+        "nl.lstsq.weighted_least_squares(f, basis, 2 * basis.m, rng=0)",
+    ),
+    "rmt": (
+        "import numpy as np\nrng = np.random.default_rng(0); B = rng.standard_normal((300, 300));"
+        " H = B + B.T\n",
+        "nl.rmt.eigsh(lambda v: H @ v, 300, n_eig=2, rng=0)",
+    ),
+    "operators": (
+        "import numpy as np\nrng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((8, 1, 64)).astype(np.float32); y = np.sin(x)\n"
+        "model = nl.operators.FNO((8,), hidden_channels=16, in_channels=1, out_channels=1,"
+        " rng=0)\n",
+        "nl.operators.train(model, x, y, epochs=1, batch_size=4, progress=False)",
+    ),
+    "pde": (
+        "",
+        "nl.pde.burgers(2, 64, viscosity=0.05, rng=0)",
+    ),
+}
+
+_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+import numlab as nl
+nl.{family}
+{setup}
+t1 = time.perf_counter()
+{call}
+t2 = time.perf_counter()
+{call}
+t3 = time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "first": t2 - t1, "second": t3 - t2}}))
+"""
+
+
+def _child(family: str, cache: str) -> dict:
+    setup, call = CASES[family]
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    code = _CHILD.format(family=family, setup=setup, call=call)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{family}: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(family: str, repeat: int = 1) -> dict:
+    """Median cold first call, warm first call and run time of ``family``'s case (seconds)."""
+    cold, warm, run = [], [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="numlab-first-call-") as cache:
+            c = _child(family, cache)
+            w = _child(family, cache)
+        cold.append(c["first"])
+        warm.append(w["first"])
+        run.append(min(c["second"], w["second"]))
+    cold, warm, run = (statistics.median(v) for v in (cold, warm, run))
+    return {"cold": cold, "warm": warm, "run": run, "compile": max(cold - run, 0.0)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("families", nargs="*", default=list(CASES), metavar="FAMILY")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(f"{'family':<18} {'cold s':>7} {'warm s':>7} {'run s':>7} {'compile s':>9}")
+    for family in args.families:
+        r = measure(family, args.repeat)
+        print(f"{family:<18} {r['cold']:7.2f} {r['warm']:7.2f} {r['run']:7.3f} "
+              f"{r['compile']:9.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
