@@ -117,6 +117,16 @@ def _vsrp_transform(X):
     return est.transform(X)
 
 
+def _vsrp_inverse(X):
+    est = nl.random_projection.VerySparseRandomProjection(4, random_state=0).fit(_tall(10, 40))
+    return est.inverse_transform(X)
+
+
+def _slq_estimate(**kw):
+    step = nl.rmt.SLQLearner(12, k=5, rng=0).estimate(lambda v, idx=None: 2.0 * v, **kw)
+    return np.array([step.lr, step.lambda_max])
+
+
 def _model_call(method):
     def call(w=None, v=None, center=None, model="ls"):
         m = _least_squares() if model == "ls" else _logistic()
@@ -188,6 +198,8 @@ CASES = [
                   "random_state")),
     Case("random_projection.VerySparseRandomProjection.transform", _vsrp_transform,
          lambda: dict(X=_tall(6, 40)), arrays=("X",)),
+    Case("random_projection.VerySparseRandomProjection.inverse_transform", _vsrp_inverse,
+         lambda: dict(X=_tall(6, 4)), arrays=("X",)),
     Case("random_projection.johnson_lindenstrauss_min_dim",
          nl.random_projection.johnson_lindenstrauss_min_dim,
          lambda: dict(n_samples=100, eps=0.5), scalars=("n_samples", "eps")),
@@ -284,6 +296,12 @@ CASES = [
          main=lambda r: [np.array([r.simple, r.grad_norm_sq])]),
     Case("rmt.SLQLearner", _slq, lambda: dict(n_params=12, k=5, rng=0),
          scalars=("n_params", "every", "k", "n_probes", "quantile", "safety", "max_momentum")),
+    Case("rmt.SLQLearner.estimate", _slq_estimate, lambda: dict(like=np.ones(12)),
+         arrays=("like",), float32=False),
+    Case("rmt.measure_max_learning_rate",
+         lambda **kw: np.array([nl.rmt.measure_max_learning_rate(_least_squares(), **kw)]),
+         lambda: dict(batch_size=4, w0=np.zeros(4), n_steps=20, seeds=(0,)), arrays=("w0",),
+         scalars=("batch_size", "n_steps", "momentum", "rtol", "lr_start"), float32=False),
     Case("rmt.LeastSquares", _model_init("LeastSquares"),
          lambda: dict(X=_tall(16, 3), y=_tall(16, 1)[:, 0]), arrays=("X", "y"),
          scalars=("fit_intercept",)),

@@ -611,3 +611,32 @@ def test_hypothesis_sweep_of_the_public_api():
 
     sweep()
     assert not bad, bad
+
+
+def test_measure_max_learning_rate_names_w0_and_survives_overflow():
+    model = api._least_squares()
+    with pytest.raises(ValueError, match=r"^`w0` must contain only finite values"):
+        nl.rmt.measure_max_learning_rate(model, 4, w0=np.full(4, np.nan), n_steps=20, seeds=(0,))
+    # a rate that overflows w between two loss checks is divergence (it was the model's
+    # "`w` must contain only finite values" error)
+    from numlab.rmt._batch import _sgd_diverges
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert _sgd_diverges(model, np.full(4, 0.1), 1e200, 4, 20, 0.0, 0, 25)
+        # a start whose bracket (2**-40..2**40 times it) misses the threshold is named
+        for start in (1e300, 1e-300):
+            with pytest.raises(ValueError, match=r"^`lr_start` must be within a factor 2\*\*40"):
+                nl.rmt.measure_max_learning_rate(
+                    model, 4, n_steps=20, seeds=(0,), lr_start=start
+                )
+
+
+def test_inverse_transform_of_another_library_regenerates_the_matrix():
+    import array_api_strict
+
+    est = nl.random_projection.VerySparseRandomProjection(4, random_state=0).fit(api._tall(10, 40))
+    Y = api._tall(3, 4)
+    back = est.inverse_transform(array_api_strict.asarray(Y))  # was 'dtype must be a dtype'
+    np.testing.assert_allclose(np.asarray(back), est.inverse_transform(Y), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^`X` is not valid input: Found array with 0 sample"):
+        est.inverse_transform(np.zeros((0, 4)))

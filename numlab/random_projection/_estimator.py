@@ -32,6 +32,18 @@ def _is_foreign(X) -> bool:
     return _backend.is_array(X) and not isinstance(X, np.ndarray)
 
 
+def _name_X(exc):
+    """Raise ``exc`` again, naming ``X`` if scikit-learn's message does not.
+
+    Its messages ("Found array with 0 sample(s)") name no argument; their words are
+    kept (check_estimator matches them).
+    """
+    message = str(exc)
+    if "`X`" in message or message.startswith("Input X"):
+        raise exc
+    raise type(exc)(f"`X` is not valid input: {message}") from None
+
+
 def _has_sparse(xp) -> bool:
     return _backend.is_numpy(xp) or _backend.is_cupy(xp)
 
@@ -171,12 +183,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
                 reset=reset,
             )
         except (TypeError, ValueError) as exc:
-            # scikit-learn's messages ("Found array with 0 sample(s)") name no argument;
-            # its words are kept (check_estimator matches them)
-            message = str(exc)
-            if "`X`" in message or message.startswith("Input X"):
-                raise
-            raise type(exc)(f"`X` is not valid input: {message}") from None
+            _name_X(exc)
         return _check_structure(Y, given=X)
 
     def _check_params(self):
@@ -390,14 +397,24 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
             The reconstruction ``X @ pinv(R).T``, as a dense array.
         """
         check_is_fitted(self, "seed_")
-        if _is_foreign(X):
+        foreign = _is_foreign(X)
+        if foreign:
             X = check_array(X, "X", ndim=2, allow_sparse=True)
         else:
-            X = _check_structure(_sk_check(_check_structure(X), self), given=X)
+            try:
+                X = _check_structure(_sk_check(_check_structure(X), self), given=X)
+            except (TypeError, ValueError) as exc:
+                _name_X(exc)
         xp = _backend.namespace(X)
         if X.shape[1] != self.n_components_:
-            raise ValueError(f"`X` must have {self.n_components_} columns (n_components_); got {X.shape[1]}")
-        R = self._materialise(X) if self.matrix_free else self.components_
+            raise ValueError(
+                f"`X` must have {self.n_components_} columns (n_components_); got {X.shape[1]}"
+            )
+        if self.matrix_free or (foreign and "_components" not in self.__dict__):
+            R = self._materialise(X)  # the seed's matrix, on X's library and device
+        else:
+            R = self.components_
+            _backend.namespace(X=X, components_=R)  # an assigned matrix of another library
         R = xp.astype(R.toarray() if _backend.is_sparse(R) else R, X.dtype)
         pinv = xp.linalg.pinv(R)
         Y = X @ pinv.T

@@ -1314,10 +1314,18 @@ def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_ever
             else _backend.asarray(order[pos : pos + batch_size], xp=xp, device=model.device)
         )
         pos += batch_size
-        g = model.gradient(w, idx)
+        try:
+            g = model.gradient(w, idx)
+        except ValueError:
+            # a NumPy model refuses the overflowed w of a huge rate: that is divergence
+            if not bool(xp.all(xp.isfinite(w))):
+                return True
+            raise
         velocity = g if velocity is None or momentum == 0 else momentum * velocity + g
         w = w - lr * velocity
         if step % check_every == 0 or step == n_steps:
+            if not bool(xp.all(xp.isfinite(w))):
+                return True
             loss = model.loss(w)
             if not math.isfinite(loss) or loss > 1e3 * loss0:
                 return True
@@ -1388,7 +1396,10 @@ def measure_max_learning_rate(
     momentum = check_scalar(
         momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False
     )
-    w0 = model.init_params(0) if w0 is None else w0
+    if w0 is None:
+        w0 = model.init_params(0)
+    elif hasattr(model, "_check_vector"):  # numlab's models: named as the caller knows it
+        w0 = model._check_vector(w0, "w0")
     seeds = list(seeds) if hasattr(seeds, "__iter__") and not isinstance(seeds, str) else None
     if not seeds:
         raise ValueError("`seeds` must be a non-empty sequence of integer seeds")
@@ -1400,6 +1411,12 @@ def measure_max_learning_rate(
 
         start = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
         lr, bracketed = _threshold(diverges, start, rtol, 40)
+        if not bracketed and lr_start is not None:
+            raise ValueError(
+                f"`lr_start` must be within a factor 2**40 of the divergence threshold: SGD "
+                f"diverged at every rate or at none between lr = {start / 2**40:.3g} and "
+                f"{start * 2**40:.3g}; got lr_start={lr_start!r}"
+            )
         if not bracketed:
             raise RuntimeError(
                 "measure_max_learning_rate: SGD diverged at every rate or at none between "
