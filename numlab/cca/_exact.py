@@ -270,6 +270,23 @@ def _max_abs(X, xp):
     return xp.where(m > 0, m, xp.ones_like(m))
 
 
+def constraint_scales(X, c, xp):
+    """Per column of ``X``: ``1 / sqrt(B_jj)``, ``B = (1 - c) S + c I`` in the data's
+    units, without overflow or underflow (0 for a constant feature when ``c = 0``).
+
+    Also returns the largest magnitude ``m`` of each column (1 for an all-zero one)
+    and the variance ``s`` of ``X / m``, the column scaled into [-1, 1].
+    """
+    m = _max_abs(X, xp)
+    Xm = X / m
+    s = xp.var(Xm, axis=0, correction=1) if X.shape[0] > 1 else xp.zeros_like(m)
+    # sqrt(B_jj) = sqrt(m^2 (1 - c) s + c) without squaring a huge or tiny m (s <= 1)
+    root = xp.hypot(m * xp.sqrt((1 - c) * s), xp.full_like(m, math.sqrt(c)))
+    keep = root > xp.finfo(X.dtype).smallest_normal
+    inv = xp.where(keep, 1.0 / xp.where(keep, root, xp.ones_like(root)), xp.zeros_like(root))
+    return inv, m, s
+
+
 def scaled_problem(views, shrinkage, xp):
     """The GEP in columns scaled to unit constraint diagonal, free of overflow.
 

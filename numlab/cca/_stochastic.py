@@ -14,6 +14,7 @@ import numpy as np
 
 try:
     from sklearn.base import BaseEstimator
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -30,6 +31,7 @@ from ._exact import (
     check_n_components,
     check_shrinkage,
     check_views,
+    constraint_scales,
     view_names,
     covariance,
     projection_correlations,
@@ -41,11 +43,23 @@ __all__ = ["StochasticCCA", "StochasticPLS"]
 
 #: Default initial learning rates, per optimiser, in the preconditioned coordinates.
 _DEFAULT_LR = {"adam": 0.03, "sgd": 0.05}
-_SCHEDULES = ("step", "cosine", "constant")
+_SCHEDULES = ("adaptive", "step", "cosine", "constant")
+#: The "adaptive" schedule: rows of the fixed sub-sample that measures the objective,
+_MONITOR_ROWS = 4096
+#: steps without an improvement of ``tol`` before the rate is cut (two epochs at least),
+_PATIENCE_STEPS = 100
+#: the factor of a cut, and the cuts before a stall means convergence.
+_CUT = 4.0
+_CUTS = 4
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
 #: Rows of the sub-sample that estimates the whitening preconditioner (at least).
 _WHITEN_ROWS = 4000
+#: precondition="auto" whitens a view with at most this many features (O(p^2) memory,
+#: an O(p^3) eigendecomposition) ...
+_AUTO_WHITEN_FEATURES = 2048
+#: ... when its scaled constraint's condition number exceeds this.
+_AUTO_WHITEN_CONDITION = 10.0
 
 
 def _schedule_factor(schedule, fraction):
@@ -100,6 +114,47 @@ class _Progress:
         if self.enabled:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+class _Plateau:
+    """The "adaptive" schedule: watch the EY objective, cut the rate when it stalls.
+
+    The objective is evaluated after every epoch on a fixed sub-sample of rows (the
+    whole data when small), so that it is a deterministic function of the weights:
+    mini-batch losses are too noisy to tell a plateau on small data. When it has not
+    improved by ``tol`` (relative) for ``_PATIENCE_STEPS`` gradient steps (at least
+    two epochs), the rate is divided by ``_CUT``; after ``_CUTS`` cuts a further stall
+    is convergence.
+    """
+
+    def __init__(self, model, views, xp, rng, steps):
+        n = views[0].shape[0]
+        rows = min(n, _MONITOR_ROWS)
+        index = model._indices(rng.choice(n, rows, replace=False), views[0], xp)
+        self.sample = views if rows == n else [xp.take(v, index, axis=0) for v in views]
+        self.model, self.xp = model, xp
+        self.patience = max(2, math.ceil(_PATIENCE_STEPS / steps))
+        self.best, self.stalled, self.cuts = math.inf, 0, 0
+
+    def objective(self):
+        model = self.model
+        weights = model._apply(model._P, model._params)
+        cross, V = batch_moments(self.sample, weights, model._shrinkage, self.xp)
+        return float(-2.0 * cross + self.xp.sum(V * V))
+
+    def update(self, lr):
+        """The next learning rate, or None once converged."""
+        value = self.objective()
+        if value < self.best - self.model.tol * abs(self.best):
+            self.best, self.stalled = value, 0
+            return lr
+        self.stalled += 1
+        if self.stalled < self.patience:
+            return lr
+        if self.cuts == _CUTS:
+            return None
+        self.cuts, self.stalled = self.cuts + 1, 0
+        return lr / _CUT
 
 
 class StochasticCCA(BaseEstimator):
@@ -208,12 +263,14 @@ class StochasticCCA(BaseEstimator):
         reg=0.0,
         objective="ey",
         batch_size=128,
-        epochs=30,
+        epochs=None,
+        max_iter=1000,
+        tol=1e-4,
         lr=None,
         optimizer="adam",
-        lr_schedule="step",
+        lr_schedule=None,
         unbiased=True,
-        precondition=False,
+        precondition="auto",
         precondition_ridge=1e-2,
         progress=False,
         callback=None,
@@ -224,6 +281,8 @@ class StochasticCCA(BaseEstimator):
         self.objective = objective
         self.batch_size = batch_size
         self.epochs = epochs
+        self.max_iter = max_iter
+        self.tol = tol
         self.lr = lr
         self.optimizer = optimizer
         self.lr_schedule = lr_schedule
@@ -239,16 +298,23 @@ class StochasticCCA(BaseEstimator):
     def _check_params(self, views):
         check_option(self.objective, "objective", ("ey",))
         check_option(self.optimizer, "optimizer", ("adam", "sgd"))
-        if not callable(self.lr_schedule):
+        if self.lr_schedule is not None and not callable(self.lr_schedule):
             check_option(self.lr_schedule, "lr_schedule", _SCHEDULES)
         self._k = check_n_components(self.n_components, views)
         self._shrinkage = check_shrinkage(self.reg, len(views))
         self._batch = check_int(self.batch_size, "batch_size", low=4 if self.unbiased else 2)
-        check_int(self.epochs, "epochs", low=1)
+        if self.epochs is not None:
+            check_int(self.epochs, "epochs", low=1)
+        check_int(self.max_iter, "max_iter", low=1)
+        check_scalar(self.tol, "tol", low=0.0, low_inclusive=True)
+        if not (isinstance(self.precondition, (bool, np.bool_)) or self.precondition == "auto"):
+            raise TypeError(
+                f"`precondition` must be True, False or 'auto'; got {self.precondition!r}"
+            )
         lr = _DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
         self._lr = check_scalar(lr, "lr", low=0.0)
         check_scalar(self.precondition_ridge, "precondition_ridge", low=0.0, low_inclusive=True)
-        for name in ("unbiased", "precondition", "progress"):
+        for name in ("unbiased", "progress"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"`{name}` must be True or False; got {getattr(self, name)!r}")
         if self.callback is not None and not callable(self.callback):
@@ -261,44 +327,53 @@ class StochasticCCA(BaseEstimator):
     def _preconditioners(self, views, xp, rng):
         """Per view: a (p,) scale vector (diagonal) or a (p, p) whitening matrix.
 
-        ``B_i^{-1/2}`` (diagonal or whitening) makes the constraint well conditioned;
-        one common factor ``sqrt(mean variance / mean B_ii)`` then sets the scale of
-        the eigenvalues (1 for CCA, the covariance for PLS), so that the learning
-        rate means the same for data in any units. Adam is invariant to the scale of
-        the loss, so for PLS this reparametrisation is as good as rescaling the data.
+        Columns are first scaled to a unit constraint diagonal (``1 / sqrt(B_jj)``,
+        computed without overflow: data in any units give the same fit); a view whose
+        scaled constraint is ill conditioned (``precondition="auto"``) is then
+        whitened, ``(B_i + ridge I)^{-1/2}``, estimated on a sub-sample. One common
+        factor ``sqrt(mean variance / mean B_jj)`` sets the scale of the eigenvalues
+        (1 for CCA, the covariance for PLS), so that the learning rate means the same
+        for data in any units. Adam is invariant to the scale of the loss, so for PLS
+        this reparametrisation is as good as rescaling the data.
         """
-        out = []
         n = views[0].shape[0]
-        variance, constraint = 0.0, 0.0
+        scales, variance, constraint = [], 0.0, 0.0
         for X, c in zip(views, self._shrinkage, strict=False):
-            v = float(xp.mean(xp.var(X, axis=0, correction=1))) if n > 1 else 0.0
+            inv, m, s = constraint_scales(X, c, xp)
+            scales.append(inv)
+            v = float(xp.mean((m * xp.sqrt(s)) ** 2))
             variance += v
             constraint += (1 - c) * v + c
         gain = math.sqrt(variance / constraint) if variance > 0 and constraint > 0 else 1.0
-        for X, c in zip(views, self._shrinkage, strict=False):
+        if not math.isfinite(gain):  # PLS on data near the float range: units are moot
+            gain = 1.0
+        out = []
+        for X, c, inv in zip(views, self._shrinkage, scales, strict=False):
             p = X.shape[1]
-            if self.precondition:
-                rows = min(n, max(_WHITEN_ROWS, 10 * p))
-                sample = (
-                    X
-                    if rows == n
-                    else xp.take(
-                        X, self._indices(rng.choice(n, rows, replace=False), X, xp), axis=0
-                    )
-                )
-                _, S = covariance([sample], xp)
-                mean_var = float(xp.mean(xp.linalg.diagonal(S)))
+            rows = min(n, max(_WHITEN_ROWS, 10 * p))
+            whiten = self.precondition is True or (
+                self.precondition == "auto" and p <= _AUTO_WHITEN_FEATURES and rows >= 10 * p
+            )
+            if whiten and c < 1:
+                index = self._indices(rng.choice(n, rows, replace=False), X, xp)
+                sample = X if rows == n else xp.take(X, index, axis=0)
+                _, S = covariance([sample * inv], xp)
                 eye = xp.eye(p, dtype=X.dtype, device=_backend.device(X))
-                B = (1 - c) * (S + (self.precondition_ridge * mean_var) * eye) + c * eye
-                out.append(gain * _inverse_sqrt(B, xp))
-            else:
-                var = xp.var(X, axis=0, correction=1) if n > 1 else xp.zeros(p, dtype=X.dtype)
-                b = (1 - c) * var + c
-                # Constant features (zero variance, no ridge) get zero weight for good.
-                tiny = xp.finfo(X.dtype).eps * xp.max(b)
-                keep = b > tiny
-                scale = gain / xp.sqrt(xp.where(keep, b, xp.ones_like(b)))
-                out.append(xp.where(keep, scale, xp.zeros_like(b)))
+                # c / B_jj: the ridge of the constraint in the scaled columns
+                B = (1 - c) * S + eye * ((math.sqrt(c) * inv) ** 2)[None, :]
+                ridge = (1 - c) * self.precondition_ridge
+                evals, evecs = xp.linalg.eigh(B + ridge * eye)
+                if self.precondition == "auto":
+                    # Well-conditioned views (e.g. uncorrelated features) need no
+                    # whitening: the diagonal scaling already makes SGD converge fast.
+                    top, low = float(evals[-1]) - ridge, float(evals[0]) - ridge
+                    whiten = top > 0 and low < top / _AUTO_WHITEN_CONDITION
+                if whiten:
+                    root = xp.sqrt(xp.where(evals > 0, evals, xp.ones_like(evals)))
+                    W = (evecs / root) @ evecs.T
+                    out.append(gain * (inv[:, None] * W))
+                    continue
+            out.append(gain * inv)
         return out
 
     @staticmethod
@@ -369,7 +444,7 @@ class StochasticCCA(BaseEstimator):
             for _ in range(20):
                 u = self._apply([P], [v])[0]
                 Bu = (1 - c) * (S.T @ (S @ u)) / (S.shape[0] - 1) + c * u
-                w = self._apply([P], [Bu])[0]
+                w = P[:, None] * Bu if P.ndim == 1 else P.T @ Bu  # P^T B P v
                 top = float(xp.sqrt(xp.sum(w * w)))
                 if top == 0.0:
                     top = 1.0
@@ -395,9 +470,9 @@ class StochasticCCA(BaseEstimator):
         loss, grads = ey_loss_and_gradient(
             batch, weights, self._shrinkage, xp, groups=2 if self.unbiased else 1
         )
-        # Chain rule through W = P W': the gradient in W' is P^T dL/dW (P symmetric).
+        # Chain rule through W = P W': the gradient in W' is P^T dL/dW.
         grads = [
-            p[:, None] * g if p.ndim == 1 else p @ g for p, g in zip(self._P, grads, strict=False)
+            p[:, None] * g if p.ndim == 1 else p.T @ g for p, g in zip(self._P, grads, strict=False)
         ]
         self._t += 1
         if self.optimizer == "sgd":
@@ -469,16 +544,23 @@ class StochasticCCA(BaseEstimator):
         self._seen = n  # partial_fit may go on from here
         self._start(views, xp, rng)
         steps = max(n // batch, 1)
-        bar = _Progress(self.epochs, type(self).__name__, self.progress)
+        schedule = self.lr_schedule
+        if schedule is None:
+            schedule = "adaptive" if self.epochs is None else "step"
+        cap = self.max_iter if self.epochs is None else self.epochs
+        if schedule == "adaptive":
+            plateau = _Plateau(self, views, xp, rng, steps)
+        lr = self._lr
+        bar = _Progress(cap, type(self).__name__, self.progress)
         self.n_iter_ = 0
-        for epoch in range(self.epochs):
+        self.converged_ = schedule != "adaptive"  # a fixed-length run has no criterion
+        for epoch in range(cap):
             order = self._indices(rng.permutation(n), views[0], xp)
             kept = [xp.asarray(w, copy=True) for w in self._params]
             total = None
             for s in range(steps):
-                lr = self._lr * _schedule_factor(
-                    self.lr_schedule, (epoch + s / steps) / self.epochs
-                )
+                if schedule != "adaptive":
+                    lr = self._lr * _schedule_factor(schedule, (epoch + s / steps) / cap)
                 rows = order[s * batch : (s + 1) * batch]
                 loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
                 total = loss if total is None else total + loss
@@ -498,6 +580,7 @@ class StochasticCCA(BaseEstimator):
                     RuntimeWarning,
                     stacklevel=2,
                 )
+                self.converged_ = False
                 break
             self.history_.append(mean_loss)
             self.n_iter_ = epoch + 1
@@ -507,6 +590,20 @@ class StochasticCCA(BaseEstimator):
                 if self.callback(self, epoch + 1, mean_loss):
                     bar.close()
                     break
+            if schedule == "adaptive":
+                lr = plateau.update(lr)
+                if lr is None:
+                    self.converged_ = True
+                    bar.close()
+                    break
+        else:
+            if schedule == "adaptive":
+                warnings.warn(
+                    f"{type(self).__name__} stopped at max_iter={cap} epochs before the "
+                    f"objective settled (tol={self.tol:g}); raise `max_iter` or `lr`",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
         self._order(views, xp)
         return self
 
@@ -708,12 +805,14 @@ class StochasticPLS(StochasticCCA):
         reg=1.0,
         objective="ey",
         batch_size=128,
-        epochs=30,
+        epochs=None,
+        max_iter=1000,
+        tol=1e-4,
         lr=None,
         optimizer="adam",
-        lr_schedule="step",
+        lr_schedule=None,
         unbiased=True,
-        precondition=False,
+        precondition="auto",
         precondition_ridge=1e-2,
         progress=False,
         callback=None,
@@ -725,6 +824,8 @@ class StochasticPLS(StochasticCCA):
             objective=objective,
             batch_size=batch_size,
             epochs=epochs,
+            max_iter=max_iter,
+            tol=tol,
             lr=lr,
             optimizer=optimizer,
             lr_schedule=lr_schedule,
