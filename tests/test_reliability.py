@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import _api_sweep as api  # tests/ is on sys.path (pytest's rootdir-relative import)
 import numpy as np
@@ -640,3 +641,23 @@ def test_inverse_transform_of_another_library_regenerates_the_matrix():
     np.testing.assert_allclose(np.asarray(back), est.inverse_transform(Y), rtol=1e-12)
     with pytest.raises(ValueError, match=r"^`X` is not valid input: Found array with 0 sample"):
         est.inverse_transform(np.zeros((0, 4)))
+
+
+def test_smooth_density_sigma_out_of_range_is_named():
+    for sigma in (1e308, 1e-310):  # an inf grid (the error named `grid`), an inf density
+        with pytest.raises(ValueError, match=r"^`sigma` must keep the"):
+            nl.rmt.smooth_density([0.0, 1.0], [0.5, 0.5], sigma=sigma)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning for a tiny but valid sigma
+        _, p = nl.rmt.smooth_density([0.0, 1.0], [0.5, 0.5], sigma=1e-200)
+    assert np.all(np.isfinite(p))
+
+
+def test_sinkhorn_lists_are_checked_by_name():
+    M = api._cost(3, 3).tolist()
+    with pytest.raises(TypeError, match=r"^`a` must be real"):
+        nl.ot.sinkhorn([1j, 1, 1], None, M, 0.1)
+    with pytest.raises(ValueError, match=r"^`M` must be an array or a rectangular list"):
+        nl.ot.sinkhorn(None, None, [[0.0, 1.0], [1.0]], 0.1)
+    with pytest.raises(TypeError, match=r"^`b` must be real"):
+        nl.ot.sinkhorn2(None, [[1j, 1], [1, 1], [1, 1]], M, 0.1)

@@ -117,13 +117,24 @@ class OTResult:
 # ----------------------------------------------------------------------------- validation
 
 
+def _host_list(x, name):
+    """A list argument as a checked floating NumPy array (complex, str: named errors)."""
+    try:
+        x = np.asarray(x)
+    except ValueError:
+        raise ValueError(
+            f"`{name}` must be an array or a rectangular list of numbers; got a ragged list"
+        ) from None
+    return check_array(x, name, allow_empty=True)
+
+
 def _weights(w, name, n, xp, dtype, dev):
     if w is None or (hasattr(w, "shape") and tuple(w.shape) == (0,)) or (
         isinstance(w, (list, tuple)) and len(w) == 0
     ):
         return xp.full((n,), 1.0 / n, dtype=dtype, device=dev)
     if isinstance(w, (list, tuple)):
-        w = _backend.asarray(np.asarray(w, dtype=np.float64), xp=xp, device=dev)
+        w = _backend.asarray(_host_list(w, name), xp=xp, device=dev)
     w = check_array(w, name, xp=xp, ndim=1, shape=(n,))
     w = xp.astype(w, dtype, copy=False)
     if bool(xp.any(w < 0)):
@@ -138,7 +149,7 @@ def _check_inputs(a, b, M, reg):
     named = {k: x for k, x in dict(M=M, a=a, b=b).items() if _backend.is_array(x)}
     xp = _backend.namespace(**named)
     if isinstance(M, (list, tuple)):
-        M = _backend.asarray(np.asarray(M, dtype=np.float64), xp=xp)
+        M = _backend.asarray(_host_list(M, "M"), xp=xp)
     M = check_array(M, "M", xp=xp, ndim=2)
     dtype = _backend.float_dtype(xp, **named)
     M = xp.astype(M, dtype, copy=False)
@@ -796,7 +807,7 @@ def sinkhorn2(a, b, M, reg, **kwargs):
     (2,)
     """
     if isinstance(b, (list, tuple)) and np.ndim(b) == 2:
-        b = np.asarray(b, dtype=np.float64)
+        b = _host_list(b, "b")
     if b is not None and hasattr(b, "ndim") and b.ndim == 2:
         M = check_array(M, "M", ndim=2)
         xp = _backend.namespace(M=M, b=b)

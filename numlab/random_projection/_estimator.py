@@ -227,12 +227,14 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
             n_components = int(johnson_lindenstrauss_min_dim(n_samples, eps=self.eps))
             if n_components <= 0:
                 raise ValueError(
-                    f"eps={self.eps:f} and n_samples={n_samples} lead to a target dimension "
+                    f"`n_components`='auto' is invalid here: eps={self.eps:f} and "
+                    f"n_samples={n_samples} lead to a target dimension "
                     f"of {n_components} which is invalid"
                 )
             if n_components > n_features:
                 raise ValueError(
-                    f"eps={self.eps:f} and n_samples={n_samples} lead to a target dimension "
+                    f"`n_components`='auto' is invalid here: eps={self.eps:f} and "
+                    f"n_samples={n_samples} lead to a target dimension "
                     f"of {n_components} which is larger than the original space with "
                     f"n_features={n_features}"
                 )

@@ -662,12 +662,20 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
     sigma = check_scalar(sigma, "sigma", low=0.0)
     if grid is None or isinstance(grid, (int, np.integer)):
         size = 1000 if grid is None else check_int(grid, "grid", low=2)
-        grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, size)
+        if not np.all(np.isfinite(grid)):
+            raise ValueError(
+                f"`sigma` must keep the grid (nodes +- 5 sigma) finite; got sigma={sigma!r}"
+            )
     grid = _host_values(grid, "grid")
     if grid.size == 0 or not np.all(np.isfinite(grid)):
         raise ValueError(f"`grid` must be an int >= 2 or a non-empty array of finite points; got {grid!r}")
-    z = (grid[:, None] - nodes[None, :]) / sigma
-    density = np.exp(-0.5 * z * z) @ weights / (sigma * math.sqrt(2 * math.pi))
+    with np.errstate(over="ignore"):  # z * z = inf far from a node of a tiny sigma: exp gives 0
+        z = (grid[:, None] - nodes[None, :]) / sigma
+        density = np.exp(-0.5 * z * z) @ weights / (sigma * math.sqrt(2 * math.pi))
+    if not np.all(np.isfinite(density)):
+        raise ValueError(f"`sigma` must keep the density finite; got sigma={sigma!r}")
     return grid, density
 
 
