@@ -8,6 +8,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from ._threads import run_blocks
+
 _CHUNK = 1024  # rows per task
 _AHEAD = 8  # neighbours whose rows are prefetched ahead of their use
 
@@ -66,11 +68,20 @@ def _accumulate(row, weight, normalize, out, first_write):
             out[c] += w * row[c]
 
 
-@numba.njit(cache=True, parallel=True)
-def _row_bounds(indptr, indices, r_indptr, dim, bounds):
+# The kernels below are serial (compiled in a fraction of the time ``parallel=True`` takes)
+# and do blocks ``lo <= b < hi`` of ``_CHUNK`` rows; :func:`run_blocks` runs the blocks on
+# Numba's number of threads.
+
+
+def _n_chunks(n):
+    return (n + _CHUNK - 1) // _CHUNK
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_bounds(lo, hi, indptr, indices, r_indptr, dim, bounds):
     """``bounds[i + 1]``: an upper bound of the nonzeros of row i of ``A @ (L R)``."""
     n = indptr.shape[0] - 1
-    for i in numba.prange(n):
+    for i in range(lo * _CHUNK, min(n, hi * _CHUNK)):
         c = 0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
@@ -82,8 +93,8 @@ _SHIFT = 16  # info = (start << _SHIFT) | count for a light row of N_1; -(slot +
 _MAX_LIGHT = (1 << _SHIFT) - 1
 
 
-@numba.njit(cache=True, parallel=True)
-def _first_step(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, info, n1_indices, n1_data, heavy, weight, normalize, acc, first_write):
+@numba.njit(cache=True, nogil=True)
+def _first_step(lo, hi, indptr, indices, data, row_scale, r_indptr, r_indices, r_data, info, n1_indices, n1_data, heavy, weight, normalize, acc, first_write):
     """``N_1 = A @ (L R)`` (``L R`` has ~dim / sqrt(n) nonzeros a row), stored by rows.
 
     ``info[i]`` says where row i goes: ``-(slot + 1)``: the dense ``heavy[slot]``;
@@ -93,8 +104,7 @@ def _first_step(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, i
     """
     n = indptr.shape[0] - 1
     dim = acc.shape[1]
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    for b in numba.prange(n_chunks):
+    for b in range(lo, hi):
         row = np.zeros(dim, dtype=r_data.dtype)
         seen = np.zeros(dim, dtype=np.bool_)
         touched = np.empty(dim, dtype=np.int32)
@@ -129,8 +139,8 @@ def _first_step(indptr, indices, data, row_scale, r_indptr, r_indices, r_data, i
                 seen[touched[r]] = False
 
 
-@numba.njit(cache=True, parallel=True)
-def _second_step(indptr, indices, data, row_scale, info, n1_indices, n1_data, heavy, current, weight, normalize, acc, first_write, store):
+@numba.njit(cache=True, nogil=True)
+def _second_step(lo, hi, indptr, indices, data, row_scale, info, n1_indices, n1_data, heavy, current, weight, normalize, acc, first_write, store):
     """``N_2 = A @ N_1`` from the rows of ``N_1`` as :func:`_first_step` stored them.
 
     ``N_1`` is mostly zeros (``N_2`` is not): a light row is read by its nonzeros, a
@@ -141,9 +151,8 @@ def _second_step(indptr, indices, data, row_scale, info, n1_indices, n1_data, he
     n = indptr.shape[0] - 1
     nnz = indices.shape[0]
     dim = acc.shape[1]
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
     mask = np.int64(_MAX_LIGHT)
-    for b in numba.prange(n_chunks):
+    for b in range(lo, hi):
         buf = np.empty(dim, dtype=n1_data.dtype)
         for i in range(b * _CHUNK, min(n, (b + 1) * _CHUNK)):
             for c in range(dim):
@@ -177,8 +186,8 @@ def _second_step(indptr, indices, data, row_scale, info, n1_indices, n1_data, he
                 _accumulate(buf, weight, normalize, acc[i], first_write)
 
 
-@numba.njit(cache=True, parallel=True)
-def _propagate_step(indptr, indices, data, row_scale, previous, current, weight, normalize, acc, first_write, store):
+@numba.njit(cache=True, nogil=True)
+def _propagate_step(lo, hi, indptr, indices, data, row_scale, previous, current, weight, normalize, acc, first_write, store):
     """``current = A @ previous``, then ``acc (+)= weight * normalize(current)`` row by row.
 
     One pass over the graph: a row of ``current`` is accumulated in a small buffer, its
@@ -187,8 +196,7 @@ def _propagate_step(indptr, indices, data, row_scale, previous, current, weight,
     """
     n, dim = previous.shape
     nnz = indices.shape[0]
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    for b in numba.prange(n_chunks):
+    for b in range(lo, hi):
         buf = np.empty(dim, dtype=previous.dtype)
         for i in range(b * _CHUNK, min(n, (b + 1) * _CHUNK)):
             for c in range(dim):
@@ -228,7 +236,7 @@ def fastrp_propagate(indptr, indices, data, row_scale, r_indptr, r_indices, r_da
     normalize = bool(normalize)
     acc = np.empty((n, dim), dtype=dtype)  # written, not added to, at the first weighted step
     bounds = np.zeros(n + 1, dtype=np.int64)
-    _row_bounds(indptr, indices, r_indptr, dim, bounds)
+    run_blocks(_row_bounds, _n_chunks(n), indptr, indices, r_indptr, dim, bounds)
     # Rows of N_1 that may hold more than dim / 8 nonzeros (those of hubs) are stored
     # dense, the others as (column, value) pairs.
     is_heavy = bounds[1:] > min(max(dim // 8, 1), _MAX_LIGHT)
@@ -238,45 +246,48 @@ def fastrp_propagate(indptr, indices, data, row_scale, r_indptr, r_indices, r_da
     heavy = np.empty((int(is_heavy.sum()), dim), dtype=dtype)
     n1_indices = np.empty(starts[-1], dtype=np.int32)
     n1_data = np.empty(starts[-1], dtype=dtype)
-    _first_step(
-        indptr, indices, data, row_scale, r_indptr, r_indices, r_data, info, n1_indices, n1_data,
+    run_blocks(
+        _first_step, _n_chunks(n), indptr, indices, data, row_scale, r_indptr, r_indices, r_data, info, n1_indices, n1_data,
         heavy, weights[0], normalize, acc, first_weighted == 0,
     )
     if last == 0:
         return acc
     unused = np.empty((0, dim), dtype=dtype)  # a step that does not store writes nothing here
     previous = np.empty((n, dim), dtype=dtype) if last > 1 else unused
-    _second_step(
-        indptr, indices, data, row_scale, info, n1_indices, n1_data, heavy, previous,
+    run_blocks(
+        _second_step, _n_chunks(n), indptr, indices, data, row_scale, info, n1_indices, n1_data, heavy, previous,
         weights[1], normalize, acc, first_weighted == 1, last > 1,
     )
     del n1_indices, n1_data, heavy
     current = np.empty((n, dim), dtype=dtype) if last > 2 else unused
     for i in range(2, last + 1):
-        _propagate_step(
-            indptr, indices, data, row_scale, previous, current, weights[i], normalize, acc, first_weighted == i, i < last
+        run_blocks(
+            _propagate_step, _n_chunks(n), indptr, indices, data, row_scale, previous, current, weights[i], normalize, acc, first_weighted == i, i < last
         )
         previous, current = current, previous
     return acc
 
 
-@numba.njit(cache=True, parallel=True)
-def _column_sums(U, centre, power):
+@numba.njit(cache=True, nogil=True)
+def _column_sums_blocks(lo, hi, U, centre, power, partial):
     n, dim = U.shape
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    partial = np.zeros((n_chunks, dim))
-    for b in numba.prange(n_chunks):
+    for b in range(lo, hi):
         for i in range(b * _CHUNK, min(n, (b + 1) * _CHUNK)):
             for c in range(dim):
                 x = np.float64(U[i, c]) - centre[c]
                 partial[b, c] += x * x if power == 2 else x
+
+
+def _column_sums(U, centre, power):
+    partial = np.zeros((_n_chunks(U.shape[0]), U.shape[1]))
+    run_blocks(_column_sums_blocks, partial.shape[0], U, centre, power, partial)
     return partial.sum(axis=0)
 
 
-@numba.njit(cache=True, parallel=True)
-def _apply_scaling(U, mean, inv_std, out):
+@numba.njit(cache=True, nogil=True)
+def _apply_scaling(lo, hi, U, mean, inv_std, out):
     n, dim = U.shape
-    for i in numba.prange(n):
+    for i in range(lo * _CHUNK, min(n, hi * _CHUNK)):
         for c in range(dim):
             out[i, c] = (np.float64(U[i, c]) - mean[c]) * inv_std[c]
 
@@ -289,5 +300,5 @@ def standardize_columns(U):
     std = np.sqrt(var)
     inv_std = 1.0 / np.where(std > 0, std, 1.0)
     out = np.empty_like(U)
-    _apply_scaling(U, mean, inv_std, out)
+    run_blocks(_apply_scaling, _n_chunks(n), U, mean, inv_std, out)
     return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._threads import run_blocks
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _COLUMN = np.uint64(0xD1B54A32D192ED03)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -22,6 +24,9 @@ _S30 = np.uint64(30)
 _S31 = np.uint64(31)
 _TWO_M53 = 2.0**-53
 _BLOCK = 256  # columns (or rows) per parallel task
+
+# The kernels are serial, ``nogil`` and do blocks ``lo <= b < hi``; :func:`run_blocks` runs
+# the blocks on Numba's number of threads (``parallel=True`` took 20-30 s to compile them).
 
 
 @numba.njit(cache=True, inline="always")
@@ -95,38 +100,50 @@ def _column(key, table, log_ratio, positions, signs):
         n += 1
 
 
-@numba.njit(cache=True, parallel=True)
-def _column_counts(seed, table, n_features):
+def _blocks(n, size):
+    return (n + size - 1) // size
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_counts_blocks(lo, hi, seed, table, n_features, counts):
     k = table.shape[0]
     log_ratio = _log_ratio(table)
-    counts = np.zeros(n_features + 1, dtype=np.int64)
-    n_blocks = (n_features + _BLOCK - 1) // _BLOCK
-    for b in numba.prange(n_blocks):
+    for b in range(lo, hi):
         positions = np.empty(k, dtype=np.int32)
         signs = np.empty(k, dtype=np.int8)
         for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
             counts[j + 1] = _column(_key(seed, j), table, log_ratio, positions, signs)
+
+
+def _column_counts(seed, table, n_features):
+    counts = np.zeros(n_features + 1, dtype=np.int64)
+    run_blocks(_column_counts_blocks, _blocks(n_features, _BLOCK), seed, table, n_features,
+               counts)
     return counts
 
 
-@numba.njit(cache=True, parallel=True)
-def _fill_columns(seed, table, indptr, indices, signs):
+@numba.njit(cache=True, nogil=True)
+def _fill_columns_blocks(lo, hi, seed, table, indptr, indices, signs):
     n_features = indptr.shape[0] - 1
     log_ratio = _log_ratio(table)
-    n_blocks = (n_features + _BLOCK - 1) // _BLOCK
-    for b in numba.prange(n_blocks):
+    for b in range(lo, hi):
         for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
             start = indptr[j]
             _column(_key(seed, j), table, log_ratio, indices[start:], signs[start:])
 
 
-@numba.njit(cache=True, parallel=True)
-def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts):
-    """One pass: block ``b`` writes its columns from ``starts[b]`` on; False on overflow."""
+def _fill_columns(seed, table, indptr, indices, signs):
+    n_features = indptr.shape[0] - 1
+    run_blocks(_fill_columns_blocks, _blocks(n_features, _BLOCK), seed, table, indptr, indices,
+               signs)
+
+
+@numba.njit(cache=True, nogil=True)
+def _columns_in_blocks_range(lo, hi, seed, table, n_features, starts, positions, signs, counts,
+                             ok):
     k = table.shape[0]
     log_ratio = _log_ratio(table)
-    ok = np.ones(starts.shape[0] - 1, dtype=np.bool_)
-    for b in numba.prange(starts.shape[0] - 1):
+    for b in range(lo, hi):
         q = starts[b]
         end = starts[b + 1]
         for j in range(b * _BLOCK, min(n_features, (b + 1) * _BLOCK)):
@@ -148,21 +165,33 @@ def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts
                 q += 1
                 c += 1
             counts[j + 1] = c
+
+
+def _columns_in_blocks(seed, table, n_features, starts, positions, signs, counts):
+    """One pass: block ``b`` writes its columns from ``starts[b]`` on; False on overflow."""
+    ok = np.ones(starts.shape[0] - 1, dtype=np.bool_)
+    run_blocks(_columns_in_blocks_range, ok.shape[0], seed, table, n_features, starts, positions,
+               signs, counts, ok)
     return ok
 
 
-@numba.njit(cache=True, parallel=True)
-def _gather_blocks(block, starts, indptr, src_a, src_b, out_a, out_b):
-    """Copy the region of each ``block`` of rows (or columns), written from ``starts[b]``
-    on, to its place ``indptr[b * block]`` in the compact CSR/CSC arrays."""
+@numba.njit(cache=True, nogil=True)
+def _gather_blocks_range(lo, hi, block, starts, indptr, src_a, src_b, out_a, out_b):
     n = indptr.shape[0] - 1
-    for b in numba.prange(starts.shape[0] - 1):
+    for b in range(lo, hi):
         first = indptr[b * block]
         last = indptr[min(n, (b + 1) * block)]
         src = starts[b]
         for q in range(last - first):
             out_a[first + q] = src_a[src + q]
             out_b[first + q] = src_b[src + q]
+
+
+def _gather_blocks(block, starts, indptr, src_a, src_b, out_a, out_b):
+    """Copy the region of each ``block`` of rows (or columns), written from ``starts[b]``
+    on, to its place ``indptr[b * block]`` in the compact CSR/CSC arrays."""
+    run_blocks(_gather_blocks_range, starts.shape[0] - 1, block, starts, indptr, src_a, src_b,
+               out_a, out_b)
 
 
 def hash_columns(seed, table, n_features):
@@ -199,14 +228,17 @@ def hash_columns(seed, table, n_features):
     return indptr, indices, out_signs
 
 
-@numba.njit(cache=True, parallel=True)
-def _project_csr(seed, table, indptr, indices, data, scale, out):
+_ROWS = 64  # rows per parallel task of the projections
+
+
+@numba.njit(cache=True, nogil=True)
+def _project_csr(lo, hi, seed, table, indptr, indices, data, scale, out):
     n = indptr.shape[0] - 1
     k = table.shape[0]
     log_ratio = _log_ratio(table)
     plus = scale
     minus = -scale
-    for i in numba.prange(n):
+    for i in range(lo * _ROWS, min(n, hi * _ROWS)):
         for p in range(indptr[i], indptr[i + 1]):
             x = data[p]
             key = _key(seed, indices[p])
@@ -224,14 +256,29 @@ def _project_csr(seed, table, indptr, indices, data, scale, out):
 def hash_project_csr(seed, table, indptr, indices, data, n_features, scale):
     """Numba version of :func:`numlab.random_projection._hash.hash_project_csr`."""
     out = np.zeros((indptr.shape[0] - 1, table.shape[0]), dtype=data.dtype)
-    _project_csr(np.uint64(seed), table, indptr, indices, data, data.dtype.type(scale), out)
+    run_blocks(_project_csr, _blocks(out.shape[0], _ROWS), np.uint64(seed), table, indptr,
+               indices, data, data.dtype.type(scale), out)
     return out
 
 
-_ROWS = 64  # rows per parallel task of the sparse-output projection
+@numba.njit(cache=True, nogil=True)
+def _sort_head(a, m):
+    """Sort ``a[:m]`` in place (Shell sort: compiles in a fraction of the time of
+    ``ndarray.sort``, whose quicksort took 3 s to compile)."""
+    gap = 1
+    while gap < m // 3:
+        gap = 3 * gap + 1
+    while gap > 0:
+        for i in range(gap, m):
+            v = a[i]
+            j = i
+            while j >= gap and a[j - gap] > v:
+                a[j] = a[j - gap]
+                j -= gap
+            a[j] = v
+        gap //= 3
 
 
-@numba.njit(cache=True, parallel=True)
 def _project_csr_blocks(seed, table, indptr, indices, data, scale, scan, starts, out_indices, out_data, counts):
     """``X @ R.T`` row by row into per-block CSR regions; False for a block that overflowed.
 
@@ -242,14 +289,21 @@ def _project_csr_blocks(seed, table, indptr, indices, data, scale, scan, starts,
     part of the k positions) the whole buffer is read in order; otherwise the touched
     positions are recorded and sorted, which is cheaper for k much above a row's count.
     """
+    ok = np.ones(starts.shape[0] - 1, dtype=np.bool_)
+    run_blocks(_project_csr_blocks_range, ok.shape[0], seed, table, indptr, indices, data, scale,
+               scan, starts, out_indices, out_data, counts, ok)
+    return ok
+
+
+@numba.njit(cache=True, nogil=True)
+def _project_csr_blocks_range(lo, hi, seed, table, indptr, indices, data, scale, scan, starts,
+                              out_indices, out_data, counts, ok):
     n = indptr.shape[0] - 1
     k = table.shape[0]
     log_ratio = _log_ratio(table)
     plus = scale
     minus = -scale
-    n_blocks = starts.shape[0] - 1
-    ok = np.ones(n_blocks, dtype=np.bool_)
-    for b in numba.prange(n_blocks):
+    for b in range(lo, hi):
         acc = np.zeros(k, dtype=data.dtype)
         seen = np.zeros(k, dtype=np.bool_)
         touched = np.empty(k, dtype=np.int32)
@@ -286,7 +340,7 @@ def _project_csr_blocks(seed, table, indptr, indices, data, scale, scan, starts,
                         out_data[q] = v
                         q += 1
             else:
-                touched[:m].sort()
+                _sort_head(touched, m)
                 for r in range(m):
                     c = touched[r]
                     v = acc[c]
@@ -302,7 +356,6 @@ def _project_csr_blocks(seed, table, indptr, indices, data, scale, scan, starts,
             if not ok[b]:
                 break
             counts[i + 1] = q - c0
-    return ok
 
 
 def hash_project_csr_sparse(seed, table, indptr, indices, data, n_features, scale):
@@ -339,15 +392,14 @@ def hash_project_csr_sparse(seed, table, indptr, indices, data, n_features, scal
     return dense_to_csr(hash_project_csr(seed, table, indptr, indices, data, n_features, scale))
 
 
-@numba.njit(cache=True, parallel=True)
-def _project_dense(seed, table, X, scale, out):
+@numba.njit(cache=True, nogil=True)
+def _project_dense(lo, hi, seed, table, X, scale, out):
     n, d = X.shape
     k = table.shape[0]
     log_ratio = _log_ratio(table)
     plus = scale
     minus = -scale
-    n_blocks = (n + 63) // 64
-    for b in numba.prange(n_blocks):
+    for b in range(lo, hi):
         positions = np.empty(k, dtype=np.int32)
         signs = np.empty(k, dtype=np.int8)
         lo = b * 64
@@ -367,14 +419,15 @@ def _project_dense(seed, table, X, scale, out):
 def hash_project_dense(seed, table, X, scale):
     """Numba version of :func:`numlab.random_projection._hash.hash_project_dense`."""
     out = np.zeros((X.shape[0], table.shape[0]), dtype=X.dtype)
-    _project_dense(np.uint64(seed), table, X, X.dtype.type(scale), out)
+    run_blocks(_project_dense, _blocks(X.shape[0], 64), np.uint64(seed), table, X,
+               X.dtype.type(scale), out)
     return out
 
 
-@numba.njit(cache=True, parallel=True)
-def _csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_values, out):
+@numba.njit(cache=True, nogil=True)
+def _csr_times_columns(lo, hi, indptr, indices, data, col_indptr, col_indices, col_values, out):
     n = indptr.shape[0] - 1
-    for i in numba.prange(n):
+    for i in range(lo * _ROWS, min(n, hi * _ROWS)):
         for p in range(indptr[i], indptr[i + 1]):
             x = data[p]
             j = indices[p]
@@ -386,13 +439,14 @@ def _csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_value
 def csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_values, n_components):
     """Numba version of :func:`numlab.random_projection._hash.csr_times_columns`."""
     out = np.zeros((indptr.shape[0] - 1, n_components), dtype=data.dtype)
-    _csr_times_columns(indptr, indices, data, col_indptr, col_indices, col_values.astype(data.dtype, copy=False), out)
+    run_blocks(_csr_times_columns, _blocks(out.shape[0], _ROWS), indptr, indices, data, col_indptr,
+               col_indices, col_values.astype(data.dtype, copy=False), out)
     return out
 
 
-@numba.njit(cache=True, parallel=True)
-def _row_counts(Y, counts):
-    for i in numba.prange(Y.shape[0]):
+@numba.njit(cache=True, nogil=True)
+def _row_counts(lo, hi, Y, counts):
+    for i in range(lo * _ROWS, min(Y.shape[0], hi * _ROWS)):
         c = 0
         for j in range(Y.shape[1]):
             if Y[i, j] != 0:
@@ -400,9 +454,9 @@ def _row_counts(Y, counts):
         counts[i + 1] = c
 
 
-@numba.njit(cache=True, parallel=True)
-def _fill_rows(Y, indptr, indices, data):
-    for i in numba.prange(Y.shape[0]):
+@numba.njit(cache=True, nogil=True)
+def _fill_rows(lo, hi, Y, indptr, indices, data):
+    for i in range(lo * _ROWS, min(Y.shape[0], hi * _ROWS)):
         q = indptr[i]
         for j in range(Y.shape[1]):
             if Y[i, j] != 0:
@@ -414,9 +468,9 @@ def _fill_rows(Y, indptr, indices, data):
 def dense_to_csr(Y):
     """Numba version of :func:`numlab.random_projection._hash.dense_to_csr`."""
     counts = np.zeros(Y.shape[0] + 1, dtype=np.int64)
-    _row_counts(Y, counts)
+    run_blocks(_row_counts, _blocks(Y.shape[0], _ROWS), Y, counts)
     indptr = np.cumsum(counts)
     indices = np.empty(indptr[-1], dtype=np.int32)
     data = np.empty(indptr[-1], dtype=Y.dtype)
-    _fill_rows(Y, indptr, indices, data)
+    run_blocks(_fill_rows, _blocks(Y.shape[0], _ROWS), Y, indptr, indices, data)
     return indptr, indices, data
