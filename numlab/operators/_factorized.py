@@ -409,6 +409,47 @@ def _modes_last(xp, t, kept):
     return xp.permute_dims(t, (d, d + 1) + tuple(range(d)))
 
 
+def _spatial_tucker(xp, core, mats):
+    """``core x_2 U_2 ... x_{d+1} U_{d+1}`` as an (M, r_0, r_1) array, modes first.
+
+    The core ``(r_0, r_1, a_1, ..., a_d)`` is permuted once to ``(a_1, ..., a_d, R)``,
+    ``R = r_0 r_1``; then each spatial factor ``U_j`` (k_j, a_j) multiplies axis ``j``
+    of the C-ordered ``(k_1, ..., k_{j-1}, a_j, ..., a_d, R)`` array seen as ``(L, a_j,
+    rest)``: one broadcast matmul ``U_j @ t`` per factor, with no transposed copies (the
+    mode products of :func:`_tucker_product` move every axis last and back, which
+    dominated the factorized layer's backward). Returns ``(hm, tape)``.
+    """
+    r0, r1 = core.shape[0], core.shape[1]
+    d = core.ndim - 2
+    t = xp.permute_dims(core, tuple(range(2, 2 + d)) + (0, 1))
+    lead = 1
+    tape = []
+    for j, u in enumerate(mats):
+        a = core.shape[2 + j]
+        t3 = xp.reshape(t, (lead, a, -1))  # (L, a_j, rest)
+        tape.append((t3, u))
+        t = xp.matmul(u, t3)  # (L, k_j, rest)
+        lead *= u.shape[0]
+    return xp.reshape(t, (lead, r0, r1)), (tape, core.shape)
+
+
+def _spatial_tucker_backward(xp, d_h, tape):
+    """Gradients ``(d_core, [d_U_j])`` of :func:`_spatial_tucker` given ``d_h`` (M, r_0, r_1)."""
+    tape, core_shape = tape
+    d = len(core_shape) - 2
+    g = d_h
+    d_mats = []
+    for t3, u in reversed(tape):
+        g3 = xp.reshape(g, (t3.shape[0], u.shape[0], t3.shape[2]))  # (L, k_j, rest)
+        # out = u @ t3: d_u = sum_L g3 t3^H, d_t3 = u^H g3.
+        d_u = xp.matmul(g3, _mT(xp, xp.conj(t3)))
+        d_mats.append(xp.sum(d_u, axis=0) if d_u.shape[0] > 1 else d_u[0, ...])
+        g = xp.matmul(_mT(xp, xp.conj(u)), g3)
+    g = xp.reshape(g, (*core_shape[2:], core_shape[0], core_shape[1]))
+    d_core = xp.permute_dims(g, (d, d + 1) + tuple(range(d)))
+    return d_core, d_mats[::-1]
+
+
 def _spatial_operator(xp, factorization, factors, kept):
     """The mode-dependent middle operator ``H`` of :func:`contract` and its adjoint.
 
@@ -420,12 +461,12 @@ def _spatial_operator(xp, factorization, factors, kept):
     n = len(mats)
     names = _names(n)
     if factorization == "tucker":
-        # H = core x_2 U_2 ... x_{d+1} U_{d+1}: (r_0, r_1, *kept); P = U_0, Q = U_1^T.
-        h, tape = _tucker_product(xp, factors["core"], mats[2:], list(range(2, n)))
-        hm = _modes_first(xp, h, 2)
+        # H = core x_2 U_2 ... x_{d+1} U_{d+1}, built directly in the modes-first layout
+        # (M, r_0, r_1) by _spatial_tucker (no moveaxis copies); P = U_0, Q = U_1^T.
+        hm, tape = _spatial_tucker(xp, factors["core"], mats[2:])
 
         def backprop(d_p, d_h, d_q):
-            d_core, d_mats = _tucker_product_backward(xp, _modes_last(xp, d_h, kept), tape)
+            d_core, d_mats = _spatial_tucker_backward(xp, d_h, tape)
             return {"core": d_core, names[0]: d_p, names[1]: _mT(xp, d_q),
                     **dict(zip(names[2:], d_mats, strict=True))}
 
