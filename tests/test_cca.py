@@ -375,6 +375,114 @@ def test_stochastic_pls_reaches_top_singular_values(rng):
     )
 
 
+def zoo_problem(name):
+    """The views of cca-zoo's own StochasticCCAEY tests (4.x): ``recovery`` (one shared
+    factor under a private one three times louder, tests/test_recovery.py),
+    ``closed_form`` (tests/test_objectives.py), ``any_batch`` and ``three_signals``."""
+    if name == "recovery":
+        rng = np.random.default_rng(0)
+        shared = rng.standard_normal((400, 1))
+        views = [
+            3 * rng.standard_normal((400, 1)) @ np.ones((1, p))
+            + shared @ rng.standard_normal((1, p))
+            + 0.3 * rng.standard_normal((400, p))
+            for p in (6, 5)
+        ]
+        return views, 1, shared[:, 0]
+    if name == "closed_form":
+        rng = np.random.default_rng(0)
+        z = rng.standard_normal((300, 2))
+        views = [z @ rng.standard_normal((2, p)) + 0.1 * rng.standard_normal((300, p)) for p in (10, 8)]
+        return views, 2, None
+    if name == "any_batch":
+        rng = np.random.default_rng(1)
+        z = rng.standard_normal((1000, 3)) * [2.0, 1.0, 0.5]
+        return [z @ rng.standard_normal((3, p)) + rng.standard_normal((1000, p)) for p in (20, 15)], 2, None
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((300, 3)) * [3, 2, 1]
+    return [z @ rng.standard_normal((3, p)) + rng.standard_normal((300, p)) for p in (6, 5)], 3, None
+
+
+@pytest.mark.parametrize("name", ["recovery", "closed_form", "any_batch", "three_signals"])
+def test_defaults_converge_on_cca_zoos_problems(name):
+    """At its defaults the fit runs until converged: the exact solution's correlation
+    (cca-zoo's StochasticCCAEY reaches 0.999-1.000x there; the fixed 30 epochs of
+    before gave 0.92-0.98x), for CCA and PLS, in units of any scale."""
+    views, k, _ = zoo_problem(name)
+    model = nl.cca.StochasticCCA(k, random_state=0).fit(*views)
+    assert model.converged_ and model.n_iter_ < model.max_iter
+    assert model.score(*views) >= 0.995 * tcc(*nl.cca.cca(*views, k).transform(*views))
+    scaled = [views[0] * 100.0, views[1]]
+    pls = nl.cca.StochasticPLS(k, random_state=0).fit(*scaled)
+    np.testing.assert_allclose(pls.correlations_, nl.cca.pls(*scaled, k).correlations, rtol=2e-3)
+
+
+def test_defaults_find_the_shared_factor_as_cca_zoo_does():
+    """cca-zoo's recovery test at both libraries' defaults (the issue: 0.21 against
+    cca-zoo's 0.97): each view's first score follows the shared factor."""
+    stochastic = pytest.importorskip("cca_zoo.stochastic")
+    views, k, shared = zoo_problem("recovery")
+    ours = nl.cca.StochasticCCA(k, random_state=0).fit(*views).transform(*views)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zoo = stochastic.StochasticCCAEY(k, random_state=0).fit(views).transform(views)
+    for a, b in zip(ours, zoo, strict=True):
+        ours_corr = abs(np.corrcoef(a[:, 0], shared)[0, 1])
+        assert ours_corr >= 0.99 * abs(np.corrcoef(b[:, 0], shared)[0, 1])
+        assert ours_corr > 0.96
+
+
+def test_max_iter_caps_the_fit_and_warns(rng):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, Y = latent_views(rng, n=600)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        model = nl.cca.StochasticCCA(2, max_iter=3, random_state=0).fit(X, Y)
+    assert model.n_iter_ == 3 and not model.converged_
+    # tol=0: no progress is ever small enough, the cap always ends the fit
+    with pytest.warns(ConvergenceWarning):
+        assert nl.cca.StochasticCCA(2, max_iter=40, tol=0, random_state=0).fit(X, Y).n_iter_ == 40
+    # epochs= keeps the fixed-length run of before: no criterion, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixed = nl.cca.StochasticCCA(2, epochs=3, random_state=0).fit(X, Y)
+    assert fixed.n_iter_ == 3 and fixed.converged_
+
+
+def test_auto_preconditioning_follows_the_conditioning(rng):
+    """precondition="auto" whitens correlated features and leaves uncorrelated ones
+    (and PLS, whose constraint is I) to the diagonal scaling."""
+    n = 5000
+    plain = [rng.standard_normal((n, 6)), rng.standard_normal((n, 5))]
+    plain[1][:, 0] += plain[0][:, 0]
+    mixed = [plain[0] @ rng.standard_normal((6, 6)) * [1, 1e3, 1, 1, 1, 1e-3], plain[1]]
+    for views, expected in ((plain, [1, 1]), (mixed, [2, 1])):
+        model = nl.cca.StochasticCCA(1, epochs=1, random_state=0).fit(*views)
+        assert [P.ndim for P in model._P] == expected
+        assert np.linalg.cond(np.corrcoef(views[0].T)) > 10 or expected[0] == 1
+    pls = nl.cca.StochasticPLS(1, epochs=1, random_state=0).fit(*mixed)
+    assert [P.ndim for P in pls._P] == [1, 1]
+    # Whitened, the fit reaches the exact correlation of the mixed views.
+    model = nl.cca.StochasticCCA(1, random_state=0).fit(*mixed)
+    assert model.score(*mixed) >= 0.999 * nl.cca.cca(*mixed, 1).correlations[0]
+
+
+def test_stochastic_cca_is_scale_invariant(rng):
+    """Per-column factors 1e-150..1e150 and whole views at 1e+-300: the same fit."""
+    X, Y = latent_views(rng, n=1500)
+    ref = nl.cca.StochasticCCA(2, random_state=0).fit(X, Y)
+    for sx, sy in (
+        (10.0 ** rng.uniform(-150, 150, X.shape[1]), 10.0 ** rng.uniform(-150, 150, Y.shape[1])),
+        (1e-300, 1e300),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = nl.cca.StochasticCCA(2, random_state=0).fit(X * sx, Y * sy)
+        assert model.n_iter_ == ref.n_iter_
+        np.testing.assert_allclose(model.correlations_, ref.correlations_, rtol=1e-6)
+        assert model.score(X * sx, Y * sy) == pytest.approx(ref.score(X, Y), rel=1e-6)
+
+
 def digits_halves():
     """Left/right halves of scikit-learn's digits: 1200 train / 597 held-out, standardised."""
     datasets = pytest.importorskip("sklearn.datasets")
@@ -512,6 +620,12 @@ def test_bad_input(rng):
         nl.cca.StochasticCCA(2, lr=0).fit(X, Y)
     with pytest.raises(ValueError, match="`lr_schedule` must be one of"):
         nl.cca.StochasticCCA(2, lr_schedule="linear").fit(X, Y)
+    with pytest.raises(ValueError, match="`max_iter` must be >= 1"):
+        nl.cca.StochasticCCA(2, max_iter=0).fit(X, Y)
+    with pytest.raises(ValueError, match="`tol` must be >= 0"):
+        nl.cca.StochasticCCA(2, tol=-1e-3).fit(X, Y)
+    with pytest.raises(TypeError, match="`precondition` must be True, False or 'auto'"):
+        nl.cca.StochasticCCA(2, precondition="always").fit(X, Y)
     with pytest.raises(ValueError, match="`X` must contain only finite"):
         nl.cca.StochasticCCA(2).fit(bad, Y)
     model = nl.cca.StochasticCCA(2, epochs=1, random_state=0)

@@ -174,6 +174,9 @@ class StochasticCCA(BaseEstimator):
     the projections, i.e. Rayleigh-Ritz), so ``x_weights_[:, 0]`` is the top direction.
     An epoch whose loss is not finite, or far above every earlier epoch's, counts as
     divergence: the fit warns (``RuntimeWarning``) and keeps the previous epoch's weights.
+    At its defaults the fit stops on convergence (``tol``, at most ``max_iter`` epochs)
+    and whitens the views that need it (``precondition="auto"``). With ``reg=0`` the fit
+    is scale invariant: any feature may be in any units (``1e-300`` to ``1e300``).
 
     Parameters
     ----------
@@ -187,8 +190,19 @@ class StochasticCCA(BaseEstimator):
     batch_size : int, default=128
         Rows per gradient step (split into two independent halves when
         ``unbiased``). Clipped to the number of samples.
-    epochs : int, default=30
-        Passes over the data in :meth:`fit`.
+    epochs : int, optional
+        A fixed number of passes over the data in :meth:`fit`, with the "step"
+        schedule unless ``lr_schedule`` says otherwise (the behaviour before
+        ``max_iter`` existed). None (default): run until converged.
+    max_iter : int, default=1000
+        The most epochs of a fit that stops on convergence (``epochs=None``); a fit
+        that reaches it warns (``sklearn.exceptions.ConvergenceWarning``).
+    tol : float, default=1e-4
+        Convergence tolerance of the "adaptive" schedule: the relative improvement of
+        the objective (the sum of the GEP eigenvalues of the learned subspace, the
+        total canonical correlation for CCA, on a fixed sub-sample of up to 4096 rows)
+        that counts as progress. Without progress for 50 steps (one epoch at least)
+        the learning rate is divided by 4; after four such cuts, it is convergence.
     lr : float, optional
         Initial learning rate, in the preconditioned coordinates (features scaled to
         unit variance, or whitened): scale free. SGD divides it by each view's largest
@@ -197,22 +211,30 @@ class StochasticCCA(BaseEstimator):
         features (a rare 30-sigma row makes one huge step); Adam is the robust default.
     optimizer : {"adam", "sgd"}, default="adam"
         Adam, or plain SGD (see ``lr``).
-    lr_schedule : {"step", "cosine", "constant"} or callable, default="step"
-        Decay of the learning rate over :meth:`fit`: "step" halves it six times in
-        the run (every 5 epochs of 30), "cosine" anneals it to zero; a callable maps
-        the fraction of the run done (in [0, 1)) to a multiplier. A constant rate
-        slowly degrades the fit after many epochs. :meth:`partial_fit` uses ``lr``
-        unchanged.
+    lr_schedule : {"adaptive", "step", "cosine", "constant"}, callable or None
+        Decay of the learning rate over :meth:`fit`: "adaptive" cuts it when the fit
+        stops improving and stops on convergence (see ``tol``; capped by ``epochs``
+        when given, else ``max_iter``); over a fixed run of ``epochs``, "step" halves
+        it six times (every 5 epochs of 30), "cosine" anneals it to zero, and a
+        callable maps the fraction of the run done (in [0, 1)) to a multiplier. A
+        constant rate slowly degrades the fit after many epochs. None (default):
+        "adaptive" when ``epochs`` is None, else "step". :meth:`partial_fit` uses
+        ``lr`` unchanged.
     unbiased : bool, default=True
         Use the paper's unbiased estimate from two independent half-batches;
         False uses one batch (a biased estimate of the quadratic term).
-    precondition : bool, default=False
+    precondition : bool or "auto", default="auto"
         Optimise in whitened coordinates ``W_i = P_i W'_i`` with
-        ``P_i = (B_i + ridge I)^{-1/2}`` estimated from a random sub-sample of at least
-        4000 rows (or ``10 p_i``). Much faster on ill-conditioned views; costs
-        ``O(p_i^2)`` memory. False scales each feature to unit variance only.
+        ``P_i = (B_i + ridge I)^{-1/2}`` (features first scaled to a unit diagonal
+        of ``B_i``) estimated from a random sub-sample of at least 4000 rows (or
+        ``10 p_i``). Much faster on ill-conditioned views; costs ``O(p_i^2)`` memory
+        and an ``O(p_i^3)`` eigendecomposition. False scales each feature to a unit
+        diagonal of ``B_i`` (unit variance for CCA) only. "auto" whitens each view of
+        at most 2048 features, with at least ``10 p_i`` rows, whose scaled ``B_i``
+        has a condition number above 10 (correlated features; ``B = I`` for PLS
+        never needs it).
     precondition_ridge : float, default=1e-2
-        Ridge of the whitening, relative to the mean feature variance: a
+        Ridge of the whitening, relative to the (unit) feature variance: a
         sub-sample covariance misjudges rare features, and whitening them without a
         ridge makes the first steps explode.
     progress : bool, default=False
@@ -238,6 +260,10 @@ class StochasticCCA(BaseEstimator):
         Mean mini-batch loss of every epoch.
     n_iter_ : int
         Epochs run.
+    converged_ : bool
+        Whether the "adaptive" schedule met its criterion (``tol``) before the epoch
+        cap; True for a fixed-length run that did not diverge, which has no
+        criterion.
     n_steps_ : int
         Gradient steps taken.
     n_features_in_ : int
@@ -256,9 +282,9 @@ class StochasticCCA(BaseEstimator):
     >>> z = rng.standard_normal((2000, 2))
     >>> X = np.hstack([z, rng.standard_normal((2000, 8))])
     >>> Y = np.hstack([z + 0.3 * rng.standard_normal((2000, 2)), rng.standard_normal((2000, 6))])
-    >>> model = nl.cca.StochasticCCA(2, epochs=10, random_state=0).fit(X, Y)
+    >>> model = nl.cca.StochasticCCA(2, random_state=0).fit(X, Y)
     >>> exact = nl.cca.cca(X, Y, 2).correlations.sum()
-    >>> bool(model.score(X, Y) > 0.99 * exact)
+    >>> bool(model.converged_ and model.score(X, Y) > 0.99 * exact)
     True
     """
 
@@ -775,20 +801,25 @@ class StochasticPLS(StochasticCCA):
         The loss: the Eckhart-Young objective (the only one implemented).
     batch_size : int, default=128
         Rows per gradient step (split into two halves when ``unbiased``).
-    epochs : int, default=30
-        Passes over the data in :meth:`fit`.
+    epochs : int, optional
+        A fixed number of passes over the data; None (default): until converged.
+    max_iter : int, default=1000
+        The most epochs of a fit that stops on convergence.
+    tol : float, default=1e-4
+        Convergence tolerance, as in :class:`StochasticCCA`.
     lr : float, optional
         Initial learning rate, as in :class:`StochasticCCA`.
     optimizer : {"adam", "sgd"}, default="adam"
         Adam, or plain SGD.
-    lr_schedule : {"step", "cosine", "constant"} or callable, default="step"
+    lr_schedule : {"adaptive", "step", "cosine", "constant"}, callable or None
         Decay of the learning rate over :meth:`fit`, as in :class:`StochasticCCA`.
     unbiased : bool, default=True
         Use the unbiased estimate from two independent half-batches.
-    precondition : bool, default=False
-        Optimise in whitened coordinates, as in :class:`StochasticCCA`.
+    precondition : bool or "auto", default="auto"
+        Optimise in whitened coordinates, as in :class:`StochasticCCA` ("auto" never
+        whitens at ``reg=1``, where ``B = I``).
     precondition_ridge : float, default=1e-2
-        Ridge of the whitening, relative to the mean feature variance.
+        Ridge of the whitening, relative to the (unit) feature variance.
     progress : bool, default=False
         Show a progress bar (epochs and loss) on stderr.
     callback : callable, optional
@@ -808,7 +839,7 @@ class StochasticPLS(StochasticCCA):
     >>> rng = np.random.default_rng(0)
     >>> X, Y = rng.standard_normal((2000, 6)), rng.standard_normal((2000, 5))
     >>> Y[:, 0] += X[:, 0]
-    >>> model = nl.cca.StochasticPLS(1, epochs=5, random_state=0).fit(X, Y)
+    >>> model = nl.cca.StochasticPLS(1, random_state=0).fit(X, Y)
     >>> model.x_weights_.shape
     (6, 1)
     """
