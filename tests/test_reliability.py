@@ -661,3 +661,11 @@ def test_sinkhorn_lists_are_checked_by_name():
         nl.ot.sinkhorn(None, None, [[0.0, 1.0], [1.0]], 0.1)
     with pytest.raises(TypeError, match=r"^`b` must be real"):
         nl.ot.sinkhorn2(None, [[1j, 1], [1, 1], [1, 1]], M, 0.1)
+
+
+def test_n_samples_must_match_the_hessian_operator():
+    hvp, n_params = api._hvp()  # 24 samples
+    with pytest.raises(ValueError, match=r"^`n_samples` must be the number of samples of `hvp` \(24\)"):
+        nl.rmt.batch_curvature(hvp, n_params, 31, [2, 8], n_batches=3, k=5, rng=0)  # IndexError
+    with pytest.raises(ValueError, match=r"^`n_samples` must be the number of samples"):
+        nl.rmt.max_learning_rate(hvp, n_params, 4, n_samples=12, rng=0, k=8)

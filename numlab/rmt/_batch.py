@@ -136,10 +136,20 @@ def _shape_checked(hvp, n_params, xp):
     return checked
 
 
-def _n_samples(n_samples, hvp):
+def _n_samples(n_samples, hvp, low=2):
+    own = getattr(hvp, "n_samples", None)  # a HessianOperator knows its data
     if n_samples is None:
-        n_samples = getattr(hvp, "n_samples", None)
-    return None if n_samples is None else check_int(n_samples, "n_samples", low=2)
+        n_samples = own
+    if n_samples is None:
+        return None
+    n_samples = check_int(n_samples, "n_samples", low=low)
+    if isinstance(own, int) and n_samples != own:
+        # batches are drawn from range(n_samples): more indices than the data has, or
+        # fewer (a subset, with the finite-sample factor of another N)
+        raise ValueError(
+            f"`n_samples` must be the number of samples of `hvp` ({own}); got {n_samples}"
+        )
+    return n_samples
 
 
 def _top(op, n_params, k, tol, rng, like, vectors=False):
@@ -513,7 +523,7 @@ def batch_curvature(
     from scipy.stats import norm
 
     n_params, xp, device, dtype = _check_hvp(hvp, n_params, like)
-    n_samples = check_int(n_samples, "n_samples", low=1)
+    n_samples = _n_samples(check_int(n_samples, "n_samples", low=1), hvp, low=1)
     sizes = np.asarray(
         [check_int(b, "batch_sizes", low=1, high=n_samples) for b in np.ravel(batch_sizes)]
     )
