@@ -19,3 +19,34 @@ class ImportTime:
                                   check=True).stdout)
 
     track_heavy_modules_imported.unit = "modules"
+
+
+class FirstCall:
+    """First call of each family's main function in a new process (``first_call.py``).
+
+    ``cold``: with an empty Numba kernel cache (everything compiled); ``warm``: with the cache
+    the cold run filled (after ``numlab compile``); both minus nothing, in seconds, the small
+    problems of ``benchmarks/first_call.py`` (run time 0.01-0.1 s). Target: cold <= 2 s plus
+    the run time (issue 17).
+    """
+
+    timeout = 1200
+    params = ["ot", "linalg", "random_projection", "graph", "cca", "sampling", "lstsq", "rmt",
+              "operators", "pde"]
+    param_names = ["family"]
+
+    def setup_cache(self):
+        from .first_call import measure
+
+        return {family: measure(family) for family in self.params}
+
+    def track_cold_first_call(self, results, family):
+        return results[family]["cold"]
+
+    def track_warm_first_call(self, results, family):
+        return results[family]["warm"]
+
+    def track_compile(self, results, family):
+        return results[family]["compile"]
+
+    track_cold_first_call.unit = track_warm_first_call.unit = track_compile.unit = "seconds"

@@ -104,9 +104,11 @@ print(json.dumps({{"import": t1 - t0, "first": t2 - t1, "second": t3 - t2}}))
 """
 
 
-def _child(family: str, cache: str) -> dict:
+def _child(family: str, cache: str, source: str | None = None) -> dict:
     setup, call = CASES[family]
     env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    if source:  # time the numlab of another checkout (e.g. a git worktree of an older commit)
+        env["PYTHONPATH"] = source + os.pathsep + env.get("PYTHONPATH", "")
     code = _CHILD.format(family=family, setup=setup, call=call)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if out.returncode:
@@ -114,13 +116,13 @@ def _child(family: str, cache: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(family: str, repeat: int = 1) -> dict:
+def measure(family: str, repeat: int = 1, source: str | None = None) -> dict:
     """Median cold first call, warm first call and run time of ``family``'s case (seconds)."""
     cold, warm, run = [], [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="numlab-first-call-") as cache:
-            c = _child(family, cache)
-            w = _child(family, cache)
+            c = _child(family, cache, source)
+            w = _child(family, cache, source)
         cold.append(c["first"])
         warm.append(w["first"])
         run.append(min(c["second"], w["second"]))
@@ -132,12 +134,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("families", nargs="*", default=list(CASES), metavar="FAMILY")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--before", metavar="DIR",
+                        help="also time the numlab in checkout DIR (interleaved, same load), "
+                        "e.g. git worktree add /tmp/numlab-before ca22d72")
     args = parser.parse_args(argv)
-    print(f"{'family':<18} {'cold s':>7} {'warm s':>7} {'run s':>7} {'compile s':>9}")
+    print(f"{'family':<18} {'':>6} {'cold s':>7} {'warm s':>7} {'run s':>7} {'compile s':>9}")
     for family in args.families:
-        r = measure(family, args.repeat)
-        print(f"{family:<18} {r['cold']:7.2f} {r['warm']:7.2f} {r['run']:7.3f} "
-              f"{r['compile']:9.2f}", flush=True)
+        for label, source in ([("before", args.before)] if args.before else []) + [("now", None)]:
+            r = measure(family, args.repeat, source)
+            print(f"{family:<18} {label:>6} {r['cold']:7.2f} {r['warm']:7.2f} {r['run']:7.3f} "
+                  f"{r['compile']:9.2f}", flush=True)
     return 0
 
 

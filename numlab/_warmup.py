@@ -79,6 +79,19 @@ def _sampling():
     return run
 
 
+def _lstsq():
+    import numlab as nl
+
+    def run():
+        basis = nl.lstsq.LegendreBasis(2, 3)
+        for sampler, n in (("volume", 2 * basis.m), ("dpp", basis.m),
+                           ("repeated_dpp", 2 * basis.m)):
+            nl.lstsq.weighted_least_squares(lambda x: x[:, 0] ** 2, basis, n, sampler=sampler,
+                                            rng=0)
+
+    return run
+
+
 def _operators(dtype):
     import numlab as nl
 
@@ -105,6 +118,7 @@ WARMUPS: dict[str, list[tuple[str, Callable[[], Callable[[], None]]]]] = {
     ],
     "graph": [(f"fastrp {np.dtype(d).name}", lambda d=d: _graph(d)) for d in _DTYPES],
     "sampling": [("projection_dpp, volume_sampling", _sampling)],
+    "lstsq": [("weighted_least_squares", _lstsq)],
     "operators": [
         (f"FNO and LSM training step {np.dtype(d).name}", lambda d=d: _operators(d))
         for d in _DTYPES
