@@ -597,18 +597,24 @@ def test_hypothesis_sweep_of_the_public_api():
     cases = [c for c in api.CASES if c.arrays or c.scalars]
     bad = []
 
-    @hypothesis.settings(max_examples=150, deadline=None, derandomize=True, database=None,
+    # about 300 calls: 3 s on one core once the kernels are compiled
+    @hypothesis.settings(max_examples=300, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(st.data())
     def sweep(data):
         case = data.draw(st.sampled_from(cases), label="case")
-        arg = data.draw(st.sampled_from(case.arrays + case.scalars), label="argument")
-        value = _array_values(data.draw) if arg in case.arrays else _scalar_values(data.draw)
+        names = case.arrays + case.scalars
+        # one argument, or two at once
+        args = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+        values = {
+            a: _array_values(data.draw) if a in case.arrays else _scalar_values(data.draw)
+            for a in args
+        }
         make = case.make
-        patched = dataclasses.replace(case, make=lambda: {**make(), arg: value})
-        verdict, detail = api.verdict(patched, arg, None, any_name=True)
+        patched = dataclasses.replace(case, make=lambda: {**make(), **values})
+        verdict, detail = api.verdict(patched, args[0], None, any_name=True)
         if verdict not in ("ok", "clear"):
-            bad.append((case.name, arg, repr(value)[:200], verdict, detail))
+            bad.append((case.name, repr(values)[:300], verdict, detail))
 
     sweep()
     assert not bad, bad
