@@ -46,8 +46,10 @@ _DEFAULT_LR = {"adam": 0.03, "sgd": 0.05}
 _SCHEDULES = ("adaptive", "step", "cosine", "constant")
 #: The "adaptive" schedule: rows of the fixed sub-sample that measures the objective,
 _MONITOR_ROWS = 4096
-#: steps without an improvement of ``tol`` before the rate is cut (two epochs at least),
+#: steps without an improvement of ``tol`` before the rate is cut (one check at least),
 _PATIENCE_STEPS = 50
+#: and the most steps between two checks.
+_CHECK_STEPS = 100
 #: the factor of a cut, and the cuts before a stall means convergence.
 _CUT = 4.0
 _CUTS = 4
@@ -120,12 +122,13 @@ class _Plateau:
     """The "adaptive" schedule: watch the objective, cut the rate when it stalls.
 
     The objective, the sum of the GEP eigenvalues in the learned subspace (the total
-    canonical correlation captured, for CCA), is evaluated after every epoch on a fixed
-    sub-sample of rows (the whole data when small): a deterministic function of the
-    weights, where mini-batch losses are too noisy to tell a plateau on small data. When it has not
-    improved by ``tol`` (relative) for ``_PATIENCE_STEPS`` gradient steps (at least
-    two epochs), the rate is divided by ``_CUT``; after ``_CUTS`` cuts a further stall
-    is convergence.
+    canonical correlation captured, for CCA), is evaluated on a fixed sub-sample of
+    rows (the whole data when small): a deterministic function of the
+    weights, where mini-batch losses are too noisy to tell a plateau on small data.
+    It is checked after every epoch, or every ``_CHECK_STEPS`` steps of a long one. When
+    it has not improved by ``tol`` (relative) for ``_PATIENCE_STEPS`` gradient steps (one
+    check at least), the rate is divided by ``_CUT``; after ``_CUTS`` cuts a further
+    stall is convergence.
     """
 
     def __init__(self, model, views, xp, rng, steps):
@@ -134,7 +137,9 @@ class _Plateau:
         index = model._indices(rng.choice(n, rows, replace=False), views[0], xp)
         self.sample = views if rows == n else [xp.take(v, index, axis=0) for v in views]
         self.model, self.xp = model, xp
-        self.patience = math.ceil(_PATIENCE_STEPS / steps)
+        # checked every epoch, or every _CHECK_STEPS steps of a long one
+        self.every = min(steps, _CHECK_STEPS)
+        self.patience = math.ceil(_PATIENCE_STEPS / self.every)
         self.best, self.stalled, self.cuts = math.inf, 0, 0
 
     def objective(self):
@@ -599,16 +604,23 @@ class StochasticCCA(BaseEstimator):
             order = self._indices(rng.permutation(n), views[0], xp)
             kept = [xp.asarray(w, copy=True) for w in self._params]
             total = None
+            done = 0
             for s in range(steps):
                 if schedule != "adaptive":
                     lr = self._lr * _schedule_factor(schedule, (epoch + s / steps) / cap)
                 rows = order[s * batch : (s + 1) * batch]
                 loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
                 total = loss if total is None else total + loss
+                done += 1
+                if schedule == "adaptive" and done % plateau.every == 0:
+                    lr = plateau.update(lr)
+                    if lr is None:  # converged: this epoch ends here
+                        break
+            steps_done = done
             # One device sync per epoch; non-finite weights turn the sum into NaN.
             for w in self._params:
                 total = total + 0.0 * xp.sum(w)
-            mean_loss = float(total) / steps
+            mean_loss = float(total) / steps_done
             # The loss starts at or below zero (the initial scale minimises it) and its
             # minimum is -sum(lambda^2): a loss far above everything seen is a blow-up
             # that has not overflowed yet.
@@ -631,12 +643,10 @@ class StochasticCCA(BaseEstimator):
                 if self.callback(self, epoch + 1, mean_loss):
                     bar.close()
                     break
-            if schedule == "adaptive":
-                lr = plateau.update(lr)
-                if lr is None:
-                    self.converged_ = True
-                    bar.close()
-                    break
+            if schedule == "adaptive" and lr is None:
+                self.converged_ = True
+                bar.close()
+                break
         else:
             if schedule == "adaptive":
                 warnings.warn(
