@@ -148,7 +148,11 @@ class _Plateau:
         loss, blind to the scale of the weights along directions the data barely
         visit, which Adam's steps let drift."""
         model, xp = self.model, self.xp
-        evals, _ = model._ritz(self.sample, model._apply(model._P, model._params), xp)
+        weights = model._apply(model._P, model._params)
+        check = sum(float(xp.sum(X @ W)) for X, W in zip(self.sample, weights, strict=False))
+        if not math.isfinite(check):
+            return math.inf  # a blow-up: a stall here, the epoch's check restores weights
+        evals, _ = model._ritz(self.sample, weights, xp)
         return -float(xp.sum(evals))
 
     def update(self, lr):
