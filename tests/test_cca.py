@@ -214,6 +214,10 @@ def test_shrinkage_keeps_the_units_of_the_data(rng):
             )
     with pytest.raises(ValueError, match="overflow.*reg > 0"):
         nl.cca.pls(X * 1e200, Y * 1e200, 2)
+    with pytest.raises(ValueError, match="overflow.*reg > 0"):
+        nl.cca.StochasticPLS(2).fit(X * 1e200, Y)
+    with pytest.raises(ValueError, match="overflow.*reg > 0"):
+        nl.cca.StochasticCCA(2, reg=0.5).fit(X, Y * 1e300)
 
 
 # --------------------------------------------------------------------------- the EY loss
@@ -692,6 +696,11 @@ def test_other_library_than_the_fit_is_named(rng):
         model.score(X, Ys)
     with pytest.raises(TypeError, match=message.format(r"X\[0\]")):
         model.transform([Xs, Ys])
+    # and at fit, the odd view is named
+    with pytest.raises(TypeError, match="`Y` is of type array_api_strict"):
+        nl.cca.cca(X, Ys, 2)
+    with pytest.raises(TypeError, match=r"`X\[2\]` is of type array_api_strict"):
+        nl.cca.StochasticCCA(1).fit([X, Y, xps.asarray(Y)])
 
 
 def test_float16_views_are_fitted_in_float32(rng):

@@ -124,7 +124,7 @@ def check_views(X, Y, name_x="X", name_y="Y"):
         raw = [X, Y]
     # Dask is refused below, with a hint of what to do instead
     views = [check_array(v, n, ndim=2, allow_lazy=True) for v, n in zip(raw, names, strict=False)]
-    xp = _backend.namespace(*views)
+    xp = _backend.namespace(**dict(zip(names, views, strict=False)))
     if _backend.is_dask(xp):
         raise TypeError(
             f"`{name_x}` must not be a Dask array: nl.cca works in memory; stream computed "

@@ -382,12 +382,19 @@ class StochasticCCA(BaseEstimator):
         for X, c in zip(views, self._shrinkage, strict=False):
             inv, m, s = constraint_scales(X, c, xp)
             scales.append(inv)
-            with np.errstate(over="ignore"):  # only PLS needs it; inf is handled below
+            with np.errstate(over="ignore"):  # only shrinkage needs it: checked below
                 v = float(xp.mean((m * xp.sqrt(s)) ** 2))
+            if c and not math.isfinite(v):
+                # a ridge in the data's units keeps their scale: as nl.cca.cca
+                raise ValueError(
+                    f"`X`, `Y`: the covariances of the views overflow {X.dtype} with "
+                    "reg > 0 (shrinkage towards the identity is not scale invariant); "
+                    "divide the views by a common factor first"
+                )
             variance += v
             constraint += (1 - c) * v + c
         gain = math.sqrt(variance / constraint) if variance > 0 and constraint > 0 else 1.0
-        if not math.isfinite(gain) or not any(self._shrinkage):  # exactly 1 for CCA
+        if not any(self._shrinkage):  # exactly 1 for CCA (and no overflow)
             gain = 1.0
         out = []
         for X, c, inv in zip(views, self._shrinkage, scales, strict=False):
