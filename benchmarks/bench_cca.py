@@ -297,6 +297,9 @@ def _main(repeats):
         "patches (numlab defaults, cca_zoo 5 epochs; batch 256)": (
             patches, exact_p, 256, PatchesMultiview.epochs
         ),
+        "patches (numlab all defaults: batch 128; cca_zoo 5 epochs)": (
+            patches, exact_p, 128, PatchesMultiview.epochs
+        ),
     }
     for title, (data, totals, batch, epochs) in runs.items():
         rows = {lib: [] for lib in ("numlab", "cca_zoo")}
