@@ -223,17 +223,29 @@ def zoo_problem(name):
         rng = np.random.default_rng(0)
         z = rng.standard_normal((300, 2))
         noise = 0.1
-        return [z @ rng.standard_normal((2, p)) + noise * rng.standard_normal((300, p))
-                for p in (10, 8)], 2, None
+        return (
+            [
+                z @ rng.standard_normal((2, p)) + noise * rng.standard_normal((300, p))
+                for p in (10, 8)
+            ],
+            2,
+            None,
+        )
     if name == "any_batch":  # tests/test_limits.py
         rng = np.random.default_rng(1)
         z = rng.standard_normal((1000, 3)) * [2.0, 1.0, 0.5]
-        return [z @ rng.standard_normal((3, p)) + rng.standard_normal((1000, p))
-                for p in (20, 15)], 2, None
+        return (
+            [z @ rng.standard_normal((3, p)) + rng.standard_normal((1000, p)) for p in (20, 15)],
+            2,
+            None,
+        )
     rng = np.random.default_rng(0)  # three_signals, tests/linear/test_gradient.py
     z = rng.standard_normal((300, 3)) * [3, 2, 1]
-    return [z @ rng.standard_normal((3, p)) + rng.standard_normal((300, p))
-            for p in (6, 5)], 3, None
+    return (
+        [z @ rng.standard_normal((3, p)) + rng.standard_normal((300, p)) for p in (6, 5)],
+        3,
+        None,
+    )
 
 
 def fit_default(library, views, k, seed=0):
@@ -289,16 +301,28 @@ def _main(repeats):
     exact_p = exact_totals(*patches, 5)
     runs = {
         "digits (numlab 30 epochs, cca_zoo converged; batch 128)": (
-            digits, exact, 128, DigitsStochastic.epochs
+            digits,
+            exact,
+            128,
+            DigitsStochastic.epochs,
         ),
         "digits (both at defaults but batch 128)": (
-            digits, exact, 128, {"numlab": None, "cca_zoo": None}
+            digits,
+            exact,
+            128,
+            {"numlab": None, "cca_zoo": None},
         ),
         "patches (numlab defaults, cca_zoo 5 epochs; batch 256)": (
-            patches, exact_p, 256, PatchesMultiview.epochs
+            patches,
+            exact_p,
+            256,
+            PatchesMultiview.epochs,
         ),
         "patches (numlab all defaults: batch 128; cca_zoo 5 epochs)": (
-            patches, exact_p, 128, PatchesMultiview.epochs
+            patches,
+            exact_p,
+            128,
+            PatchesMultiview.epochs,
         ),
     }
     for title, (data, totals, batch, epochs) in runs.items():
@@ -308,15 +332,20 @@ def _main(repeats):
                 t = time.perf_counter()
                 project = fit(lib, 5, *data[:2], epochs=epochs[lib], batch_size=batch, seed=r)
                 t = time.perf_counter() - t
-                rows[lib].append((
-                    t,
-                    total_correlation(*project(*data[:2])) / totals[0],
-                    total_correlation(*project(*data[2:])) / totals[1],
-                ))
+                rows[lib].append(
+                    (
+                        t,
+                        total_correlation(*project(*data[:2])) / totals[0],
+                        total_correlation(*project(*data[2:])) / totals[1],
+                    )
+                )
         a, b = (np.median(np.array(rows[lib]), axis=0) for lib in ("numlab", "cca_zoo"))
-        print(f"{title}: numlab {a[0]:.2f} s, train {a[1]:.4f}x, held-out {a[2]:.4f}x exact | "
-              f"cca_zoo {b[0]:.2f} s, train {b[1]:.4f}x, held-out {b[2]:.4f}x | "
-              f"time ratio {a[0] / b[0]:.2f}", flush=True)
+        print(
+            f"{title}: numlab {a[0]:.2f} s, train {a[1]:.4f}x, held-out {a[2]:.4f}x exact | "
+            f"cca_zoo {b[0]:.2f} s, train {b[1]:.4f}x, held-out {b[2]:.4f}x | "
+            f"time ratio {a[0] / b[0]:.2f}",
+            flush=True,
+        )
     for problem in ZooProblems.params[1]:
         views, k, shared = zoo_problem(problem)
         import numlab as nl
@@ -330,13 +359,17 @@ def _main(repeats):
                 t = time.perf_counter() - t
                 factor = (
                     min(abs(float(np.corrcoef(z[:, 0], shared)[0, 1])) for z in scores)
-                    if shared is not None else float("nan")
+                    if shared is not None
+                    else float("nan")
                 )
                 rows[lib].append((t, total_correlation(*scores) / top, factor))
         a, b = (np.median(np.array(rows[lib]), axis=0) for lib in ("numlab", "cca_zoo"))
-        print(f"zoo {problem}: numlab {a[0]:.2f} s, {a[1]:.4f}x exact, shared {a[2]:.3f} | "
-              f"cca_zoo {b[0]:.2f} s, {b[1]:.4f}x exact, shared {b[2]:.3f} | "
-              f"ratio {a[1] / b[1]:.4f}, time ratio {a[0] / b[0]:.2f}", flush=True)
+        print(
+            f"zoo {problem}: numlab {a[0]:.2f} s, {a[1]:.4f}x exact, shared {a[2]:.3f} | "
+            f"cca_zoo {b[0]:.2f} s, {b[1]:.4f}x exact, shared {b[2]:.3f} | "
+            f"ratio {a[1] / b[1]:.4f}, time ratio {a[0] / b[0]:.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

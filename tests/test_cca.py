@@ -8,11 +8,11 @@ import scipy.linalg
 
 import numlab as nl
 from numlab import _backend
+from numlab.cca._loss import ey_loss_and_gradient
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from numlab.cca._loss import ey_loss_and_gradient
 
 # --------------------------------------------------------------------------- data
 
@@ -396,15 +396,20 @@ def zoo_problem(name):
     if name == "closed_form":
         rng = np.random.default_rng(0)
         z = rng.standard_normal((300, 2))
-        views = [z @ rng.standard_normal((2, p)) + 0.1 * rng.standard_normal((300, p)) for p in (10, 8)]
+        noise = 0.1
+        views = [
+            z @ rng.standard_normal((2, p)) + noise * rng.standard_normal((300, p)) for p in (10, 8)
+        ]
         return views, 2, None
     if name == "any_batch":
         rng = np.random.default_rng(1)
         z = rng.standard_normal((1000, 3)) * [2.0, 1.0, 0.5]
-        return [z @ rng.standard_normal((3, p)) + rng.standard_normal((1000, p)) for p in (20, 15)], 2, None
+        views = [z @ rng.standard_normal((3, p)) + rng.standard_normal((1000, p)) for p in (20, 15)]
+        return views, 2, None
     rng = np.random.default_rng(0)
     z = rng.standard_normal((300, 3)) * [3, 2, 1]
-    return [z @ rng.standard_normal((3, p)) + rng.standard_normal((300, p)) for p in (6, 5)], 3, None
+    views = [z @ rng.standard_normal((3, p)) + rng.standard_normal((300, p)) for p in (6, 5)]
+    return views, 3, None
 
 
 @pytest.mark.parametrize("name", ["recovery", "closed_form", "any_batch", "three_signals"])
@@ -687,7 +692,10 @@ def test_other_library_than_the_fit_is_named(rng):
     Xs, Ys = xps.asarray(X), xps.asarray(Y)
     res = nl.cca.cca(X, Y, 2)
     model = nl.cca.StochasticCCA(2, epochs=1, random_state=0).fit(X, Y)
-    message = r"`{}` must be an array of the library the model was fitted on \(numpy.ndarray\); got array_api_strict"
+    message = (
+        r"`{}` must be an array of the library the model was fitted on \(numpy.ndarray\); "
+        "got array_api_strict"
+    )
     with pytest.raises(TypeError, match=message.format(r"views\[1\]")):
         res.transform(X, Ys)
     with pytest.raises(TypeError, match=message.format("X")):

@@ -25,17 +25,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .. import _backend
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 from ._exact import (
-    _inverse_sqrt,
     _is_view_sequence,
     check_fitted_library,
     check_n_components,
     check_shrinkage,
     check_views,
     constraint_scales,
-    view_names,
     covariance,
     projection_correlations,
     solve_gep,
+    view_names,
 )
 from ._loss import batch_moments, ey_loss_and_gradient
 
@@ -711,7 +710,8 @@ class StochasticCCA(BaseEstimator):
             for name, v, m in zip(view_names(X, len(views)), views, self.means_, strict=False):
                 if v.shape[1] != m.shape[0]:
                     raise ValueError(
-                        f"`{name}` must keep its feature count ({m.shape[0]} columns); got {v.shape[1]}"
+                        f"`{name}` must keep its feature count ({m.shape[0]} columns); "
+                        f"got {v.shape[1]}"
                     )
         loss = self._step(views, self._lr, xp)
         total = self._seen + n
@@ -740,7 +740,8 @@ class StochasticCCA(BaseEstimator):
         for name, v, W in zip(names, views, self.weights_, strict=False):
             if v.shape[1] != W.shape[0]:
                 raise ValueError(
-                    f"`{name}` must have {W.shape[0]} features (columns), as in fit; got {v.shape[1]}"
+                    f"`{name}` must have {W.shape[0]} features (columns), as in fit; "
+                    f"got {v.shape[1]}"
                 )
         return views, xp
 
