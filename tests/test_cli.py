@@ -167,3 +167,19 @@ def test_compile_fills_an_empty_kernel_cache(tmp_path):
     assert "numlab compile: 2 warm-up calls" in run.stdout
     assert any(name.endswith(".nbc") for _, _, files in os.walk(tmp_path) for name in files)
     assert "numlab compile" in run.stderr + run.stdout  # the tqdm bar names itself
+
+
+def test_version_is_set_in_one_place(capsys):
+    import importlib.metadata
+    import pathlib
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.split() == ["numlab", numlab.__version__]
+    try:  # installed as numlab-toolkit: the metadata's version is read from numlab/__init__.py
+        assert importlib.metadata.version(cli.DISTRIBUTION) == numlab.__version__
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    citation = pathlib.Path(numlab.__file__).parent.parent / "CITATION.cff"
+    if citation.exists():  # a checkout: the citation does not repeat the version
+        assert "\nversion:" not in citation.read_text()
