@@ -120,14 +120,14 @@ class _Progress:
 class _Plateau:
     """The "adaptive" schedule: watch the objective, cut the rate when it stalls.
 
-    The objective, the sum of the GEP eigenvalues in the learned subspace (the total
-    canonical correlation captured, for CCA), is evaluated on a fixed sub-sample of
-    rows (the whole data when small): a deterministic function of the
-    weights, where mini-batch losses are too noisy to tell a plateau on small data.
-    It is checked after every epoch, or every ``_CHECK_STEPS`` steps of a long one. When
-    it has not improved by ``tol`` (relative) for ``_PATIENCE_STEPS`` gradient steps (one
-    check at least), the rate is divided by ``_CUT``; after ``_CUTS`` cuts a further
-    stall is convergence.
+    The objective, the GEP eigenvalues in the learned subspace (the canonical
+    correlations captured, for CCA), is evaluated on a fixed sub-sample of rows (the
+    whole data when small): a deterministic function of the weights, where mini-batch
+    losses are too noisy to tell a plateau on small data. It is checked after every
+    epoch, or every ``_CHECK_STEPS`` steps of a long one. When no eigenvalue has
+    improved by ``tol`` (relative) for ``_PATIENCE_STEPS`` gradient steps (one check at
+    least), the rate is divided by ``_CUT``; after ``_CUTS`` cuts a further stall is
+    convergence.
     """
 
     def __init__(self, model, views, xp, rng, steps):
@@ -139,35 +139,51 @@ class _Plateau:
         # checked every epoch, or every _CHECK_STEPS steps of a long one
         self.every = min(steps, _CHECK_STEPS)
         self.patience = math.ceil(_PATIENCE_STEPS / self.every)
-        self.best, self.stalled, self.cuts = math.inf, 0, 0
+        self.best, self.stalled, self.cuts = None, 0, 0
 
     def objective(self):
-        """Minus the sum of the GEP eigenvalues in the learned subspace on the
-        sub-sample (the total canonical correlation captured, for CCA): unlike the EY
-        loss, blind to the scale of the weights along directions the data barely
-        visit, which Adam's steps let drift."""
+        """The GEP eigenvalues in the learned subspace on the sub-sample (the canonical
+        correlations captured, for CCA), decreasing, as floats; None after a blow-up.
+
+        Unlike the EY loss, they are blind to the scale of the weights along
+        directions the data barely visit, which Adam's steps let drift.
+        """
         model, xp = self.model, self.xp
         weights = model._apply(model._P, model._params)
         check = sum(float(xp.sum(X @ W)) for X, W in zip(self.sample, weights, strict=False))
         if not math.isfinite(check):
-            return math.inf  # a blow-up: a stall here, the epoch's check restores weights
+            return None  # a stall here; the epoch's divergence check restores weights
         evals, _ = model._ritz(self.sample, weights, xp)
-        return -float(xp.sum(evals))
+        return [float(v) for v in _backend.to_numpy(evals)]
 
     def update(self, lr):
         """The next learning rate, or None once converged."""
         value = self.objective()
-        if self.best == math.inf or value < self.best - self.model.tol * abs(self.best):
-            self.best, self.stalled = value, 0
+        if value is not None and self.best is None:
+            self.best = value
             return lr
+        if value is not None:
+            # Progress is any eigenvalue up by tol relative to itself: a small last
+            # component (PLS: a small singular value) moves the sum too little to
+            # tell. Components below 1e-3 of the top one are noise.
+            floor = 1e-3 * max(abs(b) for b in self.best)
+            gains = [
+                v > b + self.model.tol * max(abs(b), floor)
+                for v, b in zip(value, self.best, strict=True)
+            ]
+            if any(gains):
+                self.best = [max(v, b) for v, b in zip(value, self.best, strict=True)]
+                self.stalled = 0
+                return lr
         self.stalled += 1
         if self.stalled < self.patience:
             return lr
         if self.cuts == _CUTS:
             return None
-        # Measured from here on: the best value seen at the larger rate may be a
-        # lucky fluctuation that the smaller one takes long to beat.
-        self.cuts, self.stalled, self.best = self.cuts + 1, 0, value
+        # Measured from here on: the best values seen at the larger rate may be
+        # lucky fluctuations that the smaller one takes long to beat.
+        self.cuts, self.stalled = self.cuts + 1, 0
+        self.best = value if value is not None else self.best
         return lr / _CUT
 
 
@@ -207,10 +223,10 @@ class StochasticCCA(BaseEstimator):
         that reaches it warns (``sklearn.exceptions.ConvergenceWarning``).
     tol : float, default=1e-4
         Convergence tolerance of the "adaptive" schedule: the relative improvement of
-        the objective (the sum of the GEP eigenvalues of the learned subspace, the
-        total canonical correlation for CCA, on a fixed sub-sample of up to 4096 rows)
-        that counts as progress. Without progress for 50 steps (one epoch at least)
-        the learning rate is divided by 4; after four such cuts, it is convergence.
+        any GEP eigenvalue of the learned subspace (a canonical correlation, for CCA),
+        on a fixed sub-sample of up to 4096 rows, that counts as progress. Without
+        progress for 50 steps (checked every epoch, or every 100 steps) the learning
+        rate is divided by 4; after four such cuts, it is convergence.
     lr : float, optional
         Initial learning rate, in the preconditioned coordinates (features scaled to
         unit variance, or whitened): scale free. SGD divides it by each view's largest
