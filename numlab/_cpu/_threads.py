@@ -14,6 +14,7 @@ result does not depend on the number of threads.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 
 import numba
@@ -23,10 +24,15 @@ __all__ = ["run_blocks"]
 _TASKS_PER_THREAD = 4  # more tasks than threads evens out blocks of unequal cost
 _pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
 _lock = threading.Lock()
+_pid = os.getpid()
 
 
 def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    global _pid
     with _lock:
+        if os.getpid() != _pid:  # a forked child has none of its parent's threads
+            _pools.clear()
+            _pid = os.getpid()
         pool = _pools.get(threads)
         if pool is None:
             pool = _pools[threads] = concurrent.futures.ThreadPoolExecutor(
