@@ -38,6 +38,11 @@ def test_families_load_lazily_and_unknown_names_fail():
 
 
 def test_version_is_a_pep440_string():
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    assert numlab.__version__ == version("numlab")
+    # the distribution is numlab-toolkit (PyPI's numlab is another project); the package numlab
+    try:
+        installed = version("numlab-toolkit")
+    except PackageNotFoundError:  # an environment set up before the rename: pip install -e .
+        pytest.skip("numlab-toolkit is not installed (numlab imported from a checkout)")
+    assert numlab.__version__ == installed
