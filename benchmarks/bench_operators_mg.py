@@ -59,13 +59,13 @@ options named, by hand):
   epochs 1.30 (the seams start to matter once the rest is learnt).
 
 ``MultigridPatching2D`` equals neuraloperator 2.0's ``MultigridPatching2D`` (patches and
-stitching; ``tests/test_operators_patching.py``). The gap is the patched model's, not a
-seam artefact: a 40 x 40 patch sees the field at full resolution only 4 points beyond its
-core, and the level-1 view (the field subsampled by 2, a 40-point window of a 32-point
-periodic grid: the whole domain and 8 points again) is not periodic on the window, so the
-patch's Fourier layers cannot form the global velocity (Biot-Savart) that the one-step
-map needs as the full-domain model does on its periodic field. The paper's figures are
-for far larger data and resolutions (MG-TFNO on 1024 x 1024 / 128 x 128 turbulent flow).
+stitching; ``tests/test_operators_patching.py``), so the gap is the patched model's, not
+a seam artefact. A likely reason (a hypothesis, not tested here): a 40 x 40 patch sees the
+field at full resolution only 4 points beyond its core, and the level-1 view (the field
+subsampled by 2, a 40-point window of a 32-point periodic grid: the whole domain and 8
+points again) is not periodic on the window, so the patch's Fourier layers cannot form
+the global velocity (Biot-Savart) that the one-step map needs the way the full-domain
+model does on its periodic field. The paper trains on far more data for far longer.
 Memory: the inner model's step grows by 3.09 MB per 40 x 40 patch against 7.67 MB per
 64 x 64 field (0.403x, above the points' ratio 0.391: two input channels and DFT
 intermediates that do not shrink with the patch), with the same 0.46 MB fixed per step.
