@@ -29,6 +29,18 @@ Measured (2-core shared VM, load 4-5, one thread, float32; interleaved medians, 
   step; the factorized product costs about as much more (B (C r_0 + r_0 r_1 + r_1 C)
   against B C^2 multiply-adds per mode): TFNO-Tucker is at parity with the dense step,
   not clearly below it.
+- after the modes-first Tucker spatial operator (``_factorized._spatial_tucker``: no
+  moveaxis copies), ``--step`` (numlab only, 3 sets of 15 interleaved rounds, wall and CPU
+  (``time.process_time``) medians, load 5-8): TFNO / dense wall 0.932, 1.007, 1.003; CPU
+  0.999, 0.973, 1.011 (CPU s ~0.44-0.48 each). Still parity, not reliably <= 1.0. Where
+  the time goes (CPU time, same process): Adam 3.4 ms (TFNO, 56 arrays, 137k reals)
+  against 18.7 ms (dense, 40 arrays, 1.29M reals), -15 ms a step; one spectral layer
+  forward + backward 32.8 ms (Tucker factorized) against 30.7 ms (dense), +2.2 ms x 4
+  layers; the factorized contraction alone 5.2 ms against 3.6 ms for the dense per-mode
+  products: at ranks (18, 18) the factorized product has 1.44x the dense multiply-adds
+  (16 (32*18 + 18*18 + 18*32) against 16*32*32 per mode), and any other association
+  (``(P H_m) Q``, or rebuilding ``W``) costs more. The rest of the step (transforms,
+  MLPs, GELU) is shared, so the ratio cannot move much below ~0.97 at this shape.
 - Darcy (``--darcy``; nl.pde 16x16, 1000 train / 100 test, zero-shot 32x32, seed 0): dense
   FNO (16, 16) hidden 32, 1,192,801 parameters, 28 epochs in 101 s: test 0.0117, zero-shot
   0.0945; TFNO-Tucker rank 0.42, 520,761 parameters (2.29x fewer), 22 epochs in 85 s:
@@ -40,6 +52,8 @@ Measured (2-core shared VM, load 4-5, one thread, float32; interleaved medians, 
   multiply-adds than the dense one (neuraloperator's TFNO is slower still).
 
 By hand: ``python -m benchmarks.bench_operators_tfno`` from the repository root prints them all;
+``python -m benchmarks.bench_operators_tfno --step`` the TFNO / dense step ratios alone (wall and
+CPU, ~3 minutes);
 ``python -m benchmarks.bench_operators_tfno --darcy`` runs the paper's claim at this
 machine's scale (~5 min): nl.pde Darcy 16x16 (1000 train) and zero-shot 32x32, dense FNO
 against TFNO-Tucker rank 0.42 at equal wall time (~150 s each, one thread).
@@ -105,12 +119,19 @@ class _TorchStep:
         return loss
 
 
-def interleaved_medians(fns, rounds=7):
+def interleaved_medians(fns, rounds=7, clock=time.perf_counter):
     """Median seconds of each callable, run in turn ``rounds`` times (after one warm-up each).
 
     The order rotates every round, so that no callable always follows the same one (a run
-    after torch's step, say, may find the caches cold).
+    after torch's step, say, may find the caches cold). ``clock`` is wall time by default;
+    ``time.process_time`` (this process's CPU time: one thread, so the same quantity
+    without the time the process waits for the CPU) is far less noisy on a shared machine.
     """
+    return [float(np.median(t)) for t in interleaved_times(fns, rounds, clock)]
+
+
+def interleaved_times(fns, rounds=7, clock=time.perf_counter):
+    """The seconds of every round of each callable (see :func:`interleaved_medians`)."""
     for fn in fns:
         fn()
     times = [[] for _ in fns]
@@ -118,10 +139,10 @@ def interleaved_medians(fns, rounds=7):
     for r in range(rounds):
         for i in range(n):
             j = (i + r) % n
-            t = time.perf_counter()
+            t = clock()
             fns[j]()
-            times[j].append(time.perf_counter() - t)
-    return [float(np.median(t)) for t in times]
+            times[j].append(clock() - t)
+    return times
 
 
 class Compression:
@@ -164,6 +185,22 @@ class StepRatio:
         medians = interleaved_medians([tfno.step, dense.step, torch_tfno.step], rounds=11)
         return {"tfno": medians[0], "dense_numlab": medians[1], "neuralop_tfno": medians[2],
                 "implementation": tfno.model.implementation_for(CASES[CASE][2])}
+
+
+def step_ratio_cpu(rounds=15, repeats=1):
+    """TFNO-Tucker / dense numlab training step: medians of interleaved rounds, wall and
+    CPU time (``repeats`` independent sets of ``rounds``). numlab only (torch's CPU time
+    is not comparable: its own thread pool). Returns a list of dicts."""
+    single_thread()
+    tfno, dense = _NumlabStep("tucker"), _NumlabStep(None)
+    out = []
+    for _ in range(repeats):
+        wall = interleaved_medians([tfno.step, dense.step], rounds=rounds)
+        cpu = interleaved_medians([tfno.step, dense.step], rounds=rounds,
+                                  clock=time.process_time)
+        out.append({"wall": wall[0] / wall[1], "cpu": cpu[0] / cpu[1],
+                    "tfno_cpu_s": cpu[0], "dense_cpu_s": cpu[1]})
+    return out
 
     def track_ratio(self, medians, against):
         return medians["tfno"] / medians[against]
@@ -309,5 +346,10 @@ if __name__ == "__main__":
 
     if "--darcy" in sys.argv:
         main_darcy()
+    elif "--step" in sys.argv:
+        print("TFNO-Tucker / dense numlab FNO training step (interleaved medians, 15 rounds):")
+        for r in step_ratio_cpu(rounds=15, repeats=3):
+            print(f"  wall {r['wall']:.3f}  CPU {r['cpu']:.3f}  (CPU s: TFNO "
+                  f"{r['tfno_cpu_s']:.3f}, dense {r['dense_cpu_s']:.3f})", flush=True)
     else:
         main()
