@@ -339,7 +339,7 @@ def _top_ritz_basis(Q, Z, size, xp):
 # --------------------------------------------------------------------------- public API
 
 
-def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=None):
+def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=None, compute=True):
     """An orthonormal basis ``Q`` whose span approximates the range of ``A``.
 
     Parameters
@@ -358,12 +358,20 @@ def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=No
         directions.
     rng : None, int or numpy.random.Generator
         Source of the Gaussian test matrix.
+    compute : bool, default True
+        Dask input only: return ``Q`` as a NumPy array (True) or as a lazy Dask array
+        chunked like ``A``'s rows (False; it reads only the persisted sketch, not ``A``).
 
     Returns
     -------
     array (m, size)
         ``Q``: orthonormal columns (orthonormalised in float64), dtype of ``A``, on ``A``'s
-        backend and device.
+        backend and device (NumPy or Dask for Dask input, see ``compute``).
+
+    Notes
+    -----
+    A Dask array must be tall (``m >= n``) and chunked by rows; see
+    :func:`randomized_svd` for how it is processed.
 
     References
     ----------
@@ -379,6 +387,10 @@ def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=No
     >>> bool(np.allclose(Q @ (Q.T @ A), A))
     True
     """
+    if _is_dask_array(A):
+        from ._rsvd_dask import randomized_range_finder as dask_range_finder
+
+        return dask_range_finder(A, size, n_iter=n_iter, method=method, rng=rng, compute=compute)
     op = as_operator(A)
     size, _, n_iter, method = _check_common(op, size, 0, n_iter, method, name_k="size")
     rng = check_rng(rng)
@@ -393,16 +405,31 @@ def _choose_size(k, n_oversamples, shape):
     return min(k + n_oversamples, min(shape))
 
 
+def _is_dask_array(A) -> bool:
+    # without importing dask: numlab never imports it unless a Dask array arrives
+    return type(A).__module__.startswith("dask.") and hasattr(A, "chunks")
+
+
 def randomized_svd(
-    A, k, *, n_oversamples=10, n_iter="auto", method="subspace", tol=None, rng=None
+    A,
+    k,
+    *,
+    n_oversamples=10,
+    n_iter="auto",
+    method="subspace",
+    tol=None,
+    rng=None,
+    compute=True,
 ):
     """Truncated SVD ``A ~ U @ diag(S) @ Vt`` by randomized range finding.
 
     Parameters
     ----------
-    A : array (m, n), sparse matrix or LinearOperator
+    A : array (m, n), sparse matrix, LinearOperator or Dask array
         Dense NumPy/CuPy (any array-API) array, ``scipy.sparse`` / ``cupyx.scipy.sparse``
-        matrix, or ``scipy.sparse.linalg.LinearOperator``. Real; float32 stays float32.
+        matrix, ``scipy.sparse.linalg.LinearOperator``, or a tall-and-skinny
+        ``dask.array`` chunked by rows (dense or ``scipy.sparse`` blocks; see Notes).
+        Real; float32 stays float32.
     k : int
         Rank of the approximation, ``1 <= k <= min(m, n)``; with ``tol`` an upper bound.
     n_oversamples : int, default 10
@@ -414,10 +441,13 @@ def randomized_svd(
         by less than 0.1 % while no value moves by more than 20 % of the k-th (flat
         spectra); at most 12 subspace / 6 Krylov iterations. With ``tol``, the first rule
         is applied to each block.
-    method : {"subspace", "krylov"}, default "subspace"
+    method : {"subspace", "krylov", "single_pass"}, default "subspace"
         Subspace iteration (Halko et al. 2011, Alg. 4.4) or randomized block Krylov
         iteration (Musco & Musco 2015): Krylov reaches a given spectral accuracy in fewer
         passes on decaying spectra, at the cost of storing ``(n_iter + 1)`` blocks.
+        ``"single_pass"`` (Dask input only; Tropp, Yurtsever, Udell & Cevher 2017) reads
+        ``A`` exactly once, for data that can be read only once; it is less accurate
+        than subspace iteration with power iterations (``n_iter`` is ignored).
     tol : float, optional
         Fixed-precision mode (Yu, Gu & Li 2018): the smallest rank ``r <= k`` with
         ``||A - U S Vt||_F <= tol * ||A||_F`` is chosen. The error estimate is exact up to
@@ -426,6 +456,11 @@ def randomized_svd(
     rng : None, int or numpy.random.Generator
         Source of the Gaussian test matrices; a fixed seed gives the same result on a
         given backend.
+    compute : bool, default True
+        Dask input only. True: ``U``, ``S``, ``Vt`` are NumPy arrays. False: ``U`` (m x k,
+        chunked like ``A``'s rows) and ``Vt`` are lazy Dask arrays (the sign convention
+        couples them), ``S`` is NumPy; computing ``U`` reads the sketch persisted on the
+        workers (m x (k + n_oversamples)), not ``A``.
 
     Returns
     -------
@@ -443,6 +478,19 @@ def randomized_svd(
     ``A`` and a final float64 pass projects ``A`` onto the float64-orthonormalised basis;
     when sigma_k / sigma_1 falls below 1e-3 the passes switch back to float64. Wide
     input is handled through its transpose.
+
+    Dask input must be tall (``m >= n``; pass ``A.T`` and swap the factors otherwise) and
+    is processed by row blocks: one power iteration is one sweep over the blocks (each
+    block gives ``Y_i = A_i P``, ``Y_i.T Y_i`` and ``A_i.T Y_i``, added up by a tree
+    reduction; Cholesky-QR, or TSQR when ``Y`` is ill-conditioned), so ``n_iter=q``
+    reads ``A`` ``q + 1`` times. The test matrix is drawn on the client as in the
+    in-memory path (n x (k + n_oversamples)), so the result does not depend on the
+    chunking and equals the NumPy result to rounding where that runs the same passes
+    (it sketches float64 matrices of 2**20 entries or more in float32; the Dask path
+    stays in float64). ``tol`` and ``method="krylov"`` are in-memory only. Dask
+    recomputes the blocks of a lost worker; keep the blocks deterministic (a seeded
+    generator, a file) for that to give the same answer. Scaling of extreme values
+    (beyond ``max**0.25``) is not applied to Dask input.
 
     References
     ----------
@@ -465,6 +513,24 @@ def randomized_svd(
     >>> S.shape[0] < 40
     True
     """
+    if _is_dask_array(A):
+        from ._rsvd_dask import randomized_svd as dask_randomized_svd
+
+        return dask_randomized_svd(
+            A,
+            k,
+            n_oversamples=n_oversamples,
+            n_iter=n_iter,
+            method=method,
+            tol=tol,
+            rng=rng,
+            compute=compute,
+        )
+    if method == "single_pass":
+        raise ValueError(
+            "`method` must be 'subspace' or 'krylov' for in-memory input; got "
+            "'single_pass' (the single-pass mode is for Dask arrays)"
+        )
     op = as_operator(A)
     k, n_oversamples, n_iter, method = _check_common(op, k, n_oversamples, n_iter, method)
     rng = check_rng(rng)

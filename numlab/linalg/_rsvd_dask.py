@@ -1,0 +1,467 @@
+"""Randomized SVD and range finding on tall-and-skinny Dask arrays chunked by rows.
+
+Imported only when a Dask array reaches :func:`numlab.linalg.randomized_svd` or
+:func:`numlab.linalg.randomized_range_finder`.
+
+One *sweep* reads every row block ``A_i`` of ``A`` once. A power iteration needs two
+products, ``Y = A @ P`` and ``Z = A.T @ Q`` with ``Q = orth(Y)``; with Cholesky-QR,
+``Q = Y @ inv(R)`` where ``R.T @ R = Y.T @ Y``, so ``Z = (A.T @ Y) @ inv(R)``, and both
+``Y.T @ Y`` and ``A.T @ Y`` are sums over the row blocks of ``Y_i.T @ Y_i`` and
+``A_i.T @ Y_i``. Each block computes them while it is in memory; a tree reduction
+(``split_every``) adds the small results. So one power iteration is one sweep, where the
+textbook scheme (and ``dask.array.linalg.svd_compressed``) makes two. ``Y`` (m x L, L =
+k + oversampling) is persisted on the workers; the final ``U = Y @ M`` (M small) reads
+``Y``, never ``A`` again. Where ``Y`` is too ill-conditioned for its Gram, TSQR
+(``dask.array.linalg.tsqr``) orthonormalises it and one more sweep forms ``A.T @ Q``.
+
+The Gaussian test matrix ``Omega`` is ``n x L`` (n = the skinny dimension): it is drawn
+once on the client from ``rng``, exactly as the in-memory path draws it, and shipped to
+the workers as one small array, so the result does not depend on the chunking and agrees
+with the NumPy run to rounding wherever the in-memory path runs the same algorithm (it
+runs its passes in float32 for float64 matrices of 2**20 entries or more; this path keeps
+float64, since a sweep is bound by reading the blocks and the extra float64 pass would
+cost a whole sweep).
+
+The single-pass mode (Tropp, Yurtsever, Udell & Cevher 2017) sketches ``Y = A @ Omega``
+and ``W = Psi @ A`` in one sweep, with ``Psi`` (l x m, l = 2L + 1) regenerated block by
+block from a counter-based generator (Philox advanced to the first row of the block), so
+it is never stored nor shipped and does not depend on the chunking either.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _backend
+from .._validation import check_array, check_int, check_option, check_rng
+from ._rsvd import (
+    AUTO_MAX_ITER,
+    AUTO_RTOL,
+    _cholesky_factor,
+    _converged,
+    _descending_sqrt,
+    _orth,
+)
+
+_NP = _backend.namespace(np.empty(0))
+
+#: Fan-in of the tree reductions over row blocks.
+SPLIT_EVERY = 8
+
+
+# --------------------------------------------------------------------------- block kernels
+
+
+def _block_sq_norm(a):
+    if hasattr(a, "tocsr") or type(a).__module__.startswith("scipy.sparse"):
+        return float(np.sum(a.data.astype(np.float64) ** 2))
+    a64 = np.asarray(a)
+    return float(np.einsum("ij,ij->", a64, a64, dtype=np.float64))
+
+
+def _dense(x):
+    return x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+
+
+def _block_matmul(a, p):
+    return _dense(a @ p)
+
+
+def _block_stats(a, y, *, frobenius, wide):
+    """Per block: rows [A_i.T @ Y_i (n x L); Y_i.T @ Y_i (L x L); ||A_i||_F^2 (1 x L)]."""
+    n, L = a.shape[1], y.shape[1]
+    out = np.zeros((1, n + L + 1, L), dtype=wide)
+    out[0, :n] = _dense(a.T @ y)
+    out[0, n : n + L] = y.T @ y
+    if frobenius:
+        out[0, n + L, 0] = _block_sq_norm(a)
+    return out
+
+
+def _block_gram(y, *, factor, block_dtype, wide):
+    q = y @ factor.astype(block_dtype, copy=False)
+    return (q.T @ q).astype(wide)[None]
+
+
+def _block_rmatmat(a, q, *, wide):
+    return _dense(a.T @ q).astype(wide)[None]
+
+
+def _psi_block(seed, row0, rows, ell):
+    """Rows ``row0 .. row0+rows`` of Psi.T (rows x ell): standard normals, chunk-independent.
+
+    Philox emits 4 64-bit words per counter step; row r of Psi.T uses the words of counter
+    steps r*c .. (r+1)*c - 1 (c = ceil(ell / 4)), turned into normals by the inverse CDF.
+    """
+    from scipy.special import ndtri
+
+    c = -(-ell // 4)
+    bitgen = np.random.Philox(key=seed)
+    bitgen.advance(row0 * c)
+    raw = bitgen.random_raw(rows * c * 4).reshape(rows, c * 4)[:, :ell]
+    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    return ndtri(u)
+
+
+def _block_single_pass(a, y, rows, *, seed, ell, wide):
+    """Per block: rows [Psi_i @ A_i (ell x n) | Psi_i @ Y_i (ell x L)] and ||A_i||_F^2."""
+    row0 = int(rows[0])
+    psi_t = _psi_block(seed, row0, a.shape[0], ell)  # rows x ell
+    n, L = a.shape[1], y.shape[1]
+    out = np.zeros((1, ell + 1, n + L), dtype=wide)
+    out[0, :ell, :n] = _dense(a.T @ psi_t).T
+    out[0, :ell, n:] = psi_t.T @ y
+    out[0, ell, 0] = _block_sq_norm(a)
+    return out
+
+
+# --------------------------------------------------------------------------- graph helpers
+
+
+def _tree_sum(func, arrays, shape, out_dtype, **kwargs):
+    """Sum over row blocks of ``func(*blocks)`` (each of ``shape``), as a tree reduction.
+
+    ``arrays`` are row-chunked alike; 2-D ones are passed whole across their columns.
+    """
+    import dask.array as da
+
+    args = []
+    for j, x in enumerate(arrays):
+        args += [x, "i" + "abcdefgh"[j] if x.ndim == 2 else "i"]
+    parts = da.blockwise(
+        func,
+        "ijk",
+        *args,
+        new_axes={"j": shape[0], "k": shape[1]},
+        adjust_chunks={"i": 1},
+        concatenate=True,
+        dtype=out_dtype,
+        meta=np.empty((0, 0, 0), dtype=out_dtype),
+        **kwargs,
+    )
+    return parts.sum(axis=0, split_every=SPLIT_EVERY)
+
+
+def _matmul(A, P, dtype):
+    """The lazy row-chunked product ``A @ P`` (P small, NumPy, one key shared by the blocks)."""
+    import dask.array as da
+
+    Pd = da.from_array(np.asarray(P, dtype=dtype), chunks=P.shape)
+    return da.blockwise(
+        _block_matmul,
+        "ib",
+        A,
+        "ia",
+        Pd,
+        "ab",
+        dtype=dtype,
+        concatenate=True,
+        meta=np.empty((0, 0), dtype=dtype),
+    )
+
+
+def _small_times(Y, M, dtype):
+    """Lazy ``Y @ M`` for a persisted tall ``Y`` and a small NumPy ``M``."""
+    return _matmul(Y, np.asarray(M, dtype=dtype), dtype)
+
+
+def _compute(*xs):
+    import dask
+
+    return dask.compute(*xs)
+
+
+def _persist(*xs):
+    import dask
+
+    return dask.persist(*xs)
+
+
+# --------------------------------------------------------------------------- the sweeps
+
+
+class _State:
+    """After a sweep: ``Q = Y @ M`` (or ``Q`` explicit when ``M`` is None) and ``Z = A.T @ Q``."""
+
+    def __init__(self, Y, M, Z, Q=None):
+        self.Y, self.M, self.Z, self._Q = Y, M, Z, Q
+
+    def Q(self, dtype):
+        return self._Q if self.M is None else _small_times(self.Y, self.M, dtype)
+
+
+def _check_finite(frobenius2):
+    if not math.isfinite(frobenius2):
+        raise ValueError("`A` must contain only finite values; got NaN or infinity")
+
+
+def _sweep(A, P, *, dtype, wide, frobenius=False):
+    """One read of A: ``Y = A @ P`` (persisted), ``Y.T Y``, ``A.T Y`` (and ``||A||_F^2``)."""
+    n, L = A.shape[1], P.shape[1]
+    Y = _matmul(A, P, dtype)
+    stats = _tree_sum(
+        _block_stats,
+        [A, Y],
+        (n + L + 1, L),
+        wide,
+        frobenius=frobenius,
+        wide=wide,
+    )
+    Y, stats = _persist(Y, stats)
+    (stats,) = _compute(stats)
+    Zy, G, fro = stats[:n], stats[n : n + L], float(stats[n + L, 0])
+    if frobenius:
+        _check_finite(fro)
+    elif not np.all(np.isfinite(G)):
+        _check_finite(float("nan"))
+    return Y, G, Zy, fro
+
+
+def _gram_of(Y, M, dtype, wide):
+    """``(Y M).T (Y M)`` summed over the row blocks of the persisted ``Y`` (no read of A)."""
+    L = M.shape[1]
+    (G,) = _compute(
+        _tree_sum(
+            _block_gram, [Y], (L, L), wide, factor=np.asarray(M), block_dtype=dtype, wide=wide
+        )
+    )
+    return G
+
+
+def _rmatmat(A, Q, wide):
+    """``A.T @ Q`` by one sweep (the TSQR fallback)."""
+    (Z,) = _compute(_tree_sum(_block_rmatmat, [A, Q], (A.shape[1], Q.shape[1]), wide, wide=wide))
+    return Z
+
+
+def _tsqr(Y, dtype):
+    from dask.array.linalg import tsqr
+
+    Y = Y.rechunk({1: -1})
+    Q, _ = tsqr(Y)
+    (Q,) = _persist(Q.astype(dtype))
+    return Q
+
+
+def _orthonormal_sweep(A, P, *, dtype, wide, frobenius=False):
+    """Sweep with ``P``, then ``Q = orth(A @ P)`` and ``Z = A.T @ Q`` (as `_cholesky_qr`)."""
+    Y, G, Zy, fro = _sweep(A, P, dtype=dtype, wide=wide, frobenius=frobenius)
+    single = dtype == wide
+    R = _cholesky_factor(G, np, wide, 1e-5 if single else 1e-2)
+    if R is not None:
+        M = np.linalg.inv(R)
+        if not single:
+            # float32 blocks: CholQR2, the second Gram read off the persisted Y
+            R2 = _cholesky_factor(_gram_of(Y, M, dtype, wide), np, wide, 1e-2)
+            M = None if R2 is None else M @ np.linalg.inv(R2)
+    if R is None or M is None:
+        Q = _tsqr(Y, dtype)
+        return _State(Y, None, _rmatmat(A, Q, wide).astype(dtype), Q), fro
+    return _State(Y, M, (Zy @ M).astype(dtype)), fro
+
+
+# --------------------------------------------------------------------------- algorithms
+
+
+def _check_tall(A, name):
+    """Validate the Dask array: 2-D, real, tall (m >= n), one chunk across the columns."""
+    A = check_array(A, name, ndim=2, allow_lazy=True)
+    m, n = A.shape
+    if any(s is None or (isinstance(s, float) and math.isnan(s)) for s in A.shape):
+        raise ValueError(
+            f"`{name}` must have known chunk sizes; got shape {A.shape} "
+            "(call `A.compute_chunk_sizes()` first)"
+        )
+    if m < n:
+        raise ValueError(
+            f"`{name}` must be a tall-and-skinny Dask array (rows >= columns, chunked by "
+            f"rows); got shape {A.shape}. Pass `A.T` (chunked by rows) and swap U and Vt"
+        )
+    if A.numblocks[1] != 1:
+        A = A.rechunk({1: -1})
+    return A
+
+
+def _subspace(A, size, *, k, n_iter, rng):
+    """Subspace iteration as in the in-memory path; returns the final `_State` and info."""
+    dtype = np.dtype(A.dtype)
+    wide = np.dtype(np.float64)
+    n = A.shape[1]
+    Omega = rng.standard_normal((n, size)).astype(dtype, copy=False)
+    state, fro = _orthonormal_sweep(A, Omega, dtype=dtype, wide=wide, frobenius=True)
+    ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, wide)), np)]
+    frobenius2 = fro if n_iter == "auto" else None
+    max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
+    it = 0
+    while it < max_iter:
+        if n_iter == "auto" and it >= 1 and _converged(ritz, k, AUTO_RTOL, frobenius2):
+            break
+        P = _orth(state.Z, _NP)  # orth(Z): Z is small (n x L), on the client
+        state, _ = _orthonormal_sweep(A, P, dtype=dtype, wide=wide)
+        ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, wide)), np))
+        it += 1
+    return state, it, ritz
+
+
+def _gram(Z, wide):
+    return (Z.T @ Z).astype(wide)
+
+
+def _rayleigh_ritz(state, dtype, wide):
+    """(Q as ``Y @ M`` or explicit, W, s, X): ``Q.T A = X diag(s) W.T``, Q orthonormal in wide."""
+    Z = state.Z.astype(wide)
+    if state.M is not None:
+        M = state.M.astype(wide)
+        R = _cholesky_factor(_gram_of(state.Y, M, wide, wide), np, wide, 1e-5)
+        if R is not None:
+            M = M @ np.linalg.inv(R)
+            Z = np.linalg.solve(R.T, Z.T).T
+            W, s, Xt = np.linalg.svd(Z, full_matrices=False)
+            return ("implicit", state.Y, M), W, s, Xt.T
+        Qd = state.Q(wide)
+    else:
+        Qd = state._Q.astype(wide)
+    from dask.array.linalg import tsqr
+
+    Q, R = tsqr(Qd.rechunk({1: -1}))
+    (Q, R) = _persist(Q, R)
+    (R,) = _compute(R)
+    Z = np.linalg.solve(R.T, Z.T).T
+    W, s, Xt = np.linalg.svd(Z, full_matrices=False)
+    return ("explicit", Q, None), W, s, Xt.T
+
+
+def _basis_times(basis, X, dtype):
+    """Lazy ``Q @ X`` (Q implicit as ``Y @ M`` or explicit)."""
+    kind, Y, M = basis
+    if kind == "implicit":
+        return _small_times(Y, M @ X, dtype)
+    return _small_times(Y, X, dtype)
+
+
+def _flip_signs_lazy(U, Vt):
+    """As `_rsvd._flip_signs`: the entry of largest magnitude of each column of U positive."""
+    import dask.array as da
+
+    negative = -U.min(axis=0) > U.max(axis=0)
+    signs = da.where(negative, -1.0, 1.0).astype(U.dtype)
+    return U * signs, Vt * signs[:, None]
+
+
+def _finish(U, s, Vt, dtype, compute):
+    import dask.array as da
+
+    Vt = da.from_array(np.asarray(Vt), chunks=Vt.shape)
+    U, Vt = _flip_signs_lazy(U, Vt)
+    S = np.asarray(s).astype(dtype)
+    if compute:
+        U, Vt = _compute(U, Vt)
+        return U.astype(dtype), S, Vt.astype(dtype)
+    return U.astype(dtype), S, Vt.astype(dtype)
+
+
+def _single_pass(A, size, k, rng, *, compute):
+    """Tropp, Yurtsever, Udell & Cevher (2017), Alg. 7 with the QR-based reconstruction."""
+    dtype = np.dtype(A.dtype)
+    wide = np.dtype(np.float64)
+    m, n = A.shape
+    ell = min(2 * size + 1, m)
+    Omega = rng.standard_normal((n, size)).astype(dtype, copy=False)
+    seed = int(rng.integers(0, 2**63 - 1))
+    import dask.array as da
+
+    Y = _matmul(A, Omega, dtype)
+    rows = da.arange(m, chunks=(A.chunks[0],))
+    stats = _tree_sum(
+        _block_single_pass,
+        [A, Y, rows],
+        (ell + 1, n + size),
+        wide,
+        seed=seed,
+        ell=ell,
+        wide=wide,
+    )
+    Y, stats = _persist(Y, stats)
+    (stats,) = _compute(stats)
+    _check_finite(float(stats[ell, 0]))
+    W = stats[:ell, :n]  # Psi A
+    PsiY = stats[:ell, n:]  # Psi Y
+    G = _gram_of(Y, np.eye(size), wide, wide)
+    R = _cholesky_factor(G, np, wide, 1e-5)
+    if R is not None:
+        Minv = np.linalg.inv(R)
+        basis = ("implicit", Y, Minv)
+        PsiQ = PsiY @ Minv
+    else:
+        from dask.array.linalg import tsqr
+
+        Q, R = tsqr(Y.astype(wide).rechunk({1: -1}))
+        Q, R = _persist(Q, R)
+        (R,) = _compute(R)
+        basis = ("explicit", Q, None)
+        PsiQ = np.linalg.solve(R.T, PsiY.T).T
+    # X = (Psi Q)^+ (Psi A): the core of A ~ Q X
+    X = np.linalg.lstsq(PsiQ, W, rcond=None)[0]
+    Ux, s, Vt = np.linalg.svd(X, full_matrices=False)
+    U = _basis_times(basis, Ux[:, :k], wide)
+    return _finish(U, s[:k], Vt[:k], dtype, compute)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _common(A, k, n_oversamples, n_iter, method, name_k):
+    from ._rsvd import _check_n_iter
+
+    A = _check_tall(A, "A")
+    m, n = A.shape
+    k = check_int(k, name_k, low=1, high=min(m, n))
+    n_oversamples = check_int(n_oversamples, "n_oversamples", low=0)
+    n_iter = _check_n_iter(n_iter)
+    method = check_option(method, "method", ("subspace", "krylov", "single_pass"))
+    if method == "krylov":
+        raise NotImplementedError(
+            "`method` must be 'subspace' or 'single_pass' for a Dask array; got 'krylov' "
+            "(block Krylov on Dask is not implemented)"
+        )
+    return A, k, n_oversamples, n_iter, method
+
+
+def randomized_svd(A, k, *, n_oversamples, n_iter, method, tol, rng, compute):
+    A, k, n_oversamples, n_iter, method = _common(A, k, n_oversamples, n_iter, method, "k")
+    if tol is not None:
+        raise NotImplementedError(
+            "`tol` must be None for a Dask array (the fixed-precision mode is in-memory "
+            "only); pass a fixed rank k"
+        )
+    rng = check_rng(rng)
+    size = min(k + n_oversamples, min(A.shape))
+    dtype = np.dtype(A.dtype)
+    wide = np.dtype(np.float64)
+    if method == "single_pass":
+        return _single_pass(A, size, k, rng, compute=compute)
+    state, _, _ = _subspace(A, size, k=k, n_iter=n_iter, rng=rng)
+    basis, W, s, X = _rayleigh_ritz(state, dtype, wide)
+    U = _basis_times(basis, X[:, :k], wide)
+    return _finish(U, s[:k], W[:, :k].T, dtype, compute)
+
+
+def randomized_range_finder(A, size, *, n_iter, method, rng, compute):
+    A, size, _, n_iter, method = _common(A, size, 0, n_iter, method, "size")
+    if method == "single_pass":
+        raise NotImplementedError(
+            "`method` must be 'subspace' for randomized_range_finder on a Dask array; "
+            "the single-pass mode is for randomized_svd"
+        )
+    rng = check_rng(rng)
+    dtype = np.dtype(A.dtype)
+    wide = np.dtype(np.float64)
+    state, _, _ = _subspace(A, size, k=size, n_iter=n_iter, rng=rng)
+    basis, _, _, X = _rayleigh_ritz(state, dtype, wide)
+    Q = _basis_times(basis, X[:, :size] if X.shape[1] > size else np.eye(X.shape[0]), wide)
+    Q = Q.astype(dtype)
+    if compute:
+        (Q,) = _compute(Q)
+    return Q
