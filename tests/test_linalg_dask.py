@@ -213,6 +213,32 @@ def test_single_pass_reads_once_and_is_chunk_independent(sync):
     np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-12)
 
 
+def test_ill_conditioned_sketch_uses_tsqr(sync, monkeypatch):
+    """sigma_j = 10**(-j/3): Y's Gram is too ill-conditioned for Cholesky-QR, TSQR takes over."""
+    from numlab.linalg import _rsvd_dask
+
+    rng = np.random.default_rng(0)
+    m, n = 2000, 100
+    U0 = np.linalg.qr(rng.standard_normal((m, n)))[0]
+    V0 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    s = 10.0 ** (-np.arange(n) / 3)
+    A = (U0 * s) @ V0.T
+    calls = []
+    tsqr = _rsvd_dask._tsqr
+    monkeypatch.setattr(_rsvd_dask, "_tsqr", lambda *a: calls.append(1) or tsqr(*a))
+    U, S, Vt = nl.linalg.randomized_svd(da.from_array(A, chunks=(300, n)), 10, n_iter=2, rng=1)
+    Un, Sn, Vtn = nl.linalg.randomized_svd(A, 10, n_iter=2, rng=1)
+    assert calls
+    np.testing.assert_allclose(S, Sn, rtol=1e-12)
+    np.testing.assert_allclose(U, Un, atol=1e-12)
+    np.testing.assert_allclose(U.T @ U, np.eye(10), atol=1e-13)
+    assert _spectral_error(A, U, S, Vt) / s[10] < 1.0 + 1e-9
+    U, S, Vt = nl.linalg.randomized_svd(
+        da.from_array(A, chunks=(300, n)), 10, method="single_pass", rng=1
+    )
+    assert _spectral_error(A, U, S, Vt) / s[10] < 1.0 + 1e-6
+
+
 def test_sparse_blocks(sync):
     sp = pytest.importorskip("scipy.sparse")
     X = sp.random(4000, 400, density=0.02, format="csr", random_state=7, dtype=np.float64)

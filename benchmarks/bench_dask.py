@@ -1,0 +1,241 @@
+"""nl.linalg.randomized_svd on a Dask cluster, on a matrix larger than the workers' memory.
+
+The matrix is ``A = G @ C`` (m x n float64), ``G`` standard normal (m x r) made block by
+block on the workers from a seed (block i from ``default_rng([seed, i])``), ``C =
+diag(1/j) V.T`` (r x n, V orthonormal): nothing is stored, every sweep regenerates the
+blocks, exactly what a cluster reading from disk does, and recomputing a lost block gives
+the same numbers. Default: m = 500,000, n = 500, r = 100, chunks of 10,000 rows (40 MB),
+so A is 2.0 GB, against 2 workers x 500 MB memory limit (1 thread each).
+
+The error is exact: ``A.T A = C.T (G.T G) C`` and ``A.T U = C.T (G.T U)`` come from one
+regeneration of ``G`` on the client, so ``||A - U S Vt||_2`` is the square root of the top
+eigenvalue of an n x n matrix; it is reported relative to sigma_{k+1} (1 = optimal).
+
+Rows (k = 50): numlab's default (``n_iter="auto"``), numlab ``n_iter=1`` (2 sweeps over A,
+as many as svd_compressed's default makes), ``dask.array.linalg.svd_compressed`` default
+(``n_power_iter=0``; ``compute=True``, its mode for data larger than memory) and with
+``n_power_iter=1``; numlab on 1 and 2 workers. Throughput per worker = bytes of A read
+(sweeps x 2.0 GB) / time / workers.
+
+Measured (2-core machine shared with 4 other jobs; load average 3-6; OMP_NUM_THREADS=1;
+``python -m benchmarks.bench_dask``), one run per row:
+
+(table filled in below by the run that produced it)
+
+By hand: ``python -m benchmarks.bench_dask [--rows M] [--repeat R]`` from the repository
+root. asv: ``DaskRandomizedSVD`` (a smaller matrix, ``NUMLAB_BENCH_DASK_ROWS`` rows,
+default 100,000, so that asv's repeats stay short).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+N_COLS = 500
+RANK = 100
+CHUNK = 10_000
+K = 50
+SEED = 0
+WORKER_MEMORY = "500MB"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _core(n=N_COLS, r=RANK, seed=SEED):
+    """C = diag(1/j) V.T (r x n)."""
+    V, _ = np.linalg.qr(np.random.default_rng([seed, 2**31]).standard_normal((n, r)))
+    return (V / np.arange(1, r + 1)).T
+
+
+_CALLS = [0]
+
+
+def _count_read():
+    """Called by every block generation (module-level: workers import it by reference)."""
+    _CALLS[0] += 1
+
+
+def _calls():
+    return _CALLS[0]
+
+
+def _g_block(seed, index, rows, r=RANK):
+    return np.random.default_rng([seed, index]).standard_normal((rows, r))
+
+
+def lazy_matrix(m, n=N_COLS, chunk=CHUNK, seed=SEED):
+    """The m x n Dask array A = G C, generated chunk by chunk where it is computed."""
+    import dask.array as da
+
+    C = _core(n, seed=seed)
+
+    def make(block_info=None):
+        info = block_info[None]
+        lo, hi = info["array-location"][0]
+        _count_read()
+        return _g_block(seed, info["chunk-location"][0], hi - lo) @ C
+
+    nb, rest = divmod(m, chunk)
+    chunks = ((chunk,) * nb + ((rest,) if rest else ()), (n,))
+    return da.map_blocks(make, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
+
+
+class Reference:
+    """Exact spectrum of A and exact spectral errors, from one regeneration of G."""
+
+    def __init__(self, m, n=N_COLS, chunk=CHUNK, seed=SEED):
+        self.m, self.n, self.chunk, self.seed = m, n, chunk, seed
+        self.C = _core(n, seed=seed)
+        gram = np.zeros((RANK, RANK))
+        for i, lo in enumerate(range(0, m, chunk)):
+            g = _g_block(seed, i, min(chunk, m - lo))
+            gram += g.T @ g
+        self.gram = gram
+        self.AtA = self.C.T @ gram @ self.C
+        self.sigma = np.sqrt(np.clip(np.linalg.eigvalsh(self.AtA)[::-1], 0, None))
+
+    def spectral_error(self, U, S, Vt):
+        """||A - U S Vt||_2 / sigma_{k+1}."""
+        k = S.shape[0]
+        GtU = np.zeros((RANK, k))
+        for i, lo in enumerate(range(0, self.m, self.chunk)):
+            hi = min(lo + self.chunk, self.m)
+            GtU += _g_block(self.seed, i, hi - lo).T @ U[lo:hi]
+        AtU = self.C.T @ GtU  # n x k
+        cross = (AtU * S) @ Vt  # A.T U S Vt
+        E = self.AtA - cross - cross.T + Vt.T @ ((S[:, None] * (U.T @ U)) * S) @ Vt
+        top = np.linalg.eigvalsh((E + E.T) / 2)[-1]
+        return float(np.sqrt(max(top, 0.0)) / self.sigma[k])
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _cluster(n_workers):
+    import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit=WORKER_MEMORY,
+        timeout=120,
+    )
+    return cluster, distributed.Client(cluster, timeout=120)
+
+
+def run_numlab(A, n_iter):
+    import numlab as nl
+
+    U, S, Vt = nl.linalg.randomized_svd(A, K, n_iter=n_iter, rng=1)
+    return U, S, Vt
+
+
+def run_svd_compressed(A, n_power_iter):
+    import dask
+    import dask.array as da
+
+    u, s, v = da.linalg.svd_compressed(A, K, n_power_iter=n_power_iter, seed=1, compute=True)
+    return dask.compute(u, s, v)
+
+
+ROWS = [
+    ("numlab auto", run_numlab, "auto"),
+    ("numlab n_iter=1", run_numlab, 1),
+    ("svd_compressed default (q=0)", run_svd_compressed, 0),
+    ("svd_compressed q=1", run_svd_compressed, 1),
+]
+
+
+def measure(m, repeat=1, workers=(2, 1), rows=ROWS, out=print):
+    from dask.utils import format_bytes
+
+    ref = Reference(m)
+    A_bytes = m * N_COLS * 8
+    out(f"A: {m} x {N_COLS} float64 = {format_bytes(A_bytes)}; workers x {WORKER_MEMORY}")
+    out("| workers | method | time s (median) | spectral err / sigma_k+1 | GB/s per worker |")
+    out("| --- | --- | --- | --- | --- |")
+    results = {}
+    for w in workers:
+        cluster, client = _cluster(w)
+        try:
+            for name, fn, arg in rows:
+                if w == 1 and not name.startswith("numlab"):
+                    continue
+                times = []
+                for _ in range(repeat):
+                    A = lazy_matrix(m)
+                    before = _reads(client)
+                    t0 = time.perf_counter()
+                    U, S, Vt = fn(A, arg)
+                    times.append(time.perf_counter() - t0)
+                    sweeps = (_reads(client) - before) / A.numblocks[0]
+                err = ref.spectral_error(np.asarray(U), np.asarray(S), np.asarray(Vt))
+                t = float(np.median(times))
+                rate = sweeps * A_bytes / t / w / 1e9
+                results[(w, name)] = (t, err, sweeps)
+                out(f"| {w} | {name} | {t:.1f} | {err:.4f} | {rate:.3f} ({sweeps:g} sweeps) |")
+        finally:
+            client.close(timeout=30)
+            cluster.close(timeout=30)
+    return results
+
+
+def _reads(client):
+    """Blocks of A generated so far on the workers alive."""
+    return sum(client.run(_calls).values())
+
+
+# --------------------------------------------------------------------------- asv
+
+
+class DaskRandomizedSVD:
+    """numlab vs svd_compressed (default) on 2 local worker processes; k = 50."""
+
+    params = ["numlab", "svd_compressed"]
+    param_names = ["impl"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup_cache(self):
+        return int(os.environ.get("NUMLAB_BENCH_DASK_ROWS", 100_000))
+
+    def setup(self, m, impl):
+        self.cluster, self.client = _cluster(2)
+        self.m = m
+        self.fn = (
+            (lambda A: run_numlab(A, "auto"))
+            if impl == "numlab"
+            else (lambda A: run_svd_compressed(A, 0))
+        )
+
+    def teardown(self, m, impl):
+        self.client.close(timeout=30)
+        self.cluster.close(timeout=30)
+
+    def time_svd(self, m, impl):
+        self.fn(lazy_matrix(m))
+
+    def track_spectral_error(self, m, impl):
+        U, S, Vt = self.fn(lazy_matrix(m))
+        return Reference(m).spectral_error(np.asarray(U), np.asarray(S), np.asarray(Vt))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+    measure(args.rows, repeat=args.repeat)
+
+
+if __name__ == "__main__":
+    main()
