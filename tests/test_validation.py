@@ -128,17 +128,18 @@ def test_lazy_arrays_refused_unless_allowed():
 
 
 def test_families_refuse_dask_with_the_argument_named_or_take_it():
-    # No family is written for Dask yet (the scale-out issue): each refuses a Dask array
-    # at its entry, naming the argument, instead of failing deep inside or building a
-    # task graph 1000x slower than NumPy; the elementwise ones take it.
+    # Families not yet written for Dask (the scale-out issue) refuse a Dask array at
+    # their entry, naming the argument, instead of failing deep inside or building a
+    # task graph 1000x slower than NumPy; the elementwise ones and randomized_svd take it.
     da = pytest.importorskip("dask.array")
+    import dask
+
     import numlab as nl
 
     data = np.random.default_rng(0).uniform(-1.0, 1.0, (40, 6))
     x = da.from_array(data, chunks=20)
     square = da.from_array(np.abs(data[:6]), chunks=3)
     refused = {
-        "A": lambda: nl.linalg.randomized_svd(x, 2, rng=0),
         "W": lambda: nl.linalg.pissa_init(x, 2, rng=0),
         "M": lambda: nl.ot.sinkhorn(None, None, square, 0.1),
         "X": lambda: nl.random_projection.VerySparseRandomProjection(3, random_state=0).fit(x),
@@ -156,6 +157,9 @@ def test_families_refuse_dask_with_the_argument_named_or_take_it():
     np.testing.assert_allclose(np.asarray(D), nl.ot.dist(data, data[:5]))
     basis = nl.lstsq.LegendreBasis(6, 1)
     np.testing.assert_allclose(np.asarray(basis(x)), basis(data))
+    with dask.config.set(scheduler="synchronous"):
+        S = nl.linalg.randomized_svd(x, 2, rng=0)[1]
+    np.testing.assert_allclose(S, nl.linalg.randomized_svd(data, 2, rng=0)[1], rtol=1e-12)
 
 
 def test_check_like():
