@@ -299,6 +299,7 @@ def _subspace(A, size, *, k, n_iter, rng):
         if n_iter == "auto" and it >= 1 and _converged(ritz, k, AUTO_RTOL, frobenius2):
             break
         P = _orth(state.Z, _NP)  # orth(Z): Z is small (n x L), on the client
+        state = None  # release the previous sketch on the workers before the next sweep
         state, _ = _orthonormal_sweep(A, P, dtype=dtype, wide=wide)
         ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, wide)), np))
         it += 1
@@ -351,14 +352,22 @@ def _flip_signs_lazy(U, Vt):
 
 
 def _finish(U, s, Vt, dtype, compute):
+    """Signs as in the in-memory path; U gathered block by block when ``compute``.
+
+    The blocks of U travel to the client one by one (never concatenated on a worker,
+    whose memory limit may be smaller than U).
+    """
     import dask.array as da
 
-    Vt = da.from_array(np.asarray(Vt), chunks=Vt.shape)
-    U, Vt = _flip_signs_lazy(U, Vt)
     S = np.asarray(s).astype(dtype)
     if compute:
-        U, Vt = _compute(U, Vt)
-        return U.astype(dtype), S, Vt.astype(dtype)
+        negative, *blocks = _compute(-U.min(axis=0) > U.max(axis=0), *U.to_delayed().ravel())
+        signs = np.where(negative, -1.0, 1.0)
+        U = np.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
+        U *= signs
+        return U.astype(dtype, copy=False), S, (Vt * signs[:, None]).astype(dtype)
+    Vt = da.from_array(np.asarray(Vt), chunks=Vt.shape)
+    U, Vt = _flip_signs_lazy(U, Vt)
     return U.astype(dtype), S, Vt.astype(dtype)
 
 
@@ -463,5 +472,6 @@ def randomized_range_finder(A, size, *, n_iter, method, rng, compute):
     Q = _basis_times(basis, X[:, :size] if X.shape[1] > size else np.eye(X.shape[0]), wide)
     Q = Q.astype(dtype)
     if compute:
-        (Q,) = _compute(Q)
+        blocks = _compute(*Q.to_delayed().ravel())
+        Q = np.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
     return Q
