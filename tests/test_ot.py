@@ -451,7 +451,9 @@ def test_sinkhorn2_batched_matches_pot(backend, rng):
     np.testing.assert_allclose(backend.to_numpy(got), want, rtol=rtol)
     single = nl.ot.sinkhorn2(backend.asarray(a), backend.asarray(B[:, 0]), backend.asarray(M), 0.02,
                              tol=tol)
-    assert single == pytest.approx(float(backend.to_numpy(got)[0]), rel=1e-6)
+    # as POT: a 0-d value of M's namespace and dtype, not a host float
+    assert tuple(single.shape) == () and single.dtype == backend.asarray(M).dtype
+    assert float(backend.to_numpy(single)) == pytest.approx(float(backend.to_numpy(got)[0]), rel=1e-6)
 
 
 @pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "cityblock"])
@@ -488,6 +490,109 @@ def test_float32_stays_float32_and_reports_its_floor():
     if not res.converged:
         assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
     assert np.all(np.isfinite(res.plan))
+
+
+# ----------------------------------------------------------------------------- POT's conventions
+
+
+def test_float32_default_tol_converges_without_warning():
+    M = point_clouds(60).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the old default tol=1e-9 always warned in float32
+        res = nl.ot.sinkhorn(None, None, M, 1e-2)
+    assert res.converged and res.violation <= 1e-5 and res.plan.dtype == np.float32
+    # float64 keeps 1e-9 (times the mass)
+    res64 = nl.ot.sinkhorn(None, None, M.astype(np.float64), 1e-2)
+    assert res64.violation <= 1e-9
+    assert nl.ot._sinkhorn.default_tol(np.float32, 3.0) == pytest.approx(3e-5)
+
+
+def test_pot_argument_names_and_log_return_match_pot(rng):
+    n = 20
+    M = point_clouds(n)
+    a, b = random_weights(n, rng), random_weights(n, rng)
+    kw = dict(numItermax=20_000, stopThr=1e-12, log=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        P_pot, log_pot = ot.sinkhorn(a, b, M, 0.05, "sinkhorn_log", **kw)
+    P, log = nl.ot.sinkhorn(a, b, M, 0.05, "sinkhorn_log", **kw)
+    np.testing.assert_allclose(P, P_pot, atol=1e-10)
+    assert set(log_pot) <= set(log)
+    assert isinstance(log["niter"], int) and log["err"][-1] <= 1e-12
+    np.testing.assert_allclose(log["u"][:, None] * np.exp(-M / 0.05) * log["v"][None, :], P,
+                               atol=1e-12)
+    # the plan alone with log=False, as POT
+    P2 = nl.ot.sinkhorn(a, b, M, 0.05, log=False, stopThr=1e-12)
+    assert isinstance(P2, np.ndarray)
+    np.testing.assert_allclose(P2, P_pot, atol=1e-10)
+    # by default numlab's result, which converts to the plan
+    res = nl.ot.sinkhorn(a, b, M, 0.05, tol=1e-12)
+    np.testing.assert_allclose(np.asarray(res), P_pot, atol=1e-10)
+    assert np.asarray(res, dtype=np.float32).dtype == np.float32
+
+
+def test_sinkhorn2_matches_pot_value_type_and_log(rng):
+    M = point_clouds(15)
+    a = random_weights(15, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want, log_pot = ot.sinkhorn2(a, a, M, 0.05, method="sinkhorn_log", stopThr=1e-12,
+                                     numItermax=20_000, log=True)
+    got, log = nl.ot.sinkhorn2(a, a, M, 0.05, stopThr=1e-12, log=True)
+    assert type(got) is type(want) is np.float64
+    assert got == pytest.approx(want, rel=1e-9)
+    assert set(log_pot) <= set(log)
+    # the dtype of the solve, as POT: float64 weights promote a float32 M
+    a32, M32 = a.astype(np.float32), M.astype(np.float32)
+    assert type(nl.ot.sinkhorn2(a, a, M32, 0.05)) is type(ot.sinkhorn2(a, a, M32, 0.05))
+    got32 = nl.ot.sinkhorn2(a32, a32, M32, 0.05)
+    assert type(got32) is type(ot.sinkhorn2(a32, a32, M32, 0.05)) is np.float32
+    assert float(got32) == pytest.approx(want, rel=1e-4)
+    costs, logs = nl.ot.sinkhorn2(a, np.stack([a, a], 1), M, 0.05, log=True)
+    assert costs.shape == (2,) and len(logs) == 2
+
+
+def test_signatures_accept_pots_names():
+    import inspect
+
+    for ours, theirs in ((nl.ot.sinkhorn, ot.sinkhorn), (nl.ot.sinkhorn2, ot.sinkhorn2)):
+        params = inspect.signature(ours).parameters
+        assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
+        pot = set(inspect.signature(theirs).parameters) - {"kwargs", "warmstart"}
+        assert pot <= set(params), pot - set(params)
+        assert list(params)[:5] == ["a", "b", "M", "reg", "method"]
+
+
+@pytest.mark.parametrize(("ours", "pots"), [("tol", "stopThr"), ("max_iter", "numItermax")])
+def test_alias_and_its_name_both_given_is_refused(ours, pots):
+    M = point_clouds(5)
+    with pytest.raises(TypeError, match=f"`{ours}` and `{pots}`"):
+        nl.ot.sinkhorn(None, None, M, 0.1, **{ours: 100, pots: 100})
+    with pytest.raises(TypeError, match=f"`{ours}` and `{pots}`"):
+        nl.ot.sinkhorn2(None, None, M, 0.1, **{ours: 100, pots: 100})
+
+
+def test_pot_method_names():
+    M = point_clouds(10)
+    assert nl.ot.sinkhorn(None, None, M, 0.1, "sinkhorn_stabilized").method == "log"
+    assert nl.ot.sinkhorn(None, None, M, 0.1, method="sinkhorn_knopp").method == "sinkhorn"
+    with pytest.raises(ValueError, match="greenkhorn.*not implemented"):
+        nl.ot.sinkhorn(None, None, M, 0.1, method="greenkhorn")
+    with pytest.raises(TypeError, match="`log` must be"):
+        nl.ot.sinkhorn(None, None, M, 0.1, log="yes")
+
+
+def test_verbose_prints_a_summary(capsys):
+    nl.ot.sinkhorn(None, None, point_clouds(10), 0.1, verbose=True)
+    out = capsys.readouterr().out
+    assert "converged=True" in out and "iterations" in out
+
+
+def test_result_repr_is_compact():
+    res = nl.ot.sinkhorn(None, None, point_clouds(300), 0.1)
+    text = repr(res)
+    assert "plan=array(shape=(300, 300), dtype=float64)" in text
+    assert "converged=True" in text and len(text) < 400
 
 
 def test_demos_pass():

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
+from .._results import CompactRepr
 from .._validation import check_array, check_bool, check_int, check_option, check_scalar
 from . import _kernels  # noqa: F401  (registers the kernels)
 
@@ -69,8 +70,8 @@ class ConvergenceWarning(UserWarning):
     """An OT solver stopped before reaching its tolerance (see ``OTResult.converged``)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class OTResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class OTResult(CompactRepr):
     """Result of an entropic optimal transport solve.
 
     Attributes
@@ -99,6 +100,12 @@ class OTResult:
     method : str
         The method that ran (``"sns"`` reports whether Newton steps were taken through
         ``n_newton``).
+
+    Notes
+    -----
+    ``np.asarray(result)`` is the plan (for a NumPy plan), so code written for POT's
+    ``ot.sinkhorn``, which returns the plan itself, can convert the result; its repr
+    shows shapes, dtypes and scalars only.
     """
 
     plan: object
@@ -112,6 +119,17 @@ class OTResult:
     violation: float
     history: np.ndarray
     method: str
+
+    def __array__(self, dtype=None, copy=None):
+        plan = self.plan
+        if not isinstance(plan, np.ndarray):
+            raise TypeError(
+                f"OTResult.__array__: the plan is a {type(plan).__module__}.{type(plan).__name__}; "
+                "use result.plan (no implicit device-to-host copy)"
+            )
+        if copy:
+            return np.array(plan, dtype=dtype, copy=True)
+        return plan if dtype is None else plan.astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -619,24 +637,105 @@ def _embed(x, idx, length, axis, fill, xp):
 # ----------------------------------------------------------------------------- public
 
 
+# POT's method names, as numlab's methods
+_POT_METHODS = {
+    "sinkhorn_knopp": "sinkhorn",
+    "sinkhorn_log": "log",
+    "sinkhorn_stabilized": "log",
+    "sinkhorn_epsilon_scaling": "log",
+}
+
+
+def _method(method):
+    if isinstance(method, str) and method.lower() in _POT_METHODS:
+        return _POT_METHODS[method.lower()]
+    if isinstance(method, str) and method.lower() in ("greenkhorn", "screenkhorn"):
+        raise ValueError(
+            f"`method` {method!r} (a POT method) is not implemented in numlab; use one of "
+            f"{METHODS} or POT's names {tuple(_POT_METHODS)}"
+        )
+    return check_option(method, "method", METHODS)
+
+
+def _alias(ours, ours_name, pots, pots_name):
+    """The value of an argument that POT spells ``pots_name``; both at once is an error."""
+    if ours is not None and pots is not None:
+        raise TypeError(
+            f"`{ours_name}` and `{pots_name}` (POT's name for `{ours_name}`) were both given; "
+            "pass one of them"
+        )
+    return pots if ours is None else ours
+
+
+def default_tol(dtype, mass):
+    """The default ``tol``: ``1e-9`` times the total mass in float64, ``1e-5`` in float32."""
+    return (1e-9 if np.finfo(dtype).eps < 1e-12 else 1e-5) * mass
+
+
+def _log_dict(res, reg, xp):
+    """POT's ``log`` dictionary (``err``, ``niter``, ``u``, ``v``, ``log_u``, ``log_v``)."""
+    log_u, log_v = res.f / reg, res.g / reg
+    if _backend.is_numpy(xp):
+        with np.errstate(over="ignore", under="ignore"):
+            u, v = np.exp(log_u), np.exp(log_v)
+    else:
+        u, v = xp.exp(log_u), xp.exp(log_v)
+    return {
+        "err": [float(e) for e in res.history],
+        "niter": res.n_iter,
+        "u": u,
+        "v": v,
+        "log_u": log_u,
+        "log_v": log_v,
+        "cost": res.cost,
+        "converged": res.converged,
+        "violation": res.violation,
+        "result": res,
+    }
+
+
 def sinkhorn(
     a,
     b,
     M,
     reg,
-    *,
     method="sns",
-    tol=1e-9,
-    max_iter=10_000,
+    *,
+    tol=None,
+    max_iter=None,
     n_sinkhorn=None,
     density=None,
     switch_tol=1e-2,
     warn=True,
+    log=None,
+    verbose=False,
+    numItermax=None,
+    stopThr=None,
 ):
     """Entropic optimal transport plan between histograms ``a`` and ``b``.
 
     Solves ``min_P <P, M> + reg * sum_ij P_ij (log P_ij - 1)`` subject to
     ``P 1 = a`` and ``P^T 1 = b`` (POT's ``ot.sinkhorn`` problem and conventions).
+
+    **Coming from POT.** POT's call ``ot.sinkhorn(a, b, M, reg, method, numItermax=,
+    stopThr=, verbose=, log=)`` works unchanged; it differs from POT in exactly these
+    points:
+
+    - the return value: without ``log`` an :class:`OTResult` (``result.plan`` is POT's
+      return value, and ``np.asarray(result)`` is the plan); ``log=False`` returns the
+      plan alone and ``log=True`` the pair ``(plan, log_dict)``, as POT;
+    - ``method``: the default is ``"sns"`` (POT: ``"sinkhorn"``); POT's
+      ``"sinkhorn_knopp"`` means ``"sinkhorn"``, and ``"sinkhorn_log"``,
+      ``"sinkhorn_stabilized"``, ``"sinkhorn_epsilon_scaling"`` mean ``"log"`` (which
+      stabilises and, at small ``reg``, scales epsilon by itself); ``"greenkhorn"`` and
+      ``"screenkhorn"`` are refused;
+    - ``numItermax`` is ``max_iter`` (default 10 000, POT's 1000) and ``stopThr`` is
+      ``tol``, measured on numlab's violation ``||P 1 - a||_1 + ||P^T 1 - b||_1``
+      (POT's ``sinkhorn_knopp`` measures ``||P^T 1 - b||_2``, every 10 iterations): the
+      same threshold is stricter here. Giving both names of one argument is a
+      ``TypeError``;
+    - ``verbose=True`` prints one summary line (POT prints a table every 200
+      iterations); ``warmstart`` and POT's extra ``**kwargs`` are not accepted.
 
     Parameters
     ----------
@@ -662,10 +761,14 @@ def sinkhorn(
         stable as log-sum-exp iterations at the price of two matrix-vector products.
         ``"sinkhorn"``: classic scaling on ``exp(-M / reg)`` (POT's ``sinkhorn_knopp``);
         breaks down at small ``reg``, which is then reported, never returned as NaN.
-    tol : float
-        Target marginal violation ``||P 1 - a||_1 + ||P^T 1 - b||_1``.
-    max_iter : int
-        Maximum number of iterations (Sinkhorn and Newton together).
+    tol : float, optional
+        Target marginal violation ``||P 1 - a||_1 + ||P^T 1 - b||_1``. None (default):
+        ``1e-9 * sum(a)`` in float64 and ``1e-5 * sum(a)`` in float32 (whose floor is
+        about 1e-7 to 1e-6 of the mass), so that float32 input converges without a
+        warning at the default. ``stopThr`` is POT's name for it.
+    max_iter : int, optional
+        Maximum number of iterations (Sinkhorn and Newton together); None (default):
+        10 000. ``numItermax`` is POT's name for it.
     n_sinkhorn : int, optional
         ``"sns"`` only: switch to Newton after exactly this many Sinkhorn iterations
         (the paper's ``N1``) instead of the adaptive rule.
@@ -679,12 +782,27 @@ def sinkhorn(
         ``"sns"`` only: violation below which the Newton stage may start.
     warn : bool
         Issue a :class:`ConvergenceWarning` when ``tol`` is not reached.
+    log : bool, optional
+        POT's ``log``. None (default): return an :class:`OTResult`. False: return the
+        plan alone (POT's ``log=False``). True: return ``(plan, log_dict)`` with POT's
+        keys ``"err"`` (the violation history), ``"niter"``, ``"u"``, ``"v"``
+        (``plan = u[:, None] * exp(-M / reg) * v[None, :]``; they over- or underflow to
+        ``inf`` / 0 at small ``reg``, where POT's ``sinkhorn_knopp`` fails), ``"log_u"``,
+        ``"log_v"`` (``f / reg``, ``g / reg``: always finite on the support), and
+        numlab's ``"cost"``, ``"converged"``, ``"violation"`` and ``"result"`` (the
+        :class:`OTResult`).
+    verbose : bool
+        Print a one-line summary of the solve (iterations, violation, convergence).
+    numItermax, stopThr : optional
+        POT's names of ``max_iter`` and ``tol`` (aliases; give one name of each).
 
     Returns
     -------
-    OTResult
-        ``plan``, ``cost``, potentials ``f`` and ``g``, iteration counts, ``converged``,
-        ``violation`` and ``history``.
+    OTResult, or the plan, or (plan, dict)
+        By default an :class:`OTResult`: ``plan``, ``cost``, potentials ``f`` and
+        ``g``, iteration counts, ``converged``, ``violation`` and ``history``. With
+        ``log=False`` the plan (array of shape (n, m), the namespace, device and dtype
+        of ``M``), with ``log=True`` the plan and the dictionary described at ``log``.
 
     Raises
     ------
@@ -724,12 +842,39 @@ def sinkhorn(
     >>> res = nl.ot.sinkhorn(None, None, M / M.max(), 1e-3)
     >>> bool(res.converged), res.plan.shape
     (True, (50, 50))
+
+    POT's call and return values:
+
+    >>> P, log = nl.ot.sinkhorn(None, None, M / M.max(), 1e-3, numItermax=5000, log=True)
+    >>> P.shape, sorted(log)[:4]
+    ((50, 50), ['converged', 'cost', 'err', 'log_u'])
     """
-    method = check_option(method, "method", METHODS)
+    method = _method(method)
     warn = check_bool(warn, "warn")
+    verbose = check_bool(verbose, "verbose")
+    if log is not None:
+        log = check_bool(log, "log")
+    tol = _alias(tol, "tol", stopThr, "stopThr")
+    max_iter = _alias(max_iter, "max_iter", numItermax, "numItermax")
+    res = _sinkhorn(
+        a, b, M, reg, method=method, tol=tol, max_iter=max_iter, n_sinkhorn=n_sinkhorn,
+        density=density, switch_tol=switch_tol, warn=warn, verbose=verbose,
+    )
+    if log is None:
+        return res
+    if log:
+        return res.plan, _log_dict(res, float(reg), _backend.namespace(res.plan))
+    return res.plan
+
+
+def _sinkhorn(a, b, M, reg, *, method, tol, max_iter, n_sinkhorn, density, switch_tol, warn,
+              verbose=False):
+    """The solve behind :func:`sinkhorn` and :func:`sinkhorn2` (arguments resolved)."""
     xp, a, b, M, reg = _check_inputs(a, b, M, reg)
+    if tol is None:
+        tol = default_tol(_backend.numpy_dtype(M.dtype, xp), float(xp.sum(a)))
     tol = check_scalar(tol, "tol", low=0)
-    max_iter = check_int(max_iter, "max_iter", low=1)
+    max_iter = check_int(10_000 if max_iter is None else max_iter, "max_iter", low=1)
     if n_sinkhorn is not None:
         n_sinkhorn = check_int(n_sinkhorn, "n_sinkhorn", low=1)
     if density is not None:
@@ -760,6 +905,12 @@ def sinkhorn(
             ConvergenceWarning,
             stacklevel=2,
         )
+    if verbose:
+        print(
+            f"sinkhorn(method={method!r}): {out['n_sinkhorn'] + out['n_newton']} iterations "
+            f"({out['n_sinkhorn']} Sinkhorn, {out['n_newton']} Newton), marginal violation "
+            f"{out['violation']:.3e}, tol={tol:.3g}, converged={bool(converged)}"
+        )
     return OTResult(
         plan=plan,
         cost=out["cost"],
@@ -775,8 +926,30 @@ def sinkhorn(
     )
 
 
-def sinkhorn2(a, b, M, reg, **kwargs):
+def sinkhorn2(
+    a,
+    b,
+    M,
+    reg,
+    method="sns",
+    *,
+    tol=None,
+    max_iter=None,
+    n_sinkhorn=None,
+    density=None,
+    switch_tol=1e-2,
+    warn=True,
+    log=False,
+    verbose=False,
+    numItermax=None,
+    stopThr=None,
+):
     """Entropic OT cost ``<P, M>``, batched over several target histograms.
+
+    POT's ``ot.sinkhorn2`` call works unchanged, with the differences listed at
+    :func:`sinkhorn` (default method, ``numItermax`` / ``stopThr`` as aliases of
+    ``max_iter`` / ``tol``, numlab's violation measure, ``verbose``); the value is POT's:
+    the transport cost ``<P, M>`` without the entropy term.
 
     Parameters
     ----------
@@ -788,14 +961,24 @@ def sinkhorn2(a, b, M, reg, **kwargs):
         Ground cost.
     reg : float
         Entropic regularisation, ``> 0``.
-    **kwargs
-        Passed to :func:`sinkhorn` (``method``, ``tol``, ...).
+    method, tol, max_iter, n_sinkhorn, density, switch_tol, warn, verbose
+        As in :func:`sinkhorn` (``warn`` defaults to True here, POT's to False).
+    log : bool
+        Also return POT's ``log`` dictionary (see :func:`sinkhorn`); a list of them,
+        one per column, when ``b`` has several columns.
+    numItermax, stopThr : optional
+        POT's names of ``max_iter`` and ``tol``.
 
     Returns
     -------
-    float or array of shape (k,)
-        The transport cost ``<P, M>`` (POT's ``sinkhorn2`` value), an array of the
-        namespace of ``M`` when ``b`` has several columns.
+    cost : 0-d array, or array of shape (k,)
+        As POT: a 0-d value of the namespace and device of ``M``, in the dtype of the
+        solve (the floating dtype of ``M`` and the weights together: float32 only when
+        all are float32); for NumPy input a NumPy scalar, ``numpy.float64`` or
+        ``numpy.float32``, which ``float()`` converts. An array of shape ``(k,)`` when
+        ``b`` has columns.
+    log : dict or list of dicts
+        With ``log=True``.
 
     Examples
     --------
@@ -805,13 +988,42 @@ def sinkhorn2(a, b, M, reg, **kwargs):
     >>> B = np.stack([np.full(4, 0.25), np.array([0.7, 0.1, 0.1, 0.1])], axis=1)
     >>> nl.ot.sinkhorn2(None, B, M / M.max(), 1e-2).shape
     (2,)
+    >>> type(nl.ot.sinkhorn2(None, None, M / M.max(), 1e-2)).__name__
+    'float64'
     """
+    method = _method(method)
+    warn = check_bool(warn, "warn")
+    verbose = check_bool(verbose, "verbose")
+    log = check_bool(log, "log")
+    opts = dict(
+        method=method,
+        tol=_alias(tol, "tol", stopThr, "stopThr"),
+        max_iter=_alias(max_iter, "max_iter", numItermax, "numItermax"),
+        n_sinkhorn=n_sinkhorn, density=density, switch_tol=switch_tol, warn=warn,
+        verbose=verbose,
+    )
     if isinstance(b, (list, tuple)) and np.ndim(b) == 2:
         b = _host_list(b, "b")
     if b is not None and hasattr(b, "ndim") and b.ndim == 2:
         M = check_array(M, "M", ndim=2)
         xp = _backend.namespace(M=M, b=b)
         b = check_array(b, "b", xp=xp, ndim=2, shape=(M.shape[1], None))
-        costs = [sinkhorn(a, b[:, k], M, reg, **kwargs).cost for k in range(b.shape[1])]
-        return _backend.asarray(np.asarray(costs), xp=xp, device=_backend.device(M), dtype=M.dtype)
-    return sinkhorn(a, b, M, reg, **kwargs).cost
+        results = [_sinkhorn(a, b[:, k], M, reg, **opts) for k in range(b.shape[1])]
+        dtype = results[0].plan.dtype
+        costs = _backend.asarray(
+            np.asarray([r.cost for r in results]), xp=xp, device=_backend.device(M), dtype=dtype
+        )
+        if log:
+            return costs, [_log_dict(r, float(reg), xp) for r in results]
+        return costs
+    res = _sinkhorn(a, b, M, reg, **opts)
+    xp = _backend.namespace(res.plan)
+    if _backend.is_numpy(xp):
+        cost = res.plan.dtype.type(res.cost)
+    else:
+        cost = _backend.asarray(
+            np.asarray(res.cost), xp=xp, device=_backend.device(res.plan), dtype=res.plan.dtype
+        )
+    if log:
+        return cost, _log_dict(res, float(reg), xp)
+    return cost
