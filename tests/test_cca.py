@@ -726,3 +726,53 @@ def test_float16_views_are_fitted_in_float32(rng):
     )
     np.testing.assert_allclose(model.x_weights_, ref.x_weights_, rtol=1e-6)
     assert nl.cca.cca(X.astype(np.float16), Y, 2).correlations.dtype == np.float64
+
+
+# ------------------------------------------------------------------ scikit-learn's conventions
+
+
+@pytest.mark.parametrize("name", ["StochasticCCA", "StochasticPLS"])
+def test_check_estimator(name):
+    """scikit-learn's own estimator checks: transformer tags, a 1-D second view, error
+    messages, pickling, fit_transform (none ran before: the transformer tags were unset)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(getattr(nl.cca, name)(random_state=0), on_fail=None)
+    assert len(results) > 40
+    failed = [
+        (r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"
+    ]
+    assert not failed
+
+
+def test_one_d_y_and_sklearn_keyword_y_as_sklearn_cca():
+    from sklearn.cross_decomposition import CCA
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 4))
+    y = X[:, 0] + 0.5 * rng.standard_normal(3000)
+    model = nl.cca.StochasticCCA(1, random_state=0).fit(X, y=y)
+    ref = CCA(1).fit(X, y)
+    # same canonical direction as scikit-learn's CCA on a 1-D y (up to sign and scale)
+    w, w_ref = model.x_weights_[:, 0], ref.x_weights_[:, 0]
+    cos = abs(w @ w_ref) / (np.linalg.norm(w) * np.linalg.norm(w_ref))
+    assert cos > 0.999
+    zx, zy = ref.transform(X, y)
+    np.testing.assert_allclose(model.score(X, y), abs(np.corrcoef(zx[:, 0], zy[:, 0])[0, 1]),
+                               rtol=1e-3)
+    # fit_transform is fit(X, Y).transform(X), scikit-learn's transformer convention
+    Z = nl.cca.StochasticCCA(1, random_state=0).fit_transform(X, y)
+    np.testing.assert_allclose(Z, model.transform(X))
+    with pytest.raises(TypeError, match="`Y` and `y`"):
+        nl.cca.StochasticCCA(1).fit(X, y, y=y)
+    with pytest.raises(ValueError, match="requires y to be passed.*`Y` is missing"):
+        nl.cca.StochasticCCA(1).fit(X)
+
+
+def test_result_reprs_are_compact():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((100, 30)), rng.standard_normal((100, 20))
+    text = repr(nl.cca.cca(X, Y, 2))
+    assert text.startswith("CCAResult(") and "shape=(30, 2)" in text and len(text) < 500

@@ -25,13 +25,14 @@ import numbers
 import numpy as np
 
 from .. import _backend
+from .._results import CompactRepr
 from .._validation import check_array, check_int, check_scalar
 
 __all__ = ["CCAResult", "cca", "pls"]
 
 
-@dataclasses.dataclass(frozen=True)
-class CCAResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class CCAResult(CompactRepr):
     """The top canonical directions of two or more views.
 
     Attributes
@@ -149,6 +150,8 @@ def check_fitted_library(x, name, fitted):
     data between libraries or devices silently.
     """
     if _backend.is_array(x) and not _backend.is_sparse(x):
+        if isinstance(x, np.ndarray) and isinstance(fitted, np.ndarray):
+            return  # NumPy, memmaps included (a model unpickled by joblib holds memmaps)
         ours, theirs = _backend.library_name(fitted), _backend.library_name(x)
         if ours != theirs:
             raise TypeError(
@@ -158,8 +161,14 @@ def check_fitted_library(x, name, fitted):
 
 
 def _is_view_sequence(X):
-    # a sequence of views, not one view given as nested lists of numbers
-    return isinstance(X, (list, tuple)) and len(X) and not isinstance(X[0], numbers.Number)
+    # a sequence of views, not one view given as nested lists of numbers (rows)
+    if not isinstance(X, (list, tuple)) or not len(X) or isinstance(X[0], numbers.Number):
+        return False
+    first = X[0]
+    if isinstance(first, (list, tuple)):
+        # a list of rows of numbers is one view; a list of lists of rows, views
+        return bool(len(first)) and isinstance(first[0], (list, tuple))
+    return True
 
 
 def view_names(X, n_views, name_x="X", name_y="Y"):

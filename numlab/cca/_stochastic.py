@@ -13,9 +13,10 @@ import warnings
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator
+    from sklearn.base import BaseEstimator, TransformerMixin
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.validation import check_array as sk_check_array
+    from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "numlab.cca.StochasticCCA needs scikit-learn (pip install scikit-learn); "
@@ -187,7 +188,33 @@ class _Plateau:
         return lr / _CUT
 
 
-class StochasticCCA(BaseEstimator):
+def _is_foreign(X) -> bool:
+    """True for arrays that scikit-learn's validation would convert to NumPy (CuPy, ...)."""
+    return _backend.is_array(X) and not isinstance(X, np.ndarray)
+
+
+def _second_view(Y, y):
+    """``Y``, or scikit-learn's keyword ``y`` for it (pipelines and checks pass ``y=``)."""
+    if y is not None:
+        if Y is not None:
+            raise TypeError("`Y` and `y` (scikit-learn's name for `Y`) were both given; pass one")
+        return y
+    return Y
+
+
+def _renamed(exc, name):
+    """Raise ``exc`` again naming ``name`` when scikit-learn's message does not (its
+    words are kept: check_estimator matches them)."""
+    message = str(exc)
+    if message.startswith(f"Input {name} contains"):  # NaN or infinity
+        first = message.splitlines()[0]
+        raise ValueError(f"`{name}` must contain only finite values: {first}") from None
+    if f"`{name}`" in message or message.startswith(f"Input {name}"):
+        raise exc
+    raise type(exc)(f"`{name}` is not valid input: {message}") from None
+
+
+class StochasticCCA(TransformerMixin, BaseEstimator):
     """Stochastic (regularised, multiview) CCA by SGD on the Eckhart-Young loss.
 
     Minimises the unconstrained loss of Chapman, Aguila & Wells (2024),
@@ -587,23 +614,83 @@ class StochasticCCA(BaseEstimator):
             constraints.append((1 - c) * block + c * (W.T @ W) if c else block)
         return solve_gep(cov, [k] * len(views), constraints, k, xp)
 
+    # ------------------------------------------------------------------ validation
+
+    def _sk_views(self, X, Y, *, reset):
+        """``(X, Y)`` checked as scikit-learn checks them, for the two-view NumPy path.
+
+        As scikit-learn's CCA / PLSCanonical: a 1-D ``Y`` is one feature (a column);
+        lists, object arrays of numbers and read-only memmaps are converted; complex
+        data, NaN, infinity, empty arrays are refused with scikit-learn's messages
+        (naming the view). A sequence of views (``Y`` omitted) and CuPy / array-API
+        views go through numlab's own checks, keeping their library and device.
+        """
+        if Y is None and _is_view_sequence(X):
+            return X, Y
+        if Y is None and reset:
+            # scikit-learn's words (check_estimator matches them), then numlab's
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "`Y` is missing; pass two views X, Y or a sequence of views"
+            )
+        if _is_foreign(X) or _is_foreign(Y):
+            if Y is not None and getattr(Y, "ndim", 2) == 1:
+                xp = _backend.namespace(Y)
+                Y = xp.reshape(Y, (Y.shape[0], 1))
+            return X, Y
+        def dtypes(v):
+            # float16 is fitted in float32 (numlab's rule); other non-float types in float64
+            half = getattr(v, "dtype", None) == np.float16
+            return [np.float32, np.float64] if half else [np.float64, np.float32]
+
+        expected = getattr(self, "n_features_in_", None)
+        shape = getattr(X, "shape", None)
+        width = tuple(shape)[1:2] if shape is not None and len(shape) == 2 else ()
+        if not reset and expected is not None and width and width[0] != expected:
+            name = type(self).__name__
+            raise ValueError(
+                f"`X` must have {expected} features (columns), as in fit; got {width[0]} "
+                f"(X has {width[0]} features, but {name} is expecting {expected} features as input)"
+            )
+        try:
+            # np.asarray: a memmap (or other subclass) in gives plain arrays out
+            X = np.asarray(validate_data(self, X, dtype=dtypes(X), reset=reset))
+        except (TypeError, ValueError) as exc:
+            _renamed(exc, "X")
+        if Y is not None:
+            try:
+                Y = sk_check_array(
+                    Y, dtype=dtypes(Y), ensure_2d=False, input_name="Y", estimator=self
+                )
+            except (TypeError, ValueError) as exc:
+                _renamed(exc, "Y")
+            Y = np.asarray(Y)
+            if Y.ndim == 1:
+                Y = Y.reshape(-1, 1)
+        return X, Y
+
     # ------------------------------------------------------------------ public API
 
-    def fit(self, X, Y=None):
+    def fit(self, X, Y=None, *, y=None):
         """Fit on two views ``X, Y`` (or a sequence of views in ``X``).
 
         Parameters
         ----------
         X : array (n_samples, n_features_x) or sequence of arrays
             The first view, or a sequence of two or more views (then ``Y`` is omitted).
-        Y : array (n_samples, n_features_y), optional
-            The second view, with the same samples as ``X``.
+        Y : array (n_samples, n_features_y) or (n_samples,), optional
+            The second view, with the same samples as ``X``; a 1-D ``Y`` is one
+            feature (as in scikit-learn's CCA).
+        y : array, optional
+            scikit-learn's name for ``Y`` (pipelines pass ``y=``); give one of them.
 
         Returns
         -------
         object
             The fitted estimator (``self``).
         """
+        Y = _second_view(Y, y)
+        X, Y = self._sk_views(X, Y, reset=True)
         views, xp, _ = check_views(X, Y)
         views = [_row_major(v, xp) for v in views]
         self._check_params(views)
@@ -611,7 +698,9 @@ class StochasticCCA(BaseEstimator):
         n = views[0].shape[0]
         batch = min(self._batch, n)
         if batch < (4 if self.unbiased else 2):
-            raise ValueError(f"`X` must have at least {4 if self.unbiased else 2} samples; got {n}")
+            raise ValueError(
+                f"`X` must have at least {4 if self.unbiased else 2} samples; got {n} sample(s)"
+            )
         self.means_ = [xp.mean(v, axis=0) for v in views]
         self._seen = n  # partial_fit may go on from here
         self._start(views, xp, rng)
@@ -684,7 +773,7 @@ class StochasticCCA(BaseEstimator):
         self._order(views, xp)
         return self
 
-    def partial_fit(self, X, Y=None):
+    def partial_fit(self, X, Y=None, *, y=None):
         """One gradient step on a mini-batch (for streams of mini-batches).
 
         The first call sets the preconditioner from this batch; the means are running
@@ -705,6 +794,8 @@ class StochasticCCA(BaseEstimator):
         object
             The updated estimator (``self``).
         """
+        Y = _second_view(Y, y)
+        X, Y = self._sk_views(X, Y, reset=not hasattr(self, "_params"))
         views, xp, _ = check_views(X, Y)
         n = views[0].shape[0]
         if n < (4 if self.unbiased else 2):
@@ -742,6 +833,7 @@ class StochasticCCA(BaseEstimator):
 
     def _check_transform_input(self, X, Y):
         check_is_fitted(self, "weights_")
+        X, Y = self._sk_views(X, Y, reset=False)
         raw = list(X) if _is_view_sequence(X) else [X, Y]
         for name, v in zip(view_names(X, len(raw)), raw, strict=False):
             check_fitted_library(v, name, self.weights_[0])
@@ -761,7 +853,7 @@ class StochasticCCA(BaseEstimator):
                 )
         return views, xp
 
-    def transform(self, X, Y=None):
+    def transform(self, X, Y=None, *, y=None):
         """Project the views on the canonical directions.
 
         Parameters
@@ -778,14 +870,42 @@ class StochasticCCA(BaseEstimator):
         (Zx, Zy, ...) : tuple of arrays
             When two or more views are given.
         """
-        views, xp = self._check_transform_input(X, Y)
+        views, xp = self._check_transform_input(X, _second_view(Y, y))
         out = tuple(
             (v - xp.astype(m, v.dtype)) @ xp.astype(W, v.dtype)
             for v, m, W in zip(views, self.means_, self.weights_, strict=False)
         )
         return out[0] if len(out) == 1 else out
 
-    def score(self, X, Y=None):
+    def fit_transform(self, X, Y=None, *, y=None):
+        """Fit, then project ``X``: ``fit(X, Y).transform(X)``.
+
+        scikit-learn's transformer convention (what a ``Pipeline`` expects); its
+        ``CCA.fit_transform(X, y)`` returns both views' scores instead, which is
+        ``fit(X, Y).transform(X, Y)`` here.
+
+        Parameters
+        ----------
+        X, Y, y
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        Zx : array (n_samples, n_components)
+            The projection of ``X``; a tuple of every view's projection when ``X`` is
+            a sequence of views.
+        """
+        self.fit(X, _second_view(Y, y))
+        return self.transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # two views: the second goes where scikit-learn passes y (1-D: one feature)
+        tags.target_tags.required = True
+        tags.target_tags.one_d_labels = False
+        return tags
+
+    def score(self, X, Y=None, *, y=None):
         """Total canonical correlation captured on ``(X, Y)``.
 
         The sum of the canonical correlations between the views' projections (the
@@ -804,7 +924,7 @@ class StochasticCCA(BaseEstimator):
         float
             The sum of the canonical correlations (MCCA eigenvalues) of the projections.
         """
-        views, xp = self._check_transform_input(X, Y)
+        views, xp = self._check_transform_input(X, _second_view(Y, y))
         if len(views) < 2:
             raise ValueError("`Y` is missing: the score needs every view")
         projections = self.transform(views)
