@@ -667,8 +667,18 @@ def test_bad_input():
         rmt.eigsh(mv, 10, which="XX")
     with pytest.raises(ValueError, match="`v0` must be a non-zero vector"):
         rmt.lanczos(mv, 10, 3, v0=np.zeros(10))
-    with pytest.raises(TypeError, match="`matvec` must be callable"):
-        rmt.eigsh(A, 10)
+    with pytest.raises(TypeError, match="`A` must be a matvec callable"):
+        rmt.eigsh("A", 10)
+    with pytest.raises(TypeError, match="`n` is missing"):
+        rmt.eigsh(mv)
+    with pytest.raises(ValueError, match="`A` must be square"):
+        rmt.eigsh(A[:, :5])
+    with pytest.raises(ValueError, match="`n` must be the size of `A`"):
+        rmt.eigsh(A, 9)
+    with pytest.raises(TypeError, match="`n_eig` and `k`"):
+        rmt.eigsh(A, n_eig=1, k=1)
+    with pytest.raises(TypeError, match="`max_matvec` and `maxiter`"):
+        rmt.eigsh(A, max_matvec=5, maxiter=5)
     with pytest.raises(TypeError, match="`rng` must be None"):
         rmt.lanczos(mv, 10, 3, rng=np.random.RandomState(0))
     hvp = lambda v, idx=None: A @ v  # noqa: E731
@@ -794,3 +804,52 @@ def test_gradient_noise_scale_and_measured_rate_bad_input():
         nl.rmt.gradient_noise_scale(lambda idx=None: np.full(model.n_params, np.nan), 64, rng=0)
     with pytest.raises(ValueError, match="`seeds` must be a non-empty sequence"):
         nl.rmt.measure_max_learning_rate(model, 8, seeds=())
+
+
+# ----------------------------------------------------------------------------- SciPy's eigsh
+
+
+def _indefinite(n=60, seed=3):
+    r = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(r.standard_normal((n, n)))
+    values = np.concatenate([-np.linspace(5.0, 9.0, 3), np.linspace(0.0, 4.0, n - 3)])
+    return (Q * values) @ Q.T
+
+
+@pytest.mark.parametrize("kind", ["array", "csr", "LinearOperator", "matvec"])
+def test_eigsh_takes_scipys_inputs_and_unpacks_as_scipy(kind):
+    import scipy.sparse
+    import scipy.sparse.linalg as sla
+
+    A = _indefinite()
+    operand = {
+        "array": A,
+        "csr": scipy.sparse.csr_matrix(A),
+        "LinearOperator": sla.aslinearoperator(A),
+        "matvec": lambda v: A @ v,
+    }[kind]
+    n = 60 if kind == "matvec" else None
+    w_ref, v_ref = sla.eigsh(A, k=3, which="LM")
+    w, v = rmt.eigsh(operand, n, k=3, which="LM", tol=1e-10, max_matvec=60, rng=0)
+    np.testing.assert_allclose(w, w_ref, atol=1e-8)  # both ascending
+    assert v.shape == (60, 3)
+    np.testing.assert_allclose(np.abs(np.sum(v * v_ref, axis=0)), 1.0, atol=1e-6)
+    res = rmt.eigsh(operand, n, k=3, which="LM", tol=1e-10, max_matvec=60, rng=0)
+    assert res[0] is res.values and len(res) == 2 and res.converged
+
+
+def test_eigsh_default_which_differs_from_scipy_as_documented():
+    import scipy.sparse.linalg as sla
+
+    A = _indefinite()
+    w_lm = sla.eigsh(A, k=1)[0]  # SciPy's default "LM": the -9 end
+    w_la = rmt.eigsh(A, tol=1e-10, max_matvec=60, rng=0).values  # numlab's "LA": the top
+    np.testing.assert_allclose(w_lm, [-9.0], atol=1e-8)
+    np.testing.assert_allclose(w_la, [4.0], atol=1e-8)
+    assert "LM" in rmt.eigsh.__doc__ and "Different default from SciPy" in rmt.eigsh.__doc__
+
+
+def test_eig_result_repr_is_compact():
+    res = rmt.eigsh(_indefinite(), k=2, rng=0)
+    text = repr(res)
+    assert "vectors=array(shape=(60, 2), dtype=float64)" in text and len(text) < 400

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from .. import _backend
+from .._results import CompactRepr
 from .._validation import (
     check_array,
     check_int,
@@ -410,8 +411,8 @@ def _threshold(fails, start, rtol, limit):
 # --------------------------------------------------------------------------- batch curvature
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchCurvature:
+@dataclasses.dataclass(frozen=True, repr=False)
+class BatchCurvature(CompactRepr):
     """The top eigenvalue of the mini-batch Hessian against batch size.
 
     Parameters
@@ -578,8 +579,8 @@ def batch_curvature(
 # --------------------------------------------------------------------------- the scaling law
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchScalingFit:
+@dataclasses.dataclass(frozen=True, repr=False)
+class BatchScalingFit(CompactRepr):
     """The fit ``lambda(B) = lambda_full + slope * c(B)`` of batch curvature against batch size.
 
     Parameters
@@ -756,8 +757,8 @@ def fit_batch_scaling(batch_sizes, lambdas, *, n_samples=None, sigma=None):
 # --------------------------------------------------------------------------- learning rates
 
 
-@dataclasses.dataclass(frozen=True)
-class LRResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class LRResult(CompactRepr):
     """The largest linearly stable learning rate at a batch size.
 
     ``float(result)`` is the learning rate.
@@ -1200,8 +1201,8 @@ def scale_learning_rate(lr, batch_from, batch_to, optimizer="sgd", *, critical_b
 # --------------------------------------------------------------------------- gradient noise scale
 
 
-@dataclasses.dataclass(frozen=True)
-class NoiseScale:
+@dataclasses.dataclass(frozen=True, repr=False)
+class NoiseScale(CompactRepr):
     """McCandlish et al.'s gradient noise scales.
 
     Parameters

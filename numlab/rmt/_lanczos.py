@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from .. import _backend
+from .._results import CompactRepr
 from .._validation import (
     check_array,
     check_bool,
@@ -354,8 +355,8 @@ def _ritz_pairs(alpha, beta):
 # --------------------------------------------------------------------------- eigsh
 
 
-@dataclasses.dataclass(frozen=True)
-class EigResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class EigResult(CompactRepr):
     """Extremal eigenpairs of a symmetric operator with a residual certificate.
 
     Parameters
@@ -382,6 +383,12 @@ class EigResult:
         Lanczos steps (equal to ``n_matvec``).
     history : tuple of float
         Largest relative residual of the wanted pairs after each step.
+
+    Notes
+    -----
+    The result unpacks as SciPy's ``eigsh`` return value: ``w, v = result`` gives
+    ``values`` and ``vectors`` (``result[0]``, ``result[1]`` too); the other fields are
+    attributes.
     """
 
     values: np.ndarray
@@ -392,6 +399,15 @@ class EigResult:
     converged: bool
     n_iter: int
     history: tuple
+
+    def __iter__(self):
+        return iter((self.values, self.vectors))
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return (self.values, self.vectors)[index]
 
 
 def _wanted(theta, n_eig, which):
@@ -420,13 +436,86 @@ def _error_estimates(theta, residuals):
     return np.minimum(residuals, residuals**2 / np.maximum(gaps, np.finfo(np.float64).tiny))
 
 
+def _operator(A, n):
+    """``(matvec, n, template)`` for a callable, an array, a sparse matrix or a LinearOperator."""
+    if _backend.is_sparse(A):
+        kind, shape = "sparse matrix", tuple(A.shape)
+    elif _backend.is_array(A):
+        A = check_array(A, "A", ndim=2)
+        kind, shape = "array", tuple(A.shape)
+    elif hasattr(A, "matvec") and hasattr(A, "shape"):  # scipy.sparse.linalg.LinearOperator
+        kind, shape = "LinearOperator", tuple(A.shape)
+    elif callable(A):
+        if n is None:
+            raise TypeError("`n` is missing: pass the dimension with a matvec callable")
+        return A, check_int(n, "n", low=1), None
+    else:
+        raise TypeError(
+            "`A` must be a matvec callable (with `n`), an array, a sparse matrix or a "
+            f"LinearOperator; got {type(A).__name__}"
+        )
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"`A` must be square; got a {kind} of shape {shape}")
+    if n is not None and check_int(n, "n", low=1) != shape[0]:
+        raise ValueError(f"`n` must be the size of `A` ({shape[0]}) or omitted; got {n}")
+    if kind == "array":
+        return (lambda v: A @ v), shape[0], A
+    dtype = np.dtype(getattr(A, "dtype", None) or np.float64)
+    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    if kind == "LinearOperator":
+        return (lambda v: np.ravel(A.matvec(v))), shape[0], np.empty(0, dtype=dtype)
+    if type(A).__module__.startswith("cupyx"):
+        import cupy
+
+        return (lambda v: A @ v), shape[0], cupy.empty(0, dtype=dtype)
+    return (lambda v: A @ v), shape[0], np.empty(0, dtype=dtype)
+
+
+def _alias(ours, ours_name, scipy_value, scipy_name, default):
+    if ours is not None and scipy_value is not None:
+        raise TypeError(
+            f"`{ours_name}` and `{scipy_name}` (SciPy's name for `{ours_name}`) were both "
+            "given; pass one of them"
+        )
+    value = scipy_value if ours is None else ours
+    return default if value is None else value
+
+
 def eigsh(
-    matvec, n, *, n_eig=1, which="LA", tol=1e-6, max_matvec=300, v0=None, rng=None, like=None
+    A,
+    n=None,
+    *,
+    n_eig=None,
+    which="LA",
+    tol=1e-6,
+    max_matvec=None,
+    v0=None,
+    rng=None,
+    like=None,
+    k=None,
+    maxiter=None,
 ):
     """Extremal eigenpairs of a symmetric operator by Lanczos with full re-orthogonalisation.
 
-    The matrix-free counterpart of :func:`scipy.sparse.linalg.eigsh` for Hessians given
-    by Hessian-vector products. Lanczos runs one matvec at a time and stops as soon as
+    The counterpart of :func:`scipy.sparse.linalg.eigsh` for Hessians given by
+    Hessian-vector products (a ``matvec`` callable and the dimension ``n``), and for
+    SciPy's inputs: a dense array, a sparse matrix or a ``LinearOperator``.
+
+    .. warning::
+
+       **Different default from SciPy:** ``which="LA"`` (largest algebraic, the top of
+       a Hessian's spectrum), where SciPy's default is ``"LM"`` (largest magnitude).
+       They agree on positive semi-definite operators; on an indefinite one pass
+       ``which="LM"`` to get SciPy's eigenvalues. Also: ``n_eig`` (alias ``k``)
+       defaults to 1 (SciPy: 6); ``tol`` is relative and must be in ``(0, 1)`` (SciPy's
+       ``tol=0``, machine precision, is refused); ``max_matvec`` (alias ``maxiter``)
+       counts matvecs (default 300); shift-invert (``sigma``), the generalized problem
+       (``M``), ``ncv`` and ``return_eigenvectors`` are not accepted.
+
+    The result unpacks as SciPy's does, ``w, v = eigsh(A, k=2)``, eigenvalues in
+    ascending order, and carries the certificate below as attributes.
+
+    Lanczos runs one matvec at a time and stops as soon as
     the estimated eigenvalue error of every wanted Ritz pair, ``min(r, r**2 / gap)``
     for the residual ``r = ||A y - theta y||``, is at most ``tol * |theta|``. The result
     also carries the residuals themselves: a certificate (Weyl) that an eigenvalue lies
@@ -435,31 +524,37 @@ def eigsh(
 
     Parameters
     ----------
-    matvec : callable
-        ``matvec(v) -> A v`` for a symmetric ``A``; 1-D arrays of length ``n`` on the
-        caller's backend.
-    n : int
-        Dimension of the operator.
-    n_eig : int
-        Number of eigenpairs wanted.
+    A : callable, array, sparse matrix or LinearOperator
+        The symmetric operator: ``matvec(v) -> A v`` (1-D arrays of length ``n`` on the
+        caller's backend), or SciPy's inputs, a square array (NumPy, CuPy, any
+        array-API library: the vectors take its library, device and dtype), a sparse
+        matrix (SciPy or CuPy) or a ``scipy.sparse.linalg.LinearOperator``.
+    n : int, optional
+        Dimension of the operator: required with a callable, else ``A.shape[0]``.
+    n_eig : int, optional
+        Number of eigenpairs wanted (default 1); ``k`` is SciPy's name for it.
     which : {"LA", "SA", "BE", "LM"}
         Largest algebraic, smallest algebraic, both ends (half from each end), or
         largest magnitude.
     tol : float
         Relative tolerance on the eigenvalue error estimate, in ``(0, 1)``.
-    max_matvec : int
-        Largest number of matvecs (Lanczos steps); at most ``n`` are used.
+    max_matvec : int, optional
+        Largest number of matvecs (Lanczos steps), default 300; at most ``n`` are used.
+        ``maxiter`` is SciPy's name for it.
     v0 : array of shape (n,), optional
         Start vector; sets the backend, device and dtype of the result vectors.
     rng : None, int or numpy.random.Generator
         Seed of the random start vector.
     like : array, optional
         Backend, device and dtype template when ``v0`` is None (see :func:`lanczos`).
+    k, maxiter : int, optional
+        SciPy's names of ``n_eig`` and ``max_matvec`` (give one name of each).
 
     Returns
     -------
     EigResult
-        ``values``, ``vectors``, ``residuals``, ``errors``, ``n_matvec``, ``converged``.
+        ``values`` (ascending), ``vectors``, ``residuals``, ``errors``, ``n_matvec``,
+        ``converged``; ``w, v = result`` unpacks as SciPy's ``(w, v)``.
 
     Warns
     -----
@@ -479,16 +574,23 @@ def eigsh(
     >>> res = nl.rmt.eigsh(lambda v: A @ v, 500, rng=0)
     >>> bool(abs(res.values[-1] - 10.0) < 1e-5), res.converged
     (True, True)
+
+    SciPy's call, on the matrix itself:
+
+    >>> w, v = nl.rmt.eigsh(A, k=2, which="LM", rng=0)
+    >>> bool(np.allclose(w, [9.97996, 10.0], atol=1e-5)), v.shape
+    (True, (500, 2))
     """
     import warnings
 
-    n = check_int(n, "n", low=1)
-    n_eig = check_int(n_eig, "n_eig", low=1, high=n)
+    matvec, n, template = _operator(A, n)
+    n_eig = check_int(_alias(n_eig, "n_eig", k, "k", 1), "n_eig", low=1, high=n)
+    max_matvec = _alias(max_matvec, "max_matvec", maxiter, "maxiter", 300)
+    if like is None and v0 is None:
+        like = template
     check_option(which, "which", ("LA", "SA", "BE", "LM"))
     tol = check_scalar(tol, "tol", low=0.0, high=1.0, high_inclusive=False)
     max_matvec = check_int(max_matvec, "max_matvec", low=1)
-    if not callable(matvec):
-        raise TypeError(f"`matvec` must be callable; got {type(matvec).__name__}")
     k = min(max_matvec, n)
     if k < n_eig:
         raise ValueError(f"`max_matvec` must be >= n_eig = {n_eig}; got {max_matvec}")

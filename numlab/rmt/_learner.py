@@ -7,14 +7,15 @@ import math
 
 import numpy as np
 
+from .._results import CompactRepr
 from .._validation import check_int, check_rng, check_scalar
 from ._lanczos import spectral_density
 
 __all__ = ["SLQLearner", "SLQStep"]
 
 
-@dataclasses.dataclass(frozen=True)
-class SLQStep:
+@dataclasses.dataclass(frozen=True, repr=False)
+class SLQStep(CompactRepr):
     """Hyper-parameters set by :class:`SLQLearner` from one spectral estimate.
 
     Parameters
