@@ -183,3 +183,11 @@ def test_version_is_set_in_one_place(capsys):
     citation = pathlib.Path(numlab.__file__).parent.parent / "CITATION.cff"
     if citation.exists():  # a checkout: the citation does not repeat the version
         assert "\nversion:" not in citation.read_text()
+
+
+def test_a_closed_pipe_is_no_traceback():
+    # `numlab info | head -1`: the reader leaves after one line
+    run = subprocess.run(f"'{sys.executable}' -m numlab info | head -1", shell=True,
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.startswith("numlab")
+    assert "Traceback" not in run.stderr
