@@ -667,8 +667,11 @@ def test_bad_input():
         rmt.eigsh(mv, 10, which="XX")
     with pytest.raises(ValueError, match="`v0` must be a non-zero vector"):
         rmt.lanczos(mv, 10, 3, v0=np.zeros(10))
-    with pytest.raises(TypeError, match="`A` must be a matvec callable"):
+    with pytest.raises(TypeError, match="`A` \\(or `matvec`\\) must be a matvec callable"):
         rmt.eigsh("A", 10)
+    with pytest.raises(TypeError, match="`A` and `matvec` were both given"):
+        rmt.eigsh(A, matvec=mv)
+    np.testing.assert_allclose(rmt.eigsh(matvec=mv, n=10, rng=0).values, [10.0], rtol=1e-6)
     with pytest.raises(TypeError, match="`n` is missing"):
         rmt.eigsh(mv)
     with pytest.raises(ValueError, match="`A` must be square"):

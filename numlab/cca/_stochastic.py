@@ -229,6 +229,14 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
     and whitens the views that need it (``precondition="auto"``). With ``reg=0`` the fit
     is scale invariant: any feature may be in any units (``1e-300`` to ``1e300``).
 
+    A scikit-learn transformer that passes ``check_estimator``. **Coming from
+    scikit-learn's CCA:** ``fit(X, Y)`` takes the second view where scikit-learn takes
+    ``y`` (``y=`` is accepted too; a 1-D ``Y`` is one feature); ``transform(X, Y)``
+    returns both projections; ``fit_transform(X, Y)`` returns the projection of ``X``
+    only (the transformer convention a ``Pipeline`` relies on; scikit-learn's CCA
+    returns both); ``score`` is the total canonical correlation, not an R²; there is
+    no ``predict``. Two or more views can also be passed as a list, as cca-zoo does.
+
     Parameters
     ----------
     n_components : int, default=1

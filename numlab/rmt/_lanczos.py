@@ -451,8 +451,8 @@ def _operator(A, n):
         return A, check_int(n, "n", low=1), None
     else:
         raise TypeError(
-            "`A` must be a matvec callable (with `n`), an array, a sparse matrix or a "
-            f"LinearOperator; got {type(A).__name__}"
+            "`A` (or `matvec`) must be a matvec callable (with `n`), an array, a sparse "
+            f"matrix or a LinearOperator; got {type(A).__name__}"
         )
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"`A` must be square; got a {kind} of shape {shape}")
@@ -482,9 +482,10 @@ def _alias(ours, ours_name, scipy_value, scipy_name, default):
 
 
 def eigsh(
-    A,
+    A=None,
     n=None,
     *,
+    matvec=None,
     n_eig=None,
     which="LA",
     tol=1e-6,
@@ -529,6 +530,9 @@ def eigsh(
         caller's backend), or SciPy's inputs, a square array (NumPy, CuPy, any
         array-API library: the vectors take its library, device and dtype), a sparse
         matrix (SciPy or CuPy) or a ``scipy.sparse.linalg.LinearOperator``.
+    matvec : callable, optional
+        The callable by keyword (``eigsh(matvec=f, n=n)``, numlab's earlier spelling),
+        instead of ``A``.
     n : int, optional
         Dimension of the operator: required with a callable, else ``A.shape[0]``.
     n_eig : int, optional
@@ -583,6 +587,10 @@ def eigsh(
     """
     import warnings
 
+    if matvec is not None:
+        if A is not None:
+            raise TypeError("`A` and `matvec` were both given; pass the operator once")
+        A = matvec
     matvec, n, template = _operator(A, n)
     n_eig = check_int(_alias(n_eig, "n_eig", k, "k", 1), "n_eig", low=1, high=n)
     max_matvec = _alias(max_matvec, "max_matvec", maxiter, "maxiter", 300)
