@@ -856,3 +856,13 @@ def test_eig_result_repr_is_compact():
     res = rmt.eigsh(_indefinite(), k=2, rng=0)
     text = repr(res)
     assert "vectors=array(shape=(60, 2), dtype=float64)" in text and len(text) < 400
+
+
+def test_eigsh_takes_an_array_of_any_backend(backend):
+    """SciPy's call on a dense array of the backend: vectors in its library and dtype."""
+    A = _indefinite(40)
+    Ab = backend.asarray(A)
+    f32 = backend.float_name == "float32"
+    w, v = rmt.eigsh(Ab, k=2, which="LM", tol=1e-5 if f32 else 1e-10, max_matvec=40, rng=0)
+    assert type(v) is type(Ab) and v.dtype == Ab.dtype
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A)[:2], rtol=1e-4 if f32 else 1e-8)
