@@ -47,7 +47,9 @@ def summarize(value) -> str:
     if isinstance(value, (list, tuple)):
         if len(value) <= 4 and not any(isinstance(v, (list, tuple)) for v in value):
             inner = ", ".join(summarize(v) for v in value)
-            return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+            if isinstance(value, list):
+                return f"[{inner}]"
+            return f"({inner}{',' if len(value) == 1 else ''})"
         return f"{type(value).__name__}(len={len(value)})"
     if isinstance(value, dict):
         return f"dict(keys={sorted(map(str, value))})"

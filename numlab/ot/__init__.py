@@ -1,7 +1,10 @@
 """Entropic optimal transport, with the Sinkhorn-Newton-Sparse solver.
 
-``sinkhorn`` solves the entropic OT problem of POT's ``ot.sinkhorn`` (same arguments,
-``reg`` as in POT) by one of three methods:
+``sinkhorn`` solves the entropic OT problem of POT's ``ot.sinkhorn`` (``reg`` as in
+POT; POT's call, with ``numItermax``, ``stopThr``, ``verbose`` and ``log``, works
+unchanged, and :func:`sinkhorn`'s docstring lists exactly where it differs: the default
+method, the violation measure behind ``stopThr``, and an :class:`OTResult` returned
+unless ``log`` is given) by one of three methods:
 
 - ``"sns"`` (default): Sinkhorn-Newton-Sparse (Tang et al., ICLR 2024), a log-stable
   Sinkhorn warm start followed by Newton steps on the dual with a sparsified Hessian
