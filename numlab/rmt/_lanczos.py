@@ -530,11 +530,11 @@ def eigsh(
         caller's backend), or SciPy's inputs, a square array (NumPy, CuPy, any
         array-API library: the vectors take its library, device and dtype), a sparse
         matrix (SciPy or CuPy) or a ``scipy.sparse.linalg.LinearOperator``.
+    n : int, optional
+        Dimension of the operator: required with a callable, else ``A.shape[0]``.
     matvec : callable, optional
         The callable by keyword (``eigsh(matvec=f, n=n)``, numlab's earlier spelling),
         instead of ``A``.
-    n : int, optional
-        Dimension of the operator: required with a callable, else ``A.shape[0]``.
     n_eig : int, optional
         Number of eigenpairs wanted (default 1); ``k`` is SciPy's name for it.
     which : {"LA", "SA", "BE", "LM"}
