@@ -276,7 +276,7 @@ def tour(quick: bool = False, out=None, families=None, width=None, skip_missing=
         print("numlab tour: no algorithm family is implemented yet", file=out)
         return True
     print(f"numlab {numlab.__version__} tour{' (quick)' if quick else ''}: {len(demos)} demos "
-          "(jit: first-call compile or load of Numba kernels; run: the rest)", file=out)
+          "(jit: compiling or loading Numba kernels)", file=out)
     rows, skipped, failed = [], {}, 0
     start = time.perf_counter()
     with _jit_timer() as jit_seconds:
@@ -324,8 +324,9 @@ def tour(quick: bool = False, out=None, families=None, width=None, skip_missing=
           + (f", {len(rows) - ran} skipped" if skipped else ""), file=out)
     if skipped:
         names = ", ".join(f"{d} ({', '.join(sorted(set(f)))})" for d, f in skipped.items())
-        print(f"skipped for want of a reference library: {names}; "
-              f"{install_hint('tour')} adds them", file=out)
+        print(textwrap.fill(f"skipped for want of a reference library: {names}", width),
+              file=out)
+        print(f"  to add them: {install_hint('tour')}", file=out)
     return failed == 0
 
 

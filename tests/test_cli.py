@@ -67,6 +67,7 @@ def test_tour_skips_a_demo_whose_reference_is_missing(monkeypatch):
     assert "skipped (needs pot)" in text
     assert "1/1 checks passed" in text and "1 skipped" in text
     assert "pip install 'numlab-toolkit[tour]'" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
     # --no-skip (CI): the same demo fails, naming the extra
     out = io.StringIO()
     assert cli.tour(quick=True, out=out, skip_missing=False) is False
