@@ -277,7 +277,8 @@ def _features(x):
     [
         (lambda x: "abc", {}, TypeError, "`feature_map` must return an"),
         (lambda x: None, {}, TypeError, "`feature_map` must return an"),
-        (lambda x: _features(x) + 1j, {}, TypeError, "`feature_map` must return an .* got dtype complex"),
+        (lambda x: _features(x) + 1j, {}, TypeError,
+         "`feature_map` must return an .* got dtype complex"),
         (_features, {"rtol": -1.0}, ValueError, "`rtol` must be >= 0"),
         (_features, {"rtol": 1.5}, ValueError, "`rtol` must be < 1"),
         (_features, {"rtol": None}, TypeError, "`rtol` must be a real number"),
@@ -313,3 +314,11 @@ def test_feature_basis_list_features_and_checked_evaluation():
 
     with pytest.raises(ValueError, match=r"`feature_map` must return .* got shape \(2, 3\)"):
         nl.lstsq.FeatureBasis(wrong_rows_at_new_points, candidates)(np.zeros((4, 2)))
+
+
+def test_fit_repr_is_compact():
+    basis = nl.lstsq.LegendreBasis(10, 2)
+    fit = nl.lstsq.weighted_least_squares(lambda x: np.cos(x.sum(-1)), basis, 200, rng=0)
+    text = repr(fit)
+    assert "points=array(shape=(200, 10), dtype=float64)" in text
+    assert "sampler='volume'" in text and len(text) < 400

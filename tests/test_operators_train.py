@@ -202,6 +202,17 @@ def test_reproducible():
     assert runs[0][0] != runs[2][0]
 
 
+def test_result_repr_is_compact():
+    from conftest import BACKENDS
+
+    x, y = toy_data(BACKENDS[0])
+    result = nl.operators.train(ToyModel(BACKENDS[0]), x, y, epochs=6, batch_size=7,
+                                lr=0.05, progress=False, rng=0)
+    text = repr(result)
+    assert text.startswith("TrainResult(") and "train_loss=tuple(len=6)" in text
+    assert len(text) < 400
+
+
 def test_optimizers_and_losses():
     from conftest import BACKENDS
 

@@ -418,7 +418,8 @@ def test_bad_input():
 
 
 @pytest.mark.parametrize("like", ["cupy", 3, [1.0], object()])
-@pytest.mark.parametrize("sampler", ["optimal_iid", "volume_sampling", "repeated_dpp", "projection_dpp"])
+@pytest.mark.parametrize("sampler",
+                         ["optimal_iid", "volume_sampling", "repeated_dpp", "projection_dpp"])
 def test_like_must_be_an_array(sampler, like):
     basis = nl.lstsq.LegendreBasis(1, 3)
     args = () if sampler == "projection_dpp" else (4,) if sampler != "repeated_dpp" else (1,)
@@ -432,3 +433,12 @@ def test_feature_basis_dpp_takes_only_auto(method):
     basis = nl.lstsq.FeatureBasis(lambda x: np.c_[np.ones(len(x)), x], candidates)
     with pytest.raises(ValueError, match="`method` must be 'auto' for a FeatureBasis"):
         nl.sampling.projection_dpp(basis, method=method, rng=0)
+
+
+def test_sample_reprs_are_compact():
+    basis = nl.lstsq.LegendreBasis(10, 2)
+    text = repr(nl.sampling.optimal_iid(basis, 300, rng=0))
+    assert text.startswith("Sample(points=array(shape=(300, 10), dtype=float64)")
+    rows = nl.sampling.dpp_rows(np.random.default_rng(0).standard_normal((500, 5)), rng=0)
+    assert repr(rows).startswith("RowSample(indices=array(shape=(5,)")
+    assert len(text) < 300

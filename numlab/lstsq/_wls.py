@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from .. import _backend
+from .._results import CompactRepr
 from .._validation import check_int, check_like, check_option, check_rng, check_scalar
 
 __all__ = ["LeastSquaresFit", "IllConditionedWarning", "weighted_least_squares"]
@@ -19,8 +20,8 @@ class IllConditionedWarning(RuntimeWarning):
     """The empirical Gram matrix of a weighted least-squares fit is ill-conditioned."""
 
 
-@dataclasses.dataclass(frozen=True)
-class LeastSquaresFit:
+@dataclasses.dataclass(frozen=True, repr=False)
+class LeastSquaresFit(CompactRepr):
     """A weighted least-squares approximation ``f_n = sum_j coef_j phi_j``.
 
     Attributes

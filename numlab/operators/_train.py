@@ -38,6 +38,7 @@ import time
 import warnings
 
 from .. import _backend
+from .._results import CompactRepr
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 
 __all__ = ["Adam", "lr_schedule", "UnitGaussianNormalizer", "TrainResult", "train"]
@@ -378,8 +379,8 @@ class UnitGaussianNormalizer:
 # --------------------------------------------------------------------------- training
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
+@dataclasses.dataclass(frozen=True, repr=False)
+class TrainResult(CompactRepr):
     """What :func:`train` did, epoch by epoch.
 
     Attributes

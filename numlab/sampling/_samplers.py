@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
+from .._results import CompactRepr
 from .._validation import check_array, check_int, check_like, check_option, check_rng
 from . import _chain
 
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class Sample:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Sample(CompactRepr):
     """Points and the weights of the weighted least-squares estimator.
 
     Attributes
@@ -57,8 +58,8 @@ class Sample:
         return iter((self.points, self.weights))
 
 
-@dataclasses.dataclass(frozen=True)
-class RowSample:
+@dataclasses.dataclass(frozen=True, repr=False)
+class RowSample(CompactRepr):
     """Rows selected from a tall matrix, with the weights of subsampled least squares.
 
     Attributes
