@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from .common import cached
+from .common import cached, tests_module
 
 
 def _standardise(train, test):
@@ -209,43 +209,7 @@ class PatchesMultiview:
 
 def zoo_problem(name):
     """(views, k, shared factor or None): the data of cca_zoo's StochasticCCAEY tests."""
-    if name == "recovery":  # tests/test_recovery.py
-        rng = np.random.default_rng(0)
-        shared = rng.standard_normal((400, 1))
-        views = [
-            3 * rng.standard_normal((400, 1)) @ np.ones((1, p))
-            + shared @ rng.standard_normal((1, p))
-            + 0.3 * rng.standard_normal((400, p))
-            for p in (6, 5)
-        ]
-        return views, 1, shared[:, 0]
-    if name == "closed_form":  # tests/test_objectives.py
-        rng = np.random.default_rng(0)
-        z = rng.standard_normal((300, 2))
-        noise = 0.1
-        return (
-            [
-                z @ rng.standard_normal((2, p)) + noise * rng.standard_normal((300, p))
-                for p in (10, 8)
-            ],
-            2,
-            None,
-        )
-    if name == "any_batch":  # tests/test_limits.py
-        rng = np.random.default_rng(1)
-        z = rng.standard_normal((1000, 3)) * [2.0, 1.0, 0.5]
-        return (
-            [z @ rng.standard_normal((3, p)) + rng.standard_normal((1000, p)) for p in (20, 15)],
-            2,
-            None,
-        )
-    rng = np.random.default_rng(0)  # three_signals, tests/linear/test_gradient.py
-    z = rng.standard_normal((300, 3)) * [3, 2, 1]
-    return (
-        [z @ rng.standard_normal((3, p)) + rng.standard_normal((300, p)) for p in (6, 5)],
-        3,
-        None,
-    )
+    return tests_module("_cca_problems").zoo_problem(name)
 
 
 def fit_default(library, views, k, seed=0):

@@ -50,14 +50,11 @@ By hand, from the repository root: ``python -m benchmarks.bench_operators_lsm`` 
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
 from .bench_operators import TimeRatio as _TimeRatio
 from .bench_operators import _torch_single_thread
-from .common import single_thread
+from .common import single_thread, tests_module
 
 # name: (in_channels, hidden, patch, batch, grid)
 CASES = {"ns": (10, 64, (4, 4), 4, (64, 64))}
@@ -97,9 +94,7 @@ class _TorchStep:
 
     def __init__(self, case):
         torch = _torch_single_thread()
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        sys.path.insert(0, os.path.join(root, "tests"))
-        from _lsm_reference import LSM2d
+        LSM2d = tests_module("_lsm_reference").LSM2d
 
         c_in, hidden, patch, _, _ = CASES[case]
         torch.manual_seed(0)

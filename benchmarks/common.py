@@ -16,13 +16,25 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import os
 import pathlib
 import pickle
+import sys
 
 import numpy as np
 
-CACHE_DIR = pathlib.Path(os.environ.get("NUMLAB_BENCH_CACHE", pathlib.Path.home() / ".cache" / "numlab-bench"))
+CACHE_DIR = pathlib.Path(os.environ.get("NUMLAB_BENCH_CACHE",
+                                        pathlib.Path.home() / ".cache" / "numlab-bench"))
+
+
+def tests_module(module: str):
+    """A helper module of the test suite (``tests/<module>.py``: reference models, shared
+    problems), imported as the tests import it."""
+    tests = str(pathlib.Path(__file__).resolve().parent.parent / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    return importlib.import_module(module)
 
 
 def cached(name: str, make, *args):
