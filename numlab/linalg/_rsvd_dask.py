@@ -290,9 +290,11 @@ def _subspace(A, size, *, k, n_iter, rng):
     wide = np.dtype(np.float64)
     n = A.shape[1]
     Omega = rng.standard_normal((n, size)).astype(dtype, copy=False)
-    state, fro = _orthonormal_sweep(A, Omega, dtype=dtype, wide=wide, frobenius=True)
+    # ||A||_F^2 (for the "auto" rule) is summed in the first sweep, while the blocks are read
+    auto = n_iter == "auto"
+    state, fro = _orthonormal_sweep(A, Omega, dtype=dtype, wide=wide, frobenius=auto)
     ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, wide)), np)]
-    frobenius2 = fro if n_iter == "auto" else None
+    frobenius2 = fro if auto else None
     max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
     while it < max_iter:
