@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import warnings
 
 import numpy as np
@@ -93,29 +92,6 @@ def _row_major(X, xp):
     if (_backend.is_numpy(xp) or _backend.is_cupy(xp)) and not X.flags.c_contiguous:
         return X.copy(order="C")
     return X
-
-
-class _Progress:
-    """A one-line text progress bar on stderr (no dependency)."""
-
-    def __init__(self, total, name, enabled):
-        self.total, self.name, self.enabled = total, name, enabled
-
-    def update(self, done, loss):
-        if not self.enabled:
-            return
-        width = 30
-        filled = int(width * done / max(self.total, 1))
-        bar = "#" * filled + "." * (width - filled)
-        sys.stderr.write(f"\r{self.name} epoch {done}/{self.total} [{bar}] loss {loss:.5g}")
-        if done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 class _Plateau:
@@ -717,67 +693,69 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         if schedule is None:
             schedule = "adaptive" if self.epochs is None else "step"
         cap = self.max_iter if self.epochs is None else self.epochs
-        if schedule == "adaptive":
-            plateau = _Plateau(self, views, xp, rng, steps)
+        plateau = _Plateau(self, views, xp, rng, steps) if schedule == "adaptive" else None
         lr = self._lr
-        bar = _Progress(cap, type(self).__name__, self.progress)
+        from tqdm.auto import tqdm
+
         self.n_iter_ = 0
         self.converged_ = schedule != "adaptive"  # a fixed-length run has no criterion
-        for epoch in range(cap):
-            order = self._indices(rng.permutation(n), views[0], xp)
-            kept = [xp.asarray(w, copy=True) for w in self._params]
-            total = None
-            done = 0
-            for s in range(steps):
-                if schedule != "adaptive":
-                    lr = self._lr * _schedule_factor(schedule, (epoch + s / steps) / cap)
-                rows = order[s * batch : (s + 1) * batch]
-                loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
-                total = loss if total is None else total + loss
-                done += 1
-                if schedule == "adaptive" and done % plateau.every == 0:
-                    lr = plateau.update(lr)
-                    if lr is None:  # converged: this epoch ends here
-                        break
-            steps_done = done
-            # One device sync per epoch; non-finite weights turn the sum into NaN.
-            for w in self._params:
-                total = total + 0.0 * xp.sum(w)
-            mean_loss = float(total) / steps_done
-            # The loss starts at or below zero (the initial scale minimises it) and its
-            # minimum is -sum(lambda^2): a loss far above everything seen is a blow-up
-            # that has not overflowed yet.
-            worst = max((abs(h) for h in self.history_), default=math.inf)
-            if not math.isfinite(mean_loss) or mean_loss > 100 * worst:
-                self._params = kept
-                warnings.warn(
-                    f"{type(self).__name__} diverged in epoch {epoch + 1}; keeping the weights "
-                    f"of epoch {epoch}. Lower `lr` or use precondition=True.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self.converged_ = False
-                break
-            self.history_.append(mean_loss)
-            self.n_iter_ = epoch + 1
-            bar.update(epoch + 1, mean_loss)
-            if self.callback is not None:
-                self.weights_ = self._apply(self._P, self._params)
-                if self.callback(self, epoch + 1, mean_loss):
-                    bar.close()
+        # An epoch counter under the adaptive schedule (no known length), else a bar.
+        with tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch",
+                  disable=not self.progress, leave=True) as bar:
+            for epoch in range(cap):
+                order = self._indices(rng.permutation(n), views[0], xp)
+                kept = [xp.asarray(w, copy=True) for w in self._params]
+                total = None
+                done = 0
+                for s in range(steps):
+                    if schedule != "adaptive":
+                        lr = self._lr * _schedule_factor(schedule, (epoch + s / steps) / cap)
+                    rows = order[s * batch : (s + 1) * batch]
+                    loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
+                    total = loss if total is None else total + loss
+                    done += 1
+                    if schedule == "adaptive" and done % plateau.every == 0:
+                        lr = plateau.update(lr)
+                        if lr is None:  # converged: this epoch ends here
+                            break
+                steps_done = done
+                # One device sync per epoch; non-finite weights turn the sum into NaN.
+                for w in self._params:
+                    total = total + 0.0 * xp.sum(w)
+                mean_loss = float(total) / steps_done
+                # The loss starts at or below zero (the initial scale minimises it) and its
+                # minimum is -sum(lambda^2): a loss far above everything seen is a blow-up
+                # that has not overflowed yet.
+                worst = max((abs(h) for h in self.history_), default=math.inf)
+                if not math.isfinite(mean_loss) or mean_loss > 100 * worst:
+                    self._params = kept
+                    warnings.warn(
+                        f"{type(self).__name__} diverged in epoch {epoch + 1}; keeping the weights "
+                        f"of epoch {epoch}. Lower `lr` or use precondition=True.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    self.converged_ = False
                     break
-            if schedule == "adaptive" and lr is None:
-                self.converged_ = True
-                bar.close()
-                break
-        else:
-            if schedule == "adaptive":
-                warnings.warn(
-                    f"{type(self).__name__} stopped at max_iter={cap} epochs before the "
-                    f"objective settled (tol={self.tol:g}); raise `max_iter` or `lr`",
-                    ConvergenceWarning,
-                    stacklevel=2,
-                )
+                self.history_.append(mean_loss)
+                self.n_iter_ = epoch + 1
+                bar.set_postfix(loss=f"{mean_loss:.5g}", refresh=False)
+                bar.update(1)
+                if self.callback is not None:
+                    self.weights_ = self._apply(self._P, self._params)
+                    if self.callback(self, epoch + 1, mean_loss):
+                        break
+                if schedule == "adaptive" and lr is None:
+                    self.converged_ = True
+                    break
+            else:
+                if schedule == "adaptive":
+                    warnings.warn(
+                        f"{type(self).__name__} stopped at max_iter={cap} epochs before the "
+                        f"objective settled (tol={self.tol:g}); raise `max_iter` or `lr`",
+                        ConvergenceWarning,
+                        stacklevel=2,
+                    )
         self._order(views, xp)
         return self
 
