@@ -1,14 +1,23 @@
-"""
+r"""
 FastRP embedding of a graph with communities
 ============================================
 
 :func:`numlab.graph.fastrp` embeds the nodes of a graph by very sparse random
-projections of the powers of its transition matrix (Chen et al., CIKM 2019). On a
-degree-heterogeneous graph with planted communities we
+projections of the powers of its transition matrix (Chen et al., CIKM 2019). With
+:math:`S` the adjacency matrix, :math:`D` its diagonal of degrees, the transition matrix
+:math:`A = D^{-1} S`, a very sparse random matrix :math:`R` and the degree scaling
+:math:`L = D^{\beta}`,
+
+.. math::
+
+   N_1 = A L R, \qquad N_i = A N_{i-1}, \qquad U = \sum_{i=1}^{q} \alpha_i\,
+   \operatorname{normalize}(N_i).
+
+On a degree-heterogeneous graph with planted communities we
 
 1. embed the nodes (128 dimensions) and draw them in 2-D (principal components);
 2. classify the communities from the embeddings, for a few values of the degree
-   exponent ``beta``.
+   exponent :math:`\beta` (``beta=``).
 """
 
 import matplotlib.pyplot as plt
@@ -23,8 +32,9 @@ import numlab as nl
 # %%
 # A graph with communities
 # ------------------------
-# A stochastic block model with 6 communities of 250 nodes; about half of each node's
-# edges stay inside its community.
+# A stochastic block model with 6 communities of 250 nodes, edge probability
+# :math:`p_{\mathrm{in}} = 0.04` inside a community and :math:`p_{\mathrm{out}} = 0.007`
+# between two: about half of each node's edges stay inside its community.
 
 sizes = [250] * 6
 p_in, p_out = 0.04, 0.007
@@ -45,6 +55,7 @@ ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=6)
 ax.set_title("FastRP (dim 128), first two principal components")
 ax.set_xticks([])
 ax.set_yticks([])
+fig.tight_layout()
 
 # %%
 # Community classification
