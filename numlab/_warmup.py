@@ -41,7 +41,7 @@ def _random_projection(dtype):
 
     def run():
         X = sp.random(20, 500, density=0.05, format="csr", random_state=0, dtype=dtype)
-        D = np.random.default_rng(0).random((20, 300)).astype(dtype)
+        D = np.random.default_rng(0).random((20, 500)).astype(dtype)
         for matrix_free in (False, True):
             for dense in (False, True):
                 est = nl.random_projection.VerySparseRandomProjection(
@@ -102,8 +102,8 @@ def _operators(dtype):
                                  dtype=dtype, rng=0)
         nl.operators.train(model, x, np.sin(x), epochs=1, batch_size=2, progress=False)
         x2 = rng.standard_normal((2, 1, 16, 16)).astype(dtype)
-        lsm = nl.operators.LSM(1, 1, hidden_channels=8, n_levels=2, n_heads=2, dtype=dtype,
-                               rng=0)
+        lsm = nl.operators.LSM(1, 1, hidden_channels=8, n_levels=2, n_heads=2, patch_size=(4, 4),
+                               dtype=dtype, rng=0)
         nl.operators.train(lsm, x2, np.sin(x2), epochs=1, batch_size=2, progress=False)
 
     return run
