@@ -7,7 +7,7 @@ products with tall, thin blocks (Halko, Martinsson & Tropp 2011). Three things a
 
 1. how many passes it needs: ``n_iter="auto"`` stops when the top Ritz values settle,
    instead of scikit-learn's fixed 7 power iterations;
-2. the fixed-precision mode ``tol=``, which chooses the rank;
+2. the fixed-precision mode ``tol=``, which chooses the rank :math:`k`;
 3. PiSSA initialisation (Meng, Wang & Zhang 2024) of a trained network's weight matrix.
 """
 
@@ -23,8 +23,9 @@ rng = np.random.default_rng(0)
 # %%
 # A matrix with a known spectrum
 # ------------------------------
-# ``A = U diag(1/j) V^T`` with random orthonormal factors, so every error can be compared
-# with the optimum of the truncated SVD.
+# :math:`A = U \operatorname{diag}(1/j)\, V^T` with random orthonormal factors
+# :math:`U, V`, so every error can be compared with the optimum of the truncated SVD,
+# :math:`\|A - A_k\|_2 = \sigma_{k+1}`.
 
 m, n, k = 2000, 400, 20
 s = 1.0 / np.arange(1, n + 1)
@@ -48,7 +49,7 @@ auto_time = time.perf_counter() - t
 auto_error = spectral_error(U, S, Vt)
 print(f"n_iter='auto': spectral error {auto_error:.5f} x optimal in {auto_time:.3f} s")
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
 for method, marker in (("subspace", "o"), ("krylov", "s")):
     qs = [q for meth, q, _ in rows if meth == method]
     errs = [e - 1 for meth, _, e in rows if meth == method]
@@ -64,13 +65,18 @@ axes[1].loglog(np.arange(1, k + 1), S, "o", mfc="none", label="randomized_svd")
 axes[1].set_xlabel("j")
 axes[1].set_title("singular values")
 axes[1].legend()
+fig.tight_layout()
 
 # %%
 # Fixed precision
 # ---------------
-# With ``tol=``, blocks are added until ``||A - U S V^T||_F <= tol ||A||_F`` (Yu, Gu & Li
-# 2018) and ``k`` is only an upper bound. The chosen rank is compared with the smallest
-# rank that meets the tolerance, known here from the spectrum.
+# With ``tol=``, blocks are added until
+#
+# .. math:: \|A - U S V^T\|_F \le \mathrm{tol}\, \|A\|_F
+#
+# (Yu, Gu & Li 2018), and ``k`` is only an upper bound. The chosen rank is compared with
+# the smallest rank that meets the tolerance, known here from the spectrum:
+# :math:`\|A - A_r\|_F = (\sum_{j > r} \sigma_j^2)^{1/2}`.
 
 tails = np.sqrt(np.cumsum((s**2)[::-1])[::-1])
 tols = [0.3, 0.1, 0.05, 0.03]
@@ -80,20 +86,25 @@ for tol in tols:
     chosen.append(S.shape[0])
     smallest.append(int(np.nonzero(np.append(tails, 0) <= tol * tails[0])[0][0]))
     print(f"tol={tol:<5} rank {chosen[-1]:4d} (smallest sufficient {smallest[-1]})")
-axes[2].loglog(tols, smallest, "k-", label="smallest sufficient rank")
-axes[2].loglog(tols, chosen, "o", mfc="none", label="tol= mode")
-axes[2].set_xlabel("tol")
-axes[2].set_title("fixed precision")
-axes[2].legend()
+fig, ax = plt.subplots(figsize=(5, 3.8))
+ax.loglog(tols, smallest, "k-", label="smallest sufficient rank")
+ax.loglog(tols, chosen, "o", mfc="none", label="tol= mode")
+ax.set_xticks(tols, labels=[str(tol) for tol in tols])
+ax.set_xticks([], minor=True)
+ax.set_xlabel("tol")
+ax.set_ylabel("rank")
+ax.set_title("fixed precision")
+ax.legend()
 fig.tight_layout()
 
 # %%
 # PiSSA on a trained weight matrix
 # --------------------------------
 # A small network trained on the digits data set gives a real weight matrix.
-# :func:`numlab.linalg.pissa_init` splits it into the rank-r adapter ``A @ B`` (principal
-# singular directions) and the frozen residual; the residual's norm is compared with the
-# best possible one, ``sqrt(sum_{j > r} sigma_j^2)``.
+# :func:`numlab.linalg.pissa_init` splits it into the rank-:math:`r` adapter :math:`AB`
+# (principal singular directions) and the frozen residual :math:`W_{\mathrm{res}} = W - AB`;
+# the residual's norm is compared with the best possible one,
+# :math:`(\sum_{j > r} \sigma_j^2)^{1/2}`.
 
 import warnings  # noqa: E402
 
