@@ -192,3 +192,17 @@ def test_a_closed_pipe_is_no_traceback():
                          capture_output=True, text=True, timeout=120)
     assert run.stdout.startswith("numlab")
     assert "Traceback" not in run.stderr
+
+
+def test_every_warm_up_runs():
+    # the warm-ups call the public API; run them as plain Python (no compilation) to catch
+    # a call that raises, in a few seconds of CPU
+    code = ("from numlab._warmup import warmups\n"
+            "steps = warmups()\n"
+            "for family, label, run in steps: run()\n"
+            "print(len(steps), sorted({f for f, _, _ in steps}))")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "'graph', 'lstsq', 'operators', 'ot', 'random_projection', 'sampling'" in run.stdout
