@@ -479,18 +479,20 @@ def randomized_svd(
     when sigma_k / sigma_1 falls below 1e-3 the passes switch back to float64. Wide
     input is handled through its transpose.
 
-    Dask input must be tall (``m >= n``; pass ``A.T`` and swap the factors otherwise) and
-    is processed by row blocks: one power iteration is one sweep over the blocks (each
-    block gives ``Y_i = A_i P``, ``Y_i.T Y_i`` and ``A_i.T Y_i``, added up by a tree
-    reduction; Cholesky-QR, or TSQR when ``Y`` is ill-conditioned), so ``n_iter=q``
-    reads ``A`` ``q + 1`` times. The test matrix is drawn on the client as in the
-    in-memory path (n x (k + n_oversamples)), so the result does not depend on the
-    chunking and equals the NumPy result to rounding where that runs the same passes
-    (it sketches float64 matrices of 2**20 entries or more in float32; the Dask path
-    stays in float64). ``tol`` and ``method="krylov"`` are in-memory only. Dask
-    recomputes the blocks of a lost worker; keep the blocks deterministic (a seeded
-    generator, a file) for that to give the same answer. Scaling of extreme values
-    (beyond ``max**0.25``) is not applied to Dask input.
+    Dask input must be tall (``m >= n``; pass ``A.T`` and swap the factors otherwise)
+    and is processed by row blocks: one power iteration is one sweep over the blocks
+    (each block gives ``Y_i = A_i P``, ``Y_i.T Y_i`` and ``A_i.T Y_i``, added up by a
+    tree reduction; Cholesky-QR, or TSQR when ``Y`` is ill-conditioned, which costs one
+    more sweep), so ``n_iter=q`` reads ``A`` ``q + 1`` times; the sketch ``Y``
+    (m x (k + n_oversamples)) stays on the workers and ``U`` is formed from it. The test
+    matrix is drawn on the client as in the in-memory path (n x (k + n_oversamples)),
+    so the result does not depend on the chunking and equals the NumPy result to
+    rounding where that runs the same passes (it sketches float64 matrices of 2**20
+    entries or more in float32; the Dask path stays in float64). ``tol`` and
+    ``method="krylov"`` are in-memory only. Dask recomputes the blocks of a lost
+    worker; keep the blocks deterministic (a seeded generator, a file) for that to give
+    the same answer. Scaling of extreme values (beyond ``max**0.25``) is not applied to
+    Dask input.
 
     References
     ----------
