@@ -774,6 +774,8 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
             counts at every call.
         Y : array (batch, n_features_y), optional
             The mini-batch of the second view.
+        y : array, optional
+            scikit-learn's name for ``Y``; give one of them.
 
         Returns
         -------
@@ -848,6 +850,8 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
             The first view alone, or all views.
         Y : array (n_samples, n_features_y), optional
             The second view.
+        y : array, optional
+            scikit-learn's name for ``Y``; give one of them.
 
         Returns
         -------
@@ -872,12 +876,12 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X, Y, y
+        X, Y, y : arrays or sequence of arrays
             As in :meth:`fit`.
 
         Returns
         -------
-        Zx : array (n_samples, n_components)
+        array (n_samples, n_components) or tuple of arrays
             The projection of ``X``; a tuple of every view's projection when ``X`` is
             a sequence of views.
         """
@@ -904,6 +908,8 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
             The first view, or a sequence of two or more views (then ``Y`` is omitted).
         Y : array (n_samples, n_features_y), optional
             The second view; required when ``X`` is a single array.
+        y : array, optional
+            scikit-learn's name for ``Y``; give one of them.
 
         Returns
         -------

@@ -961,8 +961,8 @@ def sinkhorn2(
         Ground cost.
     reg : float
         Entropic regularisation, ``> 0``.
-    method, tol, max_iter, n_sinkhorn, density, switch_tol, warn
-        As in :func:`sinkhorn` (``warn`` defaults to True here, POT's to False).
+    method, tol, max_iter, n_sinkhorn, density, switch_tol, warn : as in :func:`sinkhorn`
+        ``warn`` defaults to True here, POT's to False.
     log : bool
         Also return POT's ``log`` dictionary (see :func:`sinkhorn`); a list of them,
         one per column, when ``b`` has several columns.
