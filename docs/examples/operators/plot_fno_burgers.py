@@ -70,7 +70,7 @@ error_256 = relative_l2(prediction_256, vT[256:, None])
 print(f"zero-shot relative L2 at s = 256: {error_256:.4f}")
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
-for ax, k in zip(axes, range(3)):
+for ax, k in zip(axes, range(3), strict=True):
     ax.plot(np.arange(256) / 256, vT[256 + k], "k", lw=2, label="truth (s = 256)")
     ax.plot(np.arange(128) / 128, model(x_test[k:k + 1])[0, 0], "--", label="FNO at s = 128")
     ax.plot(np.arange(256) / 256, prediction_256[k, 0], ":", label="FNO at s = 256 (zero-shot)")

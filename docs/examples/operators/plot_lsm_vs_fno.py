@@ -99,8 +99,9 @@ fig.colorbar(image, ax=axes[2:], shrink=0.8)
 # (per attention head): the tokens are the patch's summary that the basis operators act
 # on. :meth:`~numlab.operators.LSM.latent_attention` returns those weights on the grid of
 # a U-Net level. A token that weighted its 4 x 4 patch uniformly would give every pixel
-# 1/16; we plot each weight relative to that, ``16 w - 1``, for the four tokens of head 0
-# on the finest level of the trained LSM (white lines: patch borders).
+# 1/16; we plot each weight :math:`\alpha` relative to that, :math:`16 \alpha - 1`, for the
+# four tokens of head 0 on the finest level of the trained LSM (white lines: patch
+# borders).
 
 weights = lsm.latent_attention(x_norm.encode(x_test[:1]), level=0)  # (1, heads, tokens, 16, 16)
 relative = 16 * weights - 1
@@ -117,7 +118,7 @@ for ax in axes:
         ax.axhline(edge, color="w", lw=0.6)
         ax.axvline(edge, color="w", lw=0.6)
     ax.set_axis_off()
-fig.colorbar(image, ax=axes[1:], shrink=0.8, label="16 w - 1")
+fig.colorbar(image, ax=axes[1:], shrink=0.8, label=r"$16\alpha - 1$")
 
 print(f"attention weights from {float(weights.min()):.4f} to {float(weights.max()):.4f} "
       f"(uniform: {1 / 16:.4f})")
@@ -126,10 +127,10 @@ print(f"attention weights from {float(weights.min()):.4f} to {float(weights.max(
 # The weights stay within about ten percent of uniform: the tokens are close to patch
 # means, tilted toward the pixels along the domain's edges (where the pressure is pinned to
 # zero) and, in some tokens, along the coefficient's jump.
-# That is the authors' design at work: the latent queries start at ``U[0, 1) / width``
-# and the scores are not scaled, so the softmax starts flat and sharpens only as far as
-# training pushes it. The same call at ``level=1`` or ``level=2`` shows the coarser
-# levels' tokens.
+# That is the authors' design at work: the latent queries start at :math:`U[0, 1) / w`
+# (:math:`w` the width) and the scores are not scaled, so the softmax starts flat and
+# sharpens only as far as training pushes it. The same call at ``level=1`` or ``level=2``
+# shows the coarser levels' tokens.
 #
 # At full scale
 # -------------

@@ -100,7 +100,7 @@ print("unpatch(patch(x)) == x:", np.array_equal(patching.unpatch(patches)[:, :1]
 #
 # Training it takes minutes, too long for this page; the figures below are quoted from
 # ``python -m benchmarks.bench_operators_mg`` (nl.pde Navier-Stokes 64 x 64, viscosity
-# 1e-3, the one-step map ``w(t) -> w(t+1)``, 144 training pairs, TFNO n_modes (12, 12),
+# 1e-3, the one-step map :math:`w(t) \mapsto w(t+1)`, 144 training pairs, TFNO n_modes (12, 12),
 # hidden 16, Adam 5e-3 cosine, 20 epochs of 18 steps for both models, seeds 0 and 1, one
 # thread). Memory is the peak of one training step per model input (a 64 x 64 field, or
 # a 40 x 40 patch), traced by tracemalloc.

@@ -20,15 +20,15 @@ import numlab as nl
 # %%
 # Burgers: random initial data and the solution at t = 1
 # ------------------------------------------------------
-# ``u_t + (u^2/2)_x = nu u_xx`` on the periodic unit interval, initial data from the
-# paper's Gaussian random field; viscosity 0.01 keeps visible steepening by ``t = 1``.
+# :math:`u_t + (u^2/2)_x = \nu u_{xx}` on the periodic unit interval, initial data from the
+# paper's Gaussian random field; viscosity 0.01 keeps visible steepening by :math:`t = 1`.
 
 t = time.perf_counter()
 u0, uT = nl.pde.burgers(64, 256, viscosity=0.01, rng=0)
 print(f"Burgers: 64 samples at s = 256 in {time.perf_counter() - t:.2f} s")
 x = np.arange(256) / 256
 fig, axes = plt.subplots(1, 3, figsize=(11, 2.8), sharey=True)
-for ax, k in zip(axes, range(3)):
+for ax, k in zip(axes, range(3), strict=True):
     ax.plot(x, u0[k], label="u(x, 0)")
     ax.plot(x, uT[k], label="u(x, 1)")
     ax.set_xlabel("x")
@@ -44,8 +44,8 @@ print("energy ratio E(1)/E(0), first samples:", np.round((uT**2).sum(1) / (u0**2
 # %%
 # Darcy flow: a two-phase coefficient and the pressure
 # -----------------------------------------------------
-# ``-div(a grad u) = 1`` on the unit square with ``u = 0`` on the boundary; ``a`` is 12
-# or 3 where a random field is positive or negative.
+# :math:`-\nabla \cdot (a \nabla u) = 1` on the unit square with :math:`u = 0` on the
+# boundary; :math:`a` is 12 or 3 where a random field is positive or negative.
 
 t = time.perf_counter()
 a, u = nl.pde.darcy(16, 85, rng=0)
@@ -71,7 +71,7 @@ w0, w = nl.pde.navier_stokes(1, 64, viscosity=1e-3, t_final=8.0, record_every=1.
 print(f"Navier-Stokes: one sample to T = 8 in {time.perf_counter() - t:.2f} s")
 frames = [w0[0]] + [w[0, i] for i in (1, 3, 5, 7)]
 fig, axes = plt.subplots(1, len(frames), figsize=(13, 2.9))
-for ax, frame, time_ in zip(axes, frames, (0, 2, 4, 6, 8)):
+for ax, frame, time_ in zip(axes, frames, (0, 2, 4, 6, 8), strict=True):
     ax.imshow(frame, cmap="RdBu_r", origin="lower")
     ax.set_title(f"t = {time_}")
     ax.set_axis_off()
