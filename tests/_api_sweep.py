@@ -167,7 +167,7 @@ def _w(n=4):
 
 def _views(n=40, seed=8):
     X = _tall(n, 4, seed)
-    return X, X[:, :3] + 0.5 * _tall(n, 3, seed + 1)
+    return dict(X=X, Y=X[:, :3] + 0.5 * _tall(n, 3, seed + 1))
 
 
 def _stochastic_cca(X, Y, **params):
@@ -175,7 +175,7 @@ def _stochastic_cca(X, Y, **params):
 
 
 def _stochastic_transform(X, Y):
-    return _stochastic_cca(*_views()).transform(X, Y)
+    return _stochastic_cca(**_views()).transform(X, Y)
 
 
 CASES = [
@@ -334,17 +334,17 @@ CASES = [
          lambda: dict(w=_w(), v=np.ones(4)), arrays=("w", "v"), float32=False),
     Case("rmt.LocalQuadratic", _model_call("local_quadratic"),
          lambda: dict(center=_w(), w=np.ones(4)), arrays=("center", "w"), float32=False),
-    Case("cca.cca", nl.cca.cca, lambda: dict(zip(("X", "Y"), _views()), n_components=2),
+    Case("cca.cca", nl.cca.cca, lambda: dict(_views(), n_components=2),
          arrays=("X", "Y"), scalars=("n_components", "reg"),
          main=lambda r: [r.correlations, *r.weights]),
-    Case("cca.pls", nl.cca.pls, lambda: dict(zip(("X", "Y"), _views()), n_components=2),
+    Case("cca.pls", nl.cca.pls, lambda: dict(_views(), n_components=2),
          arrays=("X", "Y"), scalars=("n_components", "reg"),
          main=lambda r: [r.correlations, *r.weights]),
-    Case("cca.StochasticCCA.fit", _stochastic_cca, lambda: dict(zip(("X", "Y"), _views())),
+    Case("cca.StochasticCCA.fit", _stochastic_cca, _views,
          arrays=("X", "Y"), scalars=("reg", "lr", "optimizer", "objective", "precondition"),
          main=lambda r: list(r.weights_)),
     Case("cca.StochasticCCA.transform", _stochastic_transform,
-         lambda: dict(zip(("X", "Y"), _views(10, seed=11))), arrays=("X", "Y"),
+         lambda: _views(10, seed=11), arrays=("X", "Y"),
          float32=False),
 ]
 
