@@ -43,8 +43,11 @@ Interleaved rounds, 2 workers, medians (``--skip-table --rounds R --versus V``):
 
 So the issue's target "at equal time, better than svd_compressed's default" is NOT met
 here: at equal sweeps numlab takes 1.17-1.29x the time (for 1.107 instead of 1.840
-optimal spectral error), and numlab n_iter=0 (1 sweep) matches svd_compressed's default
-error in about half its reads; at equal accuracy numlab takes 0.79x the time of
+optimal spectral error); numlab n_iter=0 (1 sweep, the same algorithm as svd_compressed's
+default) took 11.0 / 13.3 s vs svd_compressed's 17.0 / 14.9 s (alternating single runs)
+at 2.05 vs 1.84 error (another draw of the test matrix): per call, ~3.5 s go outside the
+sweeps (a pass over the persisted sketch to re-orthonormalise it in float64, gathering U
+to the client: 200 MB). At equal accuracy numlab takes 0.79x the time of
 svd_compressed with one power iteration (1.107 vs 1.135). Each numlab sweep computes two
 products per block (``A_i P`` and ``A_i.T Y_i``), i.e. one power iteration more than
 svd_compressed for the same reads: when reading the blocks dominates (disk, network) the
