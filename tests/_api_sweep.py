@@ -178,6 +178,32 @@ def _stochastic_transform(X, Y):
     return _stochastic_cca(**_views()).transform(X, Y)
 
 
+def _fno(**params):
+    return nl.operators.FNO((4,), 4, 1, 1, n_layers=1, rng=0, **params)
+
+
+def _fno_call(x):
+    return _fno()(x)
+
+
+def _fno_loss_and_grad(x, y, **kw):
+    loss, grads = _fno(dtype="float64").loss_and_grad(x, y, **kw)
+    return [np.array([loss]), *grads.values()]
+
+
+def _lsm_call(x):
+    return nl.operators.LSM(1, 1, 8, n_heads=4, n_levels=2, patch_size=(2, 2), rng=0)(x)
+
+
+def _train(x, y, **kw):
+    result = nl.operators.train(_fno(), x, y, progress=False, rng=0, **kw)
+    return np.asarray(result.train_loss)
+
+
+def _normalize(a, **kw):
+    return nl.operators.UnitGaussianNormalizer(**kw).fit(a).encode(a)
+
+
 CASES = [
     Case(
         "ot.sinkhorn", _sinkhorn,
@@ -346,6 +372,29 @@ CASES = [
     Case("cca.StochasticCCA.transform", _stochastic_transform,
          lambda: _views(10, seed=11), arrays=("X", "Y"),
          float32=False),
+    Case("pde.gaussian_random_field", nl.pde.gaussian_random_field,
+         lambda: dict(n_samples=2, resolution=16, rng=0),
+         scalars=("n_samples", "resolution", "ndim", "alpha", "tau", "sigma", "batch_size")),
+    Case("pde.burgers", nl.pde.burgers, lambda: dict(n_samples=2, resolution=32, rng=0),
+         scalars=("n_samples", "resolution", "viscosity", "t_final", "time_step")),
+    Case("pde.darcy", nl.pde.darcy, lambda: dict(n_samples=2, resolution=9, rng=0),
+         scalars=("n_samples", "resolution", "solver", "coefficient")),
+    Case("pde.navier_stokes", nl.pde.navier_stokes,
+         lambda: dict(n_samples=1, resolution=16, t_final=0.5, record_every=0.25, rng=0),
+         scalars=("n_samples", "resolution", "viscosity", "t_final", "record_every",
+                  "time_step")),
+    Case("operators.FNO", _fno_call, lambda: dict(x=_tall(2, 16)[:, None]), arrays=("x",)),
+    Case("operators.FNO.loss_and_grad", _fno_loss_and_grad,
+         lambda: dict(x=_tall(2, 16)[:, None], y=_tall(2, 16, seed=5)[:, None]),
+         arrays=("x", "y"), scalars=("loss",), float32=False),
+    Case("operators.LSM", _lsm_call, lambda: dict(x=_tall(8, 8)[None, None]), arrays=("x",)),
+    Case("operators.train", _train,
+         lambda: dict(x=_tall(4, 16)[:, None], y=_tall(4, 16, seed=6)[:, None], epochs=2,
+                      batch_size=2),
+         arrays=("x", "y"), scalars=("epochs", "batch_size", "lr", "weight_decay",
+                                     "optimizer", "scheduler", "loss"), float32=False),
+    Case("operators.UnitGaussianNormalizer", _normalize, lambda: dict(a=_tall(4, 16)[:, None]),
+         arrays=("a",), scalars=("axis", "eps")),
 ]
 
 CASES_BY_NAME = {c.name: c for c in CASES}

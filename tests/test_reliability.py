@@ -442,7 +442,7 @@ def test_fastrp_beta_out_of_range_is_refused(beta):
 # --------------------------------------------------------------------------- the whole API
 #
 # tests/_api_sweep.py holds one small valid call of every public function and method
-# (nl.cca included; nl.pde and nl.operators not yet) and the bad inputs of the issue. Verdicts:
+# (nl.pde and nl.operators included) and the bad inputs of the issue. Verdicts:
 # "ok" (finite result, or a warning), "clear" (ValueError/TypeError naming the
 # argument); never "unnamed", "silent", "mutated" (an input modified) nor "dtype".
 

@@ -439,7 +439,7 @@ class FNO(_Operator):
     def _check_input(self, a, name, channels=None, like=None):
         d = self.n_dim
         a = _validation.check_array(a, name, ndim=d + 2)
-        xp = _backend.namespace(a, next(iter(self.params.values())))
+        xp = _backend.namespace(**{name: a, "params": next(iter(self.params.values()))})
         if channels is None:
             channels = self.config["in_channels"]
             what = "in_channels"

@@ -220,7 +220,7 @@ class LSM(_Operator):
 
     def _check_input(self, a, name, like=None):
         a = _validation.check_array(a, name, ndim=4)
-        xp = _backend.namespace(a, next(iter(self.params.values())))
+        xp = _backend.namespace(**{name: a, "params": next(iter(self.params.values()))})
         channels = self.config["out_channels" if like is not None else "in_channels"]
         what = "out_channels" if like is not None else "in_channels"
         if like is not None and (a.shape[0] != like.shape[0] or a.shape[2:] != like.shape[2:]):

@@ -273,7 +273,12 @@ class UnitGaussianNormalizer:
     """
 
     def __init__(self, axis=0, eps=1e-5):
-        axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+        if isinstance(axis, numbers.Integral):
+            axes = (axis,)
+        elif isinstance(axis, (tuple, list)):
+            axes = tuple(axis)
+        else:
+            raise TypeError(f"`axis` must be an int or a tuple of ints; got {axis!r}")
         for a in axes:
             check_int(a, "axis", low=0)
         if 0 not in axes:
@@ -425,7 +430,7 @@ class TrainResult(CompactRepr):
 def _check_data(model, x, y, name_x, name_y):
     x = check_array(x, name_x, ndim=tuple(range(2, 33)))
     y = check_array(y, name_y, ndim=tuple(range(2, 33)))
-    _backend.namespace(x, y)  # one library and device
+    _backend.namespace(**{name_x: x, name_y: y})  # one library and device
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"`{name_y}` must have as many samples (axis 0) as `{name_x}`, {x.shape[0]}; "

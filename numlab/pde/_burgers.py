@@ -11,6 +11,8 @@ from ._grf import draw as grf_draw
 from ._grf import synthesize as grf_synthesize
 from ._spectral import (
     check_resolution,
+    check_step_count,
+    check_viscosity,
     dealias_mask,
     etdrk4,
     etdrk4_coefficients,
@@ -153,10 +155,12 @@ def burgers(n_samples, resolution=1024, *, viscosity=0.1, t_final=1.0, time_step
     n_samples = check_int(n_samples, "n_samples", low=1)
     resolution = check_resolution(resolution)
     viscosity = check_scalar(viscosity, "viscosity", low=0)
+    check_viscosity(viscosity, resolution)
     t_final = check_scalar(t_final, "t_final", low=0)
     if time_step is None:
         time_step = default_time_step(resolution, viscosity)
     time_step = check_scalar(time_step, "time_step", low=0)
+    check_step_count(t_final, time_step)
     batch_size = check_int(batch_size, "batch_size", low=1)
 
     def draw(generator):

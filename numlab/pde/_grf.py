@@ -146,12 +146,29 @@ def gaussian_random_field(n_samples, resolution, *, ndim=1, alpha=2.0, tau=5.0, 
     alpha = check_scalar(alpha, "alpha", low=0)
     tau = check_scalar(tau, "tau", low=0)
     sigma = check_scalar(sigma, "sigma", low=0)
+    check_spectrum(resolution, ndim, alpha, tau, sigma)
     batch_size = check_int(batch_size, "batch_size", low=1)
     recipe = field_recipe("gaussian_random_field", resolution, ndim, alpha, tau, sigma,
                           batch_size)
     (field,) = generate(recipe, n_samples, rng=rng, like=like, dtype=dtype, chunks=chunks,
                         cache=cache, progress=progress)
     return field
+
+
+def check_spectrum(resolution, ndim, alpha, tau, sigma):
+    """Refuse covariance parameters whose spectrum amplitudes
+    ``sigma (4 pi^2 |k|^2 + tau^2)^(-alpha / 2)`` overflow or underflow float64 (the field
+    would be inf or silently zero)."""
+    if sigma == 0:
+        return
+    for k in (1.0, math.sqrt(ndim) * (resolution // 2)):
+        # log of the amplitude, without forming tau^2 (which overflows first)
+        log_amplitude = math.log(sigma) - alpha * math.log(math.hypot(2 * math.pi * k, tau))
+        if not -700 < log_amplitude < 700:
+            raise ValueError(
+                f"`alpha`={alpha!r}, `tau`={tau!r} and `sigma`={sigma!r} give a spectrum "
+                f"amplitude of 1e{log_amplitude / math.log(10):.0f} at |k| = {k:g}, outside "
+                f"float64's range (the field would be inf or zero)")
 
 
 def field_recipe(name, resolution, ndim, alpha, tau, sigma, batch_size) -> Recipe:

@@ -11,6 +11,8 @@ from ._grf import draw as grf_draw
 from ._grf import synthesize as grf_synthesize
 from ._spectral import (
     check_resolution,
+    check_step_count,
+    check_viscosity,
     dealias_mask,
     etdrk4,
     etdrk4_coefficients,
@@ -207,6 +209,7 @@ def navier_stokes(n_samples, resolution=64, *, viscosity=1e-3, t_final=50.0,
     viscosity = check_scalar(viscosity, "viscosity", low=0)
     t_final = check_scalar(t_final, "t_final", low=0)
     record_every = check_scalar(record_every, "record_every", low=0)
+    check_step_count(t_final, record_every, ("t_final", "record_every"))
     n_records = round(t_final / record_every)
     if n_records < 1 or abs(n_records * record_every - t_final) > 1e-9 * t_final:
         raise ValueError(
@@ -222,9 +225,11 @@ def navier_stokes(n_samples, resolution=64, *, viscosity=1e-3, t_final=50.0,
             f"got {solver_resolution}"
         )
     stride = solver_resolution // resolution
+    check_viscosity(viscosity, solver_resolution)
     if time_step is None:
         time_step = default_time_step(solver_resolution, viscosity)
     time_step = check_scalar(time_step, "time_step", low=0)
+    check_step_count(t_final, time_step)
     batch_size = check_int(batch_size, "batch_size", low=1)
 
     def draw(generator):

@@ -35,6 +35,29 @@ __all__ = [
 _CONTOUR_POINTS = 32
 
 
+# More time steps than this is a call that would not finish (hours per sample at the
+# smallest grids); refused up front rather than left to run.
+MAX_STEPS = 10**8
+
+
+def check_step_count(t_final, time_step, names=("t_final", "time_step")):
+    """Refuse a ``t_final / time_step`` beyond :data:`MAX_STEPS`, naming both arguments."""
+    steps = t_final / time_step
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"`{names[0]}` / `{names[1]}` = {t_final!r} / {time_step!r} is {steps:.3g} time "
+            f"steps, more than the {MAX_STEPS:.0e} numlab takes in one call")
+
+
+def check_viscosity(viscosity, resolution):
+    """Refuse a viscosity whose largest decay rate ``viscosity (pi resolution)^2`` is not a
+    float64 number far from overflow (the exponential integrator would produce inf - inf)."""
+    if viscosity * (math.pi * resolution) ** 2 > 1e300:
+        raise ValueError(
+            f"`viscosity` must be at most {1e300 / (math.pi * resolution) ** 2:.3g} at "
+            f"resolution {resolution} (its decay rate overflows float64); got {viscosity!r}")
+
+
 def check_resolution(resolution, name="resolution", low=4):
     """A grid size the 2/3 rule leaves modes on: an integer >= ``low`` (default 4, where
     the dealiased band ``|k| < resolution / 3`` holds ``k = +-1``)."""
