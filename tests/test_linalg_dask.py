@@ -94,9 +94,8 @@ def sync():
 # --------------------------------------------------------------------------- synchronous
 
 
-@pytest.mark.parametrize("n_iter", ["auto", 0, 2])
-def test_same_as_numpy_and_one_read_per_pass(sync, n_iter):
-    A, _ = _spectrum_matrix()
+def _counting_reads(A):
+    """``A`` as a row-chunked Dask array that counts the reads of each block."""
     reads = {}
 
     def block(block_info=None):
@@ -106,7 +105,13 @@ def test_same_as_numpy_and_one_read_per_pass(sync, n_iter):
         lo, hi = info["array-location"][0]
         return A[lo:hi]
 
-    Ad = da.map_blocks(block, chunks=((CHUNK,) * (M // CHUNK), (N,)), dtype=float)
+    return da.map_blocks(block, chunks=((CHUNK,) * (M // CHUNK), (N,)), dtype=float), reads
+
+
+@pytest.mark.parametrize("n_iter", ["auto", 0, 2])
+def test_same_as_numpy_and_one_read_per_pass(sync, n_iter):
+    A, _ = _spectrum_matrix()
+    Ad, reads = _counting_reads(A)
     U, S, Vt = nl.linalg.randomized_svd(Ad, 20, n_iter=n_iter, rng=1)
     Un, Sn, Vtn = nl.linalg.randomized_svd(A, 20, n_iter=n_iter, rng=1)
     assert isinstance(U, np.ndarray) and isinstance(Vt, np.ndarray)
@@ -185,16 +190,7 @@ def test_float32(sync):
 
 def test_single_pass_reads_once_and_is_chunk_independent(sync):
     A, s = _spectrum_matrix()
-    reads = {}
-
-    def block(block_info=None):
-        info = block_info[None]
-        i = info["chunk-location"][0]
-        reads[i] = reads.get(i, 0) + 1
-        lo, hi = info["array-location"][0]
-        return A[lo:hi]
-
-    Ad = da.map_blocks(block, chunks=((CHUNK,) * (M // CHUNK), (N,)), dtype=float)
+    Ad, reads = _counting_reads(A)
     k = 10
     U, S, Vt = nl.linalg.randomized_svd(Ad, k, method="single_pass", rng=6)
     assert set(reads.values()) == {1}
