@@ -317,7 +317,6 @@ class LSM(_Operator):
             downs.append(chain)
         return stem, feats, downs
 
-
     def _double_conv(self, x, prefix, *, train):
         """``[Conv3x3 -> BatchNorm2d -> ReLU] x 2``; gradient names relative to ``prefix``."""
         p = self.params
