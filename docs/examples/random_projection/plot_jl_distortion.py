@@ -60,8 +60,14 @@ for k in components:
 # %%
 # Very sparse data: the kurtosis term
 # -----------------------------------
-# Li et al.: ``Var(||Rx||^2 / ||x||^2) = (2 + (s - 3) sum x_j^4 / (sum x_j^2)^2) / k``.
-# With few nonzeros per row the second term dominates and a denser ``R`` helps.
+# Li et al.:
+#
+# .. math::
+#
+#    \operatorname{Var}\left(\frac{\|Rx\|^2}{\|x\|^2}\right) = \frac{1}{k}\left(2 + (s - 3)
+#    \frac{\sum_j x_j^4}{(\sum_j x_j^2)^2}\right).
+#
+# With few nonzeros per row the second term dominates and a denser :math:`R` helps.
 
 k = 400
 X_sparse = sparse_rows(n, d, 20)

@@ -50,7 +50,7 @@ print(
 # %%
 # The batch Hessian's top eigenvalue falls like 1/B
 # --------------------------------------------------
-# Least squares on the digits: the Hessian of a batch is ``X_B^T X_B / B``.
+# Least squares on the digits: the Hessian of a batch is :math:`X_B^T X_B / B`.
 lsq = nl.rmt.LeastSquares(X_digits, y_digits.astype(float))
 H_lsq = lsq.hessian(lsq.init_params())
 sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -65,7 +65,7 @@ print(
 # Predicted against measured divergence of SGD
 # --------------------------------------------
 # Least squares on the (standardised) breast cancer data: for each batch size,
-# the predicted rate, the mean-curvature rule ``2 / E lambda_max(H_B)`` and the
+# the predicted rate, the mean-curvature rule :math:`2 / \mathbb{E}\,\lambda_{\max}(H_B)` and the
 # rate at which 300 steps of SGD from zero blow up, found by bisection. At small
 # batch sizes the batch curvature is heavy-tailed (a few samples are much
 # sharper than the rest): the mean rule is then too high, and numlab predicts
