@@ -11,19 +11,27 @@ def _relative_l2(pred, truth):
     return float(np.mean(np.linalg.norm(pred - truth, axis=-1) / np.linalg.norm(truth, axis=-1)))
 
 
-def fno_burgers_demo(quick: bool) -> Demo:
+def _fit_burgers(model, quick):
+    """Train ``model`` on Burgers (viscosity 0.01, s = 128); its held-out relative L2, the
+    trivial predictor's (u(1) = u(0)), and the sizes used."""
     from .. import pde
-    from . import FNO, train
+    from . import train
 
     n_train, n_test, epochs, batch = (256, 50, 6, 16) if quick else (256, 100, 20, 32)
     u0, uT = pde.burgers(n_train + n_test, 128, viscosity=0.01, rng=0, dtype=np.float32)
     x, y = u0[:, None], uT[:, None]
-    model = FNO((16,), hidden_channels=32, in_channels=1, out_channels=1, rng=0)
     train(model, x[:n_train], y[:n_train], epochs=epochs, batch_size=batch, lr=3e-3,
           progress=False, rng=0)
     error = _relative_l2(model(x[n_train:]), y[n_train:])
-    # The trivial predictor u(1) = u(0) shows how much the operator had to learn.
     baseline = _relative_l2(x[n_train:], y[n_train:])
+    return error, baseline, n_train, n_test, epochs
+
+
+def fno_burgers_demo(quick: bool) -> Demo:
+    from . import FNO
+
+    model = FNO((16,), hidden_channels=32, in_channels=1, out_channels=1, rng=0)
+    error, baseline, n_train, n_test, epochs = _fit_burgers(model, quick)
     target = 0.1 if quick else 0.04
     return Demo(
         problem=f"FNO (16 modes, width 32) on Burgers, viscosity 0.01, s = 128, "
@@ -35,16 +43,10 @@ def fno_burgers_demo(quick: bool) -> Demo:
 
 
 def tfno_burgers_demo(quick: bool) -> Demo:
-    from .. import pde
-    from . import TFNO, train
+    from . import TFNO
 
-    n_train, n_test, epochs, batch = (256, 50, 6, 16) if quick else (256, 100, 20, 32)
-    u0, uT = pde.burgers(n_train + n_test, 128, viscosity=0.01, rng=0, dtype=np.float32)
-    x, y = u0[:, None], uT[:, None]
     model = TFNO((16,), hidden_channels=32, in_channels=1, out_channels=1, rng=0)
-    train(model, x[:n_train], y[:n_train], epochs=epochs, batch_size=batch, lr=3e-3,
-          progress=False, rng=0)
-    error = _relative_l2(model(x[n_train:]), y[n_train:])
+    error, _, _, n_test, epochs = _fit_burgers(model, quick)
     target = 0.15 if quick else 0.08
     return Demo(
         problem=f"TFNO (Tucker, rank 0.1) on the same Burgers data, {epochs} epochs",
