@@ -42,6 +42,8 @@ from ._rsvd import (
     _cholesky_factor,
     _converged,
     _descending_sqrt,
+    _flip_signs,
+    _gram,
     _orth,
 )
 
@@ -293,7 +295,7 @@ def _subspace(A, size, *, k, n_iter, rng):
     # ||A||_F^2 (for the "auto" rule) is summed in the first sweep, while the blocks are read
     auto = n_iter == "auto"
     state, fro = _orthonormal_sweep(A, Omega, dtype=dtype, wide=wide, frobenius=auto)
-    ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, wide)), np)]
+    ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np)]
     frobenius2 = fro if auto else None
     max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
@@ -303,13 +305,9 @@ def _subspace(A, size, *, k, n_iter, rng):
         P = _orth(state.Z, _NP)  # orth(Z): Z is small (n x L), on the client
         state = None  # release the previous sketch on the workers before the next sweep
         state, _ = _orthonormal_sweep(A, P, dtype=dtype, wide=wide)
-        ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, wide)), np))
+        ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np))
         it += 1
     return state, it, ritz
-
-
-def _gram(Z, wide):
-    return (Z.T @ Z).astype(wide)
 
 
 def _rayleigh_ritz(state, dtype, wide):
@@ -344,15 +342,6 @@ def _basis_times(basis, X, dtype):
     return _small_times(Y, X, dtype)
 
 
-def _flip_signs_lazy(U, Vt):
-    """As `_rsvd._flip_signs`: the entry of largest magnitude of each column of U positive."""
-    import dask.array as da
-
-    negative = -U.min(axis=0) > U.max(axis=0)
-    signs = da.where(negative, -1.0, 1.0).astype(U.dtype)
-    return U * signs, Vt * signs[:, None]
-
-
 def _finish(U, s, Vt, dtype, compute):
     """Signs as in the in-memory path; U gathered block by block when ``compute``.
 
@@ -369,7 +358,7 @@ def _finish(U, s, Vt, dtype, compute):
         U *= signs
         return U.astype(dtype, copy=False), S, (Vt * signs[:, None]).astype(dtype)
     Vt = da.from_array(np.asarray(Vt), chunks=Vt.shape)
-    U, Vt = _flip_signs_lazy(U, Vt)
+    U, Vt = _flip_signs(U, Vt, da)
     return U.astype(dtype), S, Vt.astype(dtype)
 
 
