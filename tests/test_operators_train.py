@@ -330,7 +330,7 @@ def test_bad_input():
         run(optimizer="sgd")
     with pytest.raises(ValueError, match="`scheduler` must be one of .*; got 'linear'"):
         run(scheduler="linear")
-    with pytest.raises(ValueError, match="`loss` must be one of 'l2', 'h1'; got 'mse'"):
+    with pytest.raises(ValueError, match="`loss` must be one of 'l2', 'h1', 'l2sq'; got 'mse'"):
         run(loss="mse")
     bad = np.array(x)
     bad[3, 0, 2] = np.nan

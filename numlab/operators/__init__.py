@@ -34,3 +34,8 @@ __all__ += ["MultigridPatching2D", "MultigridModel"]
 from ._lsm import LSM  # noqa: E402
 
 __all__ += ["LSM"]
+
+# The training loss over flat parameters, for numlab.rmt (numlab/operators/_curvature.py).
+from ._curvature import OperatorLoss  # noqa: E402
+
+__all__ += ["OperatorLoss"]

@@ -15,7 +15,7 @@ from . import _factorized, _layers
 __all__ = ["FNO", "TFNO", "load"]
 
 _SKIPS = ("linear", "identity", "soft-gating", None)
-_LOSSES = {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}
+_LOSSES = _layers.LOSSES
 _FORMAT = "numlab.operators.FNO/1"
 
 
@@ -103,6 +103,34 @@ class _Operator:
             if _backend.namespace(value) is not xp or _backend.device(value) != device:
                 self.params[name] = _backend.asarray(_backend.to_numpy(value), xp=xp, device=device)
         return self
+
+    def hessian(self, x, y, *, loss="l2", gauss_newton=False):
+        """The Hessian (or Gauss-Newton matrix) of the training loss on ``(x, y)``, matrix-free.
+
+        Shorthand for ``OperatorLoss(self, x, y, loss=loss).hessian(gauss_newton=...)``
+        (:class:`numlab.operators.OperatorLoss`, float64, at the current parameters):
+        an ``hvp(v, idx=None)`` over flat real parameter vectors that :mod:`numlab.rmt`
+        takes directly.
+
+        Parameters
+        ----------
+        x : array, shape (n_samples, in_channels, *grid)
+            Training inputs.
+        y : array, shape (n_samples, out_channels, *grid)
+            Training targets.
+        loss : {"l2", "h1", "l2sq"}
+            The relative loss.
+        gauss_newton : bool
+            The generalised Gauss-Newton matrix instead of the Hessian.
+
+        Returns
+        -------
+        numlab.rmt.HessianOperator
+            With ``n_params`` and ``n_samples``.
+        """
+        from ._curvature import OperatorLoss
+
+        return OperatorLoss(self, x, y, loss=loss).hessian(gauss_newton=gauss_newton)
 
     def load_params(self, arrays):
         """Replace the parameters, checking names, shapes and real/complex kinds.
@@ -413,12 +441,13 @@ class FNO(_Operator):
             Inputs, cast to the model's dtype.
         y : array, shape (batch, out_channels, n_1, ..., n_d)
             Targets on the same grid.
-        loss : {"l2", "h1"}
+        loss : {"l2", "h1", "l2sq"}
             Relative L2 or H1 (periodic central differences) error per sample and output
             channel, averaged over both (see :func:`numlab.operators._layers.relative_l2_loss`):
             neuraloperator's ``LpLoss(d, 2, reduction="mean")`` / ``H1Loss(d,
             reduction="mean")``. neuraloperator's default ``reduction="sum"`` is this value
-            times ``batch * out_channels``.
+            times ``batch * out_channels``. ``"l2sq"``: the squared relative L2 error
+            (quadratic in the prediction, for :mod:`numlab.rmt`'s learning rates).
 
         Returns
         -------

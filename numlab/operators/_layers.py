@@ -685,3 +685,32 @@ def relative_h1_loss(pred, y, *, eps=1e-8, train=False):
         return 2.0 * xp.reshape(coef, coef.shape + (1,) * (pred.ndim - 2)) * g
 
     return loss, backprop
+
+
+def squared_l2_loss(pred, y, *, eps=1e-8, train=False):
+    """Squared relative L2 error, averaged over the batch and the output channels.
+
+    ``mean_{b, c} ||pred[b, c] - y[b, c]||^2 / (||y[b, c]||^2 + eps)``: the relative mean
+    squared error. Unlike the relative L2 norm, whose gradient is bounded and whose
+    curvature grows like ``1 / ||error||``, it is quadratic in the prediction, so the
+    linear-stability learning rates of :mod:`numlab.rmt` apply to it.
+
+    Returns
+    -------
+    loss : 0-d array
+    backprop : callable ``() -> dpred`` or None
+    """
+    xp = _backend.namespace(pred, y)
+    err = _per_function(xp, pred - y)
+    ref = _per_function(xp, y)
+    denom = xp.vecdot(ref, ref, axis=-1) + eps
+    count = err.shape[0] * err.shape[1]
+    loss = xp.sum(xp.vecdot(err, err, axis=-1) / denom) / count
+    if not train:
+        return loss, None
+    coef = xp.expand_dims(2.0 / (denom * count), axis=-1)
+    return loss, (lambda: xp.reshape(coef * err, pred.shape))
+
+
+# The relative losses by name (the ``loss=`` of every model and of ``train``).
+LOSSES = {"l2": relative_l2_loss, "h1": relative_h1_loss, "l2sq": squared_l2_loss}

@@ -13,7 +13,7 @@ from ._fno import _check_dtype, _Operator
 
 __all__ = ["LSM"]
 
-_LOSSES = {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}
+_LOSSES = _layers.LOSSES
 _FORMAT = "numlab.operators.LSM/1"
 _KEY = "__numlab_lsm__"
 _BN_MOMENTUM = 0.1
@@ -201,7 +201,7 @@ class LSM(_Operator):
             Input functions.
         y : array, shape (batch, out_channels, H, W)
             Target functions.
-        loss : {"l2", "h1"}
+        loss : {"l2", "h1", "l2sq"}
             As :meth:`numlab.operators.FNO.loss_and_grad`.
 
         Returns

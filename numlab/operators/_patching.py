@@ -32,10 +32,11 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array, check_int, check_option, check_scalar
 from . import _layers
+from ._fno import _Operator
 
 __all__ = ["MultigridPatching2D", "MultigridModel"]
 
-_LOSSES = {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}
+_LOSSES = _layers.LOSSES
 
 
 @functools.lru_cache(maxsize=256)
@@ -555,6 +556,8 @@ class MultigridModel:
             return out, None
         return out, (lambda dy: backprop(self.patching.unpatch_adjoint(dy)))
 
+    hessian = _Operator.hessian
+
     def loss_and_grad(self, x, y, loss="l2"):
         """Relative loss of the prediction on ``x`` against ``y`` and its gradient.
 
@@ -564,7 +567,7 @@ class MultigridModel:
             Full-domain inputs.
         y : array, shape (B, C_out, H, W)
             Full-domain targets.
-        loss : {"l2", "h1"}
+        loss : {"l2", "h1", "l2sq"}
             As :meth:`numlab.operators.FNO.loss_and_grad`; on the stitched output, or per
             patch when ``patching.stitching`` is False.
 

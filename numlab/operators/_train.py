@@ -45,7 +45,7 @@ __all__ = ["Adam", "lr_schedule", "UnitGaussianNormalizer", "TrainResult", "trai
 
 _OPTIMIZERS = ("adam", "adamw")
 _SCHEDULERS = ("cosine", "step", None)
-_LOSSES = ("l2", "h1")
+_LOSSES = ("l2", "h1", "l2sq")
 #: ``scheduler="step"`` divides the rate by 2 five times over the run: ``StepLR(step_size=
 #: max(epochs // 5, 1), gamma=0.5)`` (the FNO paper's Darcy recipe: 500 epochs, 100, 0.5).
 STEP_GAMMA = 0.5
@@ -448,7 +448,7 @@ def _check_data(model, x, y, name_x, name_y):
 def _loss_function(loss):
     from . import _layers
 
-    return {"l2": _layers.relative_l2_loss, "h1": _layers.relative_h1_loss}[loss]
+    return _layers.LOSSES[loss]
 
 
 def _loss_and_grad(model, x, y, loss, output_normalizer):
@@ -527,8 +527,9 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
         Learning rate per epoch, see :func:`lr_schedule`: cosine annealing to 0 over
         ``epochs`` (measured to make short runs 2-3x less noisy than a constant rate),
         ``StepLR(max(epochs // 5, 1), 0.5)``, constant, or ``lr * f(epoch)``.
-    loss : {"l2", "h1"}, default="l2"
-        Relative L2 or H1 loss, mean over samples and output channels (the model's).
+    loss : {"l2", "h1", "l2sq"}, default="l2"
+        Relative L2 or H1 loss, or the squared relative L2 error, mean over samples and
+        output channels (the model's).
     validation : (x_val, y_val), optional
         Evaluated after every epoch with the same loss; ``y_val`` in the original units
         when ``output_normalizer`` is given.

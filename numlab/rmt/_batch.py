@@ -41,6 +41,7 @@ from .._validation import (
 )
 from ._lanczos import (
     _apply,
+    _dimension,
     _finite,
     _host_values,
     _Lanczos,
@@ -123,7 +124,7 @@ def _draw_batch(rng, n_samples, batch_size, xp, device):
 def _check_hvp(hvp, n_params, like):
     if not callable(hvp):
         raise TypeError(f"`hvp` must be callable as hvp(v, idx=None); got {type(hvp).__name__}")
-    n_params = check_int(n_params, "n_params", low=1)
+    n_params = _dimension(hvp, n_params, "n_params")
     xp, device, dtype = _layout(_template(hvp, None, like), n_params)
     return n_params, xp, device, dtype
 
@@ -456,9 +457,9 @@ class BatchCurvature(CompactRepr):
 
 def batch_curvature(
     hvp,
-    n_params,
-    n_samples,
-    batch_sizes,
+    n_params=None,
+    n_samples=None,
+    batch_sizes=None,
     *,
     n_batches=32,
     k=30,
@@ -481,12 +482,13 @@ def batch_curvature(
         ``hvp(v, idx=None)``: the Hessian-vector product of the mean loss over the
         samples ``idx`` (an integer array on the caller's backend; all samples when
         None).
-    n_params : int
-        Number of parameters.
-    n_samples : int
-        Number of training samples ``N``.
+    n_params : int, optional
+        Number of parameters (default ``hvp.n_params``: numlab's Hessian operators,
+        e.g. ``model.hessian(x, y)`` of a neural operator, carry it).
+    n_samples : int, optional
+        Number of training samples ``N`` (default ``hvp.n_samples``).
     batch_sizes : sequence of int
-        Batch sizes, each in ``[1, N]``.
+        Batch sizes, each in ``[1, N]`` (required).
     n_batches : int
         Random batches per batch size.
     k : int
@@ -524,7 +526,11 @@ def batch_curvature(
     from scipy.stats import norm
 
     n_params, xp, device, dtype = _check_hvp(hvp, n_params, like)
-    n_samples = _n_samples(check_int(n_samples, "n_samples", low=1), hvp, low=1)
+    n_samples = _n_samples(n_samples, hvp, low=1)
+    if n_samples is None:
+        raise TypeError("`n_samples` is missing: the number of training samples N")
+    if batch_sizes is None:
+        raise TypeError("`batch_sizes` is missing: the batch sizes B to sample")
     sizes = np.asarray(
         [check_int(b, "batch_sizes", low=1, high=n_samples) for b in np.ravel(batch_sizes)]
     )
@@ -834,7 +840,7 @@ def _is_heavy_tailed(values):
 
 def max_learning_rate(
     hvp,
-    n_params,
+    n_params=None,
     batch_size=None,
     *,
     n_samples=None,
@@ -924,8 +930,9 @@ def max_learning_rate(
     hvp : callable
         ``hvp(v, idx=None)``: Hessian-vector product of the mean loss over samples
         ``idx`` (all when None), on the caller's backend.
-    n_params : int
-        Number of parameters.
+    n_params : int, optional
+        Number of parameters (default ``hvp.n_params``, which numlab's Hessian
+        operators carry).
     batch_size : int, optional
         The batch size; None means the full batch.
     n_samples : int, optional

@@ -436,6 +436,19 @@ def _error_estimates(theta, residuals):
     return np.minimum(residuals, residuals**2 / np.maximum(gaps, np.finfo(np.float64).tiny))
 
 
+def _dimension(matvec, n, name="n"):
+    """``n``, or the ``n_params`` of an operator that carries it (numlab's Hessians)."""
+    own = getattr(matvec, "n_params", None)
+    if n is None:
+        if own is None:
+            raise TypeError(f"`{name}` is missing: pass the dimension with a matvec callable")
+        return check_int(own, f"{name} (the operator's n_params)", low=1)
+    n = check_int(n, name, low=1)
+    if own is not None and n != own:
+        raise ValueError(f"`{name}` must be the operator's n_params ({own}) or omitted; got {n}")
+    return n
+
+
 def _operator(A, n):
     """``(matvec, n, template)`` for a callable, an array, a sparse matrix or a LinearOperator."""
     if _backend.is_sparse(A):
@@ -446,9 +459,7 @@ def _operator(A, n):
     elif hasattr(A, "matvec") and hasattr(A, "shape"):  # scipy.sparse.linalg.LinearOperator
         kind, shape = "LinearOperator", tuple(A.shape)
     elif callable(A):
-        if n is None:
-            raise TypeError("`n` is missing: pass the dimension with a matvec callable")
-        return A, check_int(n, "n", low=1), None
+        return A, _dimension(A, n), None
     else:
         raise TypeError(
             "`A` (or `matvec`) must be a matvec callable (with `n`), an array, a sparse "
@@ -531,7 +542,8 @@ def eigsh(
         array-API library: the vectors take its library, device and dtype), a sparse
         matrix (SciPy or CuPy) or a ``scipy.sparse.linalg.LinearOperator``.
     n : int, optional
-        Dimension of the operator: required with a callable, else ``A.shape[0]``.
+        Dimension of the operator: ``A.shape[0]``, or ``A.n_params`` for a callable that
+        has it (numlab's Hessian operators); required with any other callable.
     matvec : callable, optional
         The callable by keyword (``eigsh(matvec=f, n=n)``, numlab's earlier spelling),
         instead of ``A``.
@@ -654,7 +666,7 @@ def eigsh(
 # --------------------------------------------------------------------------- densities and traces
 
 
-def spectral_density(matvec, n, *, n_probes=10, k=80, rng=None, like=None):
+def spectral_density(matvec, n=None, *, n_probes=10, k=80, rng=None, like=None):
     """Spectral density of a symmetric operator by stochastic Lanczos quadrature (SLQ).
 
     For each of ``n_probes`` Rademacher probes, ``k`` Lanczos steps (full
@@ -669,8 +681,9 @@ def spectral_density(matvec, n, *, n_probes=10, k=80, rng=None, like=None):
     ----------
     matvec : callable
         ``matvec(v) -> A v`` for a symmetric ``A`` on the caller's backend.
-    n : int
-        Dimension of the operator.
+    n : int, optional
+        Dimension of the operator; default ``matvec.n_params`` for an operator that
+        has it (the Hessians of :mod:`numlab.rmt`'s and :mod:`numlab.operators`' models).
     n_probes : int
         Number of random probes.
     k : int
@@ -702,7 +715,7 @@ def spectral_density(matvec, n, *, n_probes=10, k=80, rng=None, like=None):
     >>> bool(abs(nodes.max() - 5.0) < 1e-8), bool(abs(weights.sum() - 1.0) < 1e-12)
     (True, True)
     """
-    n = check_int(n, "n", low=1)
+    n = _dimension(matvec, n)
     n_probes = check_int(n_probes, "n_probes", low=1)
     k = check_int(k, "k", low=1)
     if k > n:
@@ -789,7 +802,7 @@ def smooth_density(nodes, weights, *, grid=None, sigma=None):
     return grid, density
 
 
-def trace(matvec, n, *, n_probes=30, method="hutch++", rng=None, like=None):
+def trace(matvec, n=None, *, n_probes=30, method="hutch++", rng=None, like=None):
     """Trace of a symmetric operator from matvecs: Hutch++ or Hutchinson.
 
     Hutchinson averages ``z^T A z`` over Rademacher probes (variance ``2 ||A||_F^2``
@@ -802,8 +815,9 @@ def trace(matvec, n, *, n_probes=30, method="hutch++", rng=None, like=None):
     ----------
     matvec : callable
         ``matvec(v) -> A v`` on the caller's backend.
-    n : int
-        Dimension of the operator.
+    n : int, optional
+        Dimension of the operator; default ``matvec.n_params`` for an operator that
+        has it (the Hessians of :mod:`numlab.rmt`'s and :mod:`numlab.operators`' models).
     n_probes : int
         Total number of matvecs (Hutch++ uses a multiple of 3 at most this; at least 3).
     method : {"hutch++", "hutchinson"}
@@ -832,7 +846,7 @@ def trace(matvec, n, *, n_probes=30, method="hutch++", rng=None, like=None):
     >>> bool(abs(est - np.trace(A)) / np.trace(A) < 0.01)
     True
     """
-    n = check_int(n, "n", low=1)
+    n = _dimension(matvec, n)
     n_probes = check_int(n_probes, "n_probes", low=1)
     check_option(method, "method", ("hutch++", "hutchinson"))
     if not callable(matvec):
