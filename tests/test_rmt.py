@@ -539,23 +539,36 @@ def test_pooled_batch_factors_match_full_space_chains():
     assert counts["batch"].n_hvp <= 1200 + 2 * 30
 
 
-def test_batch_pool_too_large_runs_the_chains(monkeypatch):
-    # A model whose pool of Ritz vectors would not fit the memory bound gets the
-    # O(n_params) full-space chains, says so, and reports the method it ran.
+def test_batch_pool_stays_within_max_memory():
+    # The pool keeps only the top Ritz pairs of each batch that fit max_memory; where not
+    # even one per batch fits, the O(n_params) full-space chains run, with a warning.
     from numlab.rmt import _batch
 
     model = lsq_model("digits")
     H = model.hessian(model.init_params())
     args = (H, model.n_params, 16)
     kwargs = dict(n_samples=model.n_samples, n_steps=100, rng=0)
-    pool_bytes = (1200 + 30) * model.n_params * 8
-    monkeypatch.setattr(_batch, "_POOL_BYTES", pool_bytes - 1)
+    n_max = model.n_samples // 16
+    one_vector = n_max * model.n_params * 8
     with pytest.warns(RuntimeWarning, match=r"running method='chain' instead"):
-        res = rmt.max_learning_rate(*args, **kwargs)
+        res = rmt.max_learning_rate(*args, max_memory=one_vector - 1, **kwargs)
     chain = rmt.max_learning_rate(*args, method="chain", **kwargs)
     assert res.method == "chain" and res.lr == chain.lr and res.n_hvp == chain.n_hvp
-    monkeypatch.setattr(_batch, "_POOL_BYTES", pool_bytes)
-    assert rmt.max_learning_rate(*args, **kwargs).method == "batch"
+
+    kept = []
+    factor = _batch._factor
+
+    def recording(*a, **kw):
+        f = factor(*a, **kw)
+        kept.append(f.Y.shape[0])
+        return f
+
+    full = rmt.max_learning_rate(*args, **kwargs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_batch, "_factor", recording)
+        top4 = rmt.max_learning_rate(*args, max_memory=4 * one_vector, **kwargs)
+    assert top4.method == "batch" and max(kept) <= 4 and len(kept) <= n_max
+    assert top4.lr == pytest.approx(full.lr, rel=0.1)
 
 
 def test_local_quadratic_at_minimum():

@@ -173,9 +173,6 @@ def _kurtosis(x):
 # Renormalise the linearised iterate every few steps: each norm is a host sync on a GPU.
 _RENORM_EVERY = 4
 _N_CHAINS = 3
-#: Most memory the Ritz vectors of ``method="batch"``'s pool may take; a larger model
-#: runs the full-space chains (``"chain"``, O(n_params) memory) instead.
-_POOL_BYTES = 1 << 30
 
 
 def _epoch_batches(rng, n_samples, batch_size, n_steps, xp, device):
@@ -305,11 +302,12 @@ class _Factor:
         return apply
 
 
-def _factor(op, n_params, k, tol, rng, like):
+def _factor(op, n_params, k, tol, rng, like, n_keep=None):
     """Lanczos on a batch Hessian to ``k`` steps, or until the residual ``beta_m`` falls
     below ``tol`` times the operator's scale (the Krylov space is then invariant to
     that accuracy: a batch of ``B`` samples has rank about ``B`` times the per-sample
-    rank, so small batches need few HVPs)."""
+    rank, so small batches need few HVPs). With ``n_keep``, only the top ``n_keep``
+    Ritz pairs are kept (the rest of the space takes the smallest Ritz value)."""
     xp, device, dtype = _layout(like, n_params)
     v = _unit_normal(rng, n_params, xp, device, dtype)
     k = min(k, n_params)
@@ -322,16 +320,20 @@ def _factor(op, n_params, k, tol, rng, like):
     theta, S = _ritz_pairs(alpha, beta)
     sigma = float(theta[0])
     keep = np.flatnonzero(theta - sigma > tol * max(abs(theta[-1]), abs(sigma), 1e-300))
+    if n_keep is not None:
+        keep = keep[-n_keep:]  # theta ascends: the top pairs, which set the stability
     S_keep = np.ascontiguousarray(S[:, keep].T)
     Y = _backend.asarray(S_keep, xp=xp, device=device, dtype=dtype) @ run.Q[: run.m, :]
     d = _backend.asarray(theta[keep] - sigma, xp=xp, device=device, dtype=dtype)
     return _Factor(Y=Y, d=d, sigma=sigma, top=float(theta[-1]), n_hvp=run.n_matvec)
 
 
-def _batch_pool(op, n_params, n_samples, batch_size, n_min, n_max, max_hvp, k, tol, rng, like):
+def _batch_pool(op, n_params, n_samples, batch_size, n_min, n_max, max_hvp, k, tol, rng, like,
+                n_keep=None):
     """Factors of the Hessians of consecutive training batches (epoch-wise reshuffling):
     ``n_max`` of them (one epoch's worth covers every sample once, the rare sharp ones
-    included), at least ``n_min``, and no more once ``max_hvp`` HVPs are used."""
+    included), at least ``n_min``, and no more once ``max_hvp`` HVPs are used; each keeps
+    at most ``n_keep`` Ritz vectors."""
     xp, device, _ = _layout(like, n_params)
     pool, n_hvp = [], 0
     order, pos = rng.permutation(n_samples), 0
@@ -343,7 +345,7 @@ def _batch_pool(op, n_params, n_samples, batch_size, n_min, n_max, max_hvp, k, t
         idx = _backend.asarray(idx, xp=xp, device=device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            f = _factor(_batch_operator(op, idx), n_params, k, tol, rng, like)
+            f = _factor(_batch_operator(op, idx), n_params, k, tol, rng, like, n_keep)
         pool.append(f)
         n_hvp += f.n_hvp
     return pool, n_hvp
@@ -852,6 +854,7 @@ def max_learning_rate(
     n_batches=16,
     n_steps=500,
     max_hvp=1200,
+    max_memory=1 << 30,
     k=30,
     tol=1e-6,
     rng=None,
@@ -883,8 +886,11 @@ def max_learning_rate(
       pool, reshuffled epoch by epoch, and the bisection over ``lr`` (common random
       numbers: one batch sequence per chain for every trial rate) costs no HVP at all.
       ``n_hvp`` is the pool's Lanczos steps plus one run on the full Hessian: 560-1,220
-      HVPs on the benchmarks. The pool keeps its Ritz vectors: about ``max_hvp``
-      vectors of length ``n_params``; where they would take more than 1 GiB,
+      HVPs on the benchmarks. The pool keeps its Ritz vectors, about ``max_hvp``
+      vectors of length ``n_params``, within ``max_memory``: where all of them would
+      not fit (networks: 1e5-1e6 parameters), each batch keeps only its top Ritz
+      pairs, as many as fit, which carry the instability (the rest of its space
+      takes the batch's smallest Ritz value); where not even one per batch fits,
       ``"chain"`` runs instead, with a warning.
     - ``"chain"``: the same recursion in the full space over fresh batches for each
       of the three chains, ``n_steps`` batch HVPs per trial rate (about 25 trials;
@@ -957,8 +963,10 @@ def max_learning_rate(
         (the threshold falls slowly with it when the batch curvature is heavy-tailed).
     max_hvp : int
         ``"batch"``: the pool stops growing once its Lanczos runs have used this many
-        HVPs (and it holds ``n_batches`` batches); it also bounds the memory of the
-        pool (about ``max_hvp`` vectors of length ``n_params``).
+        HVPs (and it holds ``n_batches`` batches).
+    max_memory : int
+        ``"batch"``: bound in bytes on the pool's Ritz vectors (default 1 GiB); the
+        pool keeps fewer Ritz pairs per batch (the top ones) to stay within it.
     k : int
         Largest number of HVPs per Lanczos run.
     tol : float
@@ -1053,26 +1061,29 @@ def max_learning_rate(
     lam, spread, kurt, critical, heavy, m2 = lambda_1, 0.0, 0.0, float("nan"), False, 1.0
     c = 0.0 if batch_size is None else finite_sample_factor(batch_size, n_samples)
     factor = _stability_factor(optimizer, momentum, betas)
-    pool = None
+    pool, n_keep = None, None
+    max_memory = check_int(max_memory, "max_memory", low=1)
     if c > 0 and method == "batch":
-        # the pool holds up to max(max_hvp + k, n_batches k) vectors (the budget is
-        # checked after each batch's Lanczos run, and n_batches batches are always drawn)
-        pool_bytes = max(max_hvp + k, n_batches * k) * n_params * _itemsize(xp, dtype)
-        if pool_bytes > _POOL_BYTES:
+        # At most n_max batch factors; each keeps n_keep Ritz vectors so that all fit.
+        n_max = max(n_batches, n_samples // batch_size)
+        per_factor = max_memory // (n_max * n_params * _itemsize(xp, dtype))
+        if per_factor < 1:
             warnings.warn(
-                f"max_learning_rate: method='batch' would keep {pool_bytes / 2**30:.1f} GiB "
-                f"of Ritz vectors for {n_params} parameters (more than "
-                f"{_POOL_BYTES / 2**30:.0f} GiB); running method='chain' instead (O(n_params) "
-                "memory, about 10x the HVPs). Lower max_hvp, n_batches or k to keep "
-                "'batch', or pass method='mean' for the cheap curvature-noise rule",
+                f"max_learning_rate: method='batch' cannot keep even one Ritz vector per "
+                f"batch for {n_max} batches of {n_params} parameters within max_memory = "
+                f"{max_memory / 2**30:.2g} GiB; running method='chain' instead (O(n_params) "
+                "memory, about 10x the HVPs). Raise max_memory, or pass method='mean' for "
+                "the cheap curvature-noise rule",
                 RuntimeWarning,
                 stacklevel=2,
             )
             method = "chain"
+        elif per_factor < k:
+            n_keep = int(per_factor)
     if c > 0 and method == "batch":
-        n_max = max(n_batches, n_samples // batch_size)
         pool, used = _batch_pool(
-            op, n_params, n_samples, batch_size, n_batches, n_max, max_hvp, k, tol, rng, template
+            op, n_params, n_samples, batch_size, n_batches, n_max, max_hvp, k, tol, rng, template,
+            n_keep,
         )
         n_hvp += used
         values = np.asarray([f.top for f in pool])
@@ -1316,12 +1327,14 @@ def gradient_noise_scale(gradient, n_samples, *, batch_size=32, n_batches=16, hv
 # --------------------------------------------------------------------------- measured divergence
 
 
-def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_every):
+def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_every, adam=None):
+    """Whether a training run from ``w0`` diverges: SGD with heavy-ball ``momentum``, or
+    Adam (torch's update) when ``adam = (beta1, beta2, eps)``."""
     xp = model.xp
     rng = np.random.default_rng(seed)
     N = model.n_samples
     loss0 = model.loss(w0)
-    w, velocity = w0, None
+    w, velocity, m, v = w0, None, None, None
     order, pos = rng.permutation(N), 0
     for step in range(1, n_steps + 1):
         if pos + batch_size > N:  # epoch-wise reshuffling; a short tail batch is skipped
@@ -1339,8 +1352,15 @@ def _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, check_ever
             if not bool(xp.all(xp.isfinite(w))):
                 return True
             raise
-        velocity = g if velocity is None or momentum == 0 else momentum * velocity + g
-        w = w - lr * velocity
+        if adam is not None:
+            beta1, beta2, eps = adam
+            m = (1.0 - beta1) * g if m is None else beta1 * m + (1.0 - beta1) * g
+            v = (1.0 - beta2) * g * g if v is None else beta2 * v + (1.0 - beta2) * g * g
+            denom = xp.sqrt(v) / math.sqrt(1.0 - beta2**step) + eps
+            w = w - (lr / (1.0 - beta1**step)) * m / denom
+        else:
+            velocity = g if velocity is None or momentum == 0 else momentum * velocity + g
+            w = w - lr * velocity
         if step % check_every == 0 or step == n_steps:
             if not bool(xp.all(xp.isfinite(w))):
                 return True
@@ -1360,10 +1380,13 @@ def measure_max_learning_rate(
     seeds=(0, 1, 2),
     rtol=0.02,
     lr_start=None,
+    optimizer="sgd",
+    betas=(0.9, 0.999),
+    eps=1e-8,
 ):
-    """The learning rate at which SGD actually diverges, found by bisection (the reference).
+    """The learning rate at which training actually diverges, found by bisection (the reference).
 
-    Runs plain SGD (epoch-wise reshuffling, optional heavy-ball momentum) for
+    Runs plain SGD (epoch-wise reshuffling, optional heavy-ball momentum), or Adam, for
     ``n_steps`` steps from ``w0`` and calls a run diverged when the full loss becomes
     non-finite or exceeds ``1e3`` times the initial loss at a check (every 25 steps),
     or ends above ``10`` times it. A geometric bisection locates the threshold to
@@ -1372,9 +1395,10 @@ def measure_max_learning_rate(
 
     Parameters
     ----------
-    model : LeastSquares, LogisticRegression or MLP
+    model : LeastSquares, LogisticRegression, MLP or numlab.operators.OperatorLoss
         A built-in model (anything with ``loss(w, idx)``, ``gradient(w, idx)``,
-        ``n_samples``, ``xp``, ``device`` and ``init_params()``).
+        ``n_samples``, ``xp``, ``device`` and ``init_params()``), or a neural
+        operator's training loss.
     batch_size : int, optional
         Batch size (None: full batch).
     w0 : array of shape (n_params,), optional
@@ -1390,6 +1414,13 @@ def measure_max_learning_rate(
         float64 rounding in any case, after at most 100 halvings).
     lr_start : float, optional
         First learning rate tried (default 1).
+    optimizer : {"sgd", "adam"}
+        The optimiser of the runs; Adam is torch's (bias-corrected, ``momentum``
+        unused).
+    betas : tuple of float
+        Adam's ``(beta1, beta2)``.
+    eps : float
+        Adam's ``eps``.
 
     Returns
     -------
@@ -1414,6 +1445,18 @@ def measure_max_learning_rate(
     momentum = check_scalar(
         momentum, "momentum", low=0.0, high=1.0, low_inclusive=True, high_inclusive=False
     )
+    check_option(optimizer, "optimizer", ("sgd", "adam"))
+    adam = None
+    if optimizer == "adam":
+        if len(betas) != 2:
+            raise ValueError(f"`betas` must be a pair (beta1, beta2); got {betas!r}")
+        adam = (
+            check_scalar(betas[0], "betas[0]", low=0.0, high=1.0, low_inclusive=True,
+                         high_inclusive=False),
+            check_scalar(betas[1], "betas[1]", low=0.0, high=1.0, low_inclusive=True,
+                         high_inclusive=False),
+            check_scalar(eps, "eps", low=0.0),
+        )
     if w0 is None:
         w0 = model.init_params(0)
     elif hasattr(model, "_check_vector"):  # numlab's models: named as the caller knows it
@@ -1425,7 +1468,7 @@ def measure_max_learning_rate(
     for seed in seeds:
 
         def diverges(lr, seed=seed):
-            return _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, 25)
+            return _sgd_diverges(model, w0, lr, batch_size, n_steps, momentum, seed, 25, adam)
 
         start = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
         lr, bracketed = _threshold(diverges, start, rtol, 40)
@@ -1437,7 +1480,7 @@ def measure_max_learning_rate(
             )
         if not bracketed:
             raise RuntimeError(
-                "measure_max_learning_rate: SGD diverged at every rate or at none between "
+                f"measure_max_learning_rate: {optimizer} diverged at every rate or at none between "
                 f"lr = {start / 2**40:.3g} and {start * 2**40:.3g}"
             )
         thresholds.append(lr)
