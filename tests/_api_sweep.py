@@ -191,6 +191,11 @@ def _fno_loss_and_grad(x, y, **kw):
     return [np.array([loss]), *grads.values()]
 
 
+def _operator_hvp(x, y, v, **kw):
+    f = nl.operators.OperatorLoss(_fno(dtype="float64"), x, y, **kw)
+    return f.hvp(f.w0, v)
+
+
 def _lsm_call(x):
     return nl.operators.LSM(1, 1, 8, n_heads=4, n_levels=2, patch_size=(2, 2), rng=0)(x)
 
@@ -387,6 +392,10 @@ CASES = [
     Case("operators.FNO.loss_and_grad", _fno_loss_and_grad,
          lambda: dict(x=_tall(2, 16)[:, None], y=_tall(2, 16, seed=5)[:, None]),
          arrays=("x", "y"), scalars=("loss",), float32=False),
+    Case("operators.OperatorLoss.hvp", _operator_hvp,
+         lambda: dict(x=_tall(2, 16)[:, None], y=_tall(2, 16, seed=5)[:, None],
+                      v=_rng(7).standard_normal(_fno().n_params)),
+         arrays=("x", "y", "v"), scalars=("loss", "dtype"), float32=False),
     Case("operators.LSM", _lsm_call, lambda: dict(x=_tall(8, 8)[None, None]), arrays=("x",)),
     Case("operators.train", _train,
          lambda: dict(x=_tall(4, 16)[:, None], y=_tall(4, 16, seed=6)[:, None], epochs=2,

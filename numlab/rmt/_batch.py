@@ -318,6 +318,9 @@ def _factor(op, n_params, k, tol, rng, like, n_keep=None):
             break
     alpha, beta = run.tridiagonal()
     theta, S = _ritz_pairs(alpha, beta)
+    # Negative curvature (non-convex losses: networks) counts as flat: the loss falls
+    # along it, so it is no divergence, although the linearised error along it grows.
+    theta = np.maximum(theta, 0.0)
     sigma = float(theta[0])
     keep = np.flatnonzero(theta - sigma > tol * max(abs(theta[-1]), abs(sigma), 1e-300))
     if n_keep is not None:

@@ -1,0 +1,278 @@
+"""nl.rmt on numlab's neural operators: Hessian spectra and learning rates of the Burgers FNO (issue 20).
+
+The FNO issue's small configuration (n_modes 16, hidden 32: 86,817 real parameters) on nl.pde
+Burgers (viscosity 0.01, s = 128, 256 training and 100 test samples), float32 training, the
+curvature in float64 (``nl.operators.OperatorLoss``, centred differences of the exact
+gradients). The loss is the squared relative L2 error (``loss="l2sq"``): the learning-rate
+theory is about losses quadratic in the prediction. The model is first trained for 5 epochs
+of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measured.
+
+- ``top``: Lanczos HVPs to the top Hessian eigenvalue at ``tol=1e-6``, against a
+  ``tol=1e-12`` reference run.
+- ``scaling``: ``lambda_max(H_B)`` over 16-96 random batches per ``B = 4 ... 128`` and the
+  weighted fit ``lambda_1 + slope c(B)``, ``c(B) = (N - B) / (B (N - 1))`` (R^2, exponent of
+  the excess).
+- ``sgd``: ``max_learning_rate`` (``method="batch"``, the pool bounded by ``max_memory``)
+  against the rate at which SGD diverges (``measure_max_learning_rate``: bisection on real
+  training runs of ``N_STEPS`` steps from the same point), ``B = 4, 16, 64, 256``; with the
+  estimate's time over one training epoch's at that batch size.
+- ``adam``: the measured Adam divergence rates against the square-root rule carried from
+  ``B = 16`` (``scale_learning_rate(..., optimizer="adam")``).
+- ``slq``: heavy-ball SGD from the initialisation for 20 epochs with ``SLQLearner`` setting
+  the learning rate and momentum, against the best of 5 constant rates (momentum 0.9): test
+  relative L2 errors.
+
+Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [adam] [slq]``; results
+are kept by ``benchmarks.common.cached`` (set ``NUMLAB_BENCH_CACHE`` to an empty folder to
+re-measure). asv reads the same numbers (``OperatorLearningRates``).
+"""
+
+import functools
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import numlab as nl
+
+from .common import cached
+
+N_TRAIN, N_TEST, GRID = 256, 100, 128
+N_STEPS = 100  # SGD / Adam steps of each divergence run
+BATCHES = (4, 16, 64, 256)
+
+
+@functools.cache
+def _data():
+    u0, u1 = nl.pde.burgers(N_TRAIN + N_TEST, GRID, viscosity=0.01, rng=0, dtype=np.float32)
+    x, y = u0[:, None], u1[:, None]
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+def _fno():
+    return nl.operators.FNO((16,), hidden_channels=32, in_channels=1, out_channels=1, rng=0)
+
+
+@functools.cache
+def _trained():
+    """The model after 5 epochs of Adam, its float64 loss (curvature) and float32 loss (runs)."""
+    x, y, _, _ = _data()
+    model = _fno()
+    nl.operators.train(model, x, y, epochs=5, batch_size=16, lr=3e-3, loss="l2sq",
+                       progress=False, rng=0)
+    f64 = nl.operators.OperatorLoss(model, x, y, loss="l2sq")
+    f32 = nl.operators.OperatorLoss(model, x, y, loss="l2sq", dtype="float32")
+    return model, f64, f32
+
+
+def _epoch_time(batch_size):
+    """Median wall time of one training epoch (Adam, float32) at ``batch_size``."""
+    x, y, _, _ = _data()
+    model = _fno()
+    result = nl.operators.train(model, x, y, epochs=3, batch_size=batch_size, lr=1e-3,
+                                loss="l2sq", progress=False, rng=0)
+    return float(np.median(result.epoch_time))
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def top_eigenvalue():
+    _, f64, _ = _trained()
+    H = f64.hessian()
+    start = time.perf_counter()
+    res = nl.rmt.eigsh(H, tol=1e-6, rng=0)
+    seconds = time.perf_counter() - start
+    ref = nl.rmt.eigsh(H, tol=1e-12, max_matvec=100, rng=1)
+    return {"lambda": float(res.values[-1]), "reference": float(ref.values[-1]),
+            "n_hvp": res.n_matvec, "seconds": seconds,
+            "relative_error": abs(res.values[-1] / ref.values[-1] - 1)}
+
+
+# Random batches per size: the per-sample curvature is heavy-tailed (the relative loss
+# weighs each sample by 1 / ||y||^2), so small batches need many draws for their mean.
+SCALING_BATCHES = {4: 96, 8: 64, 16: 48, 32: 32, 64: 24, 128: 16}
+
+
+def batch_scaling():
+    _, f64, _ = _trained()
+    H = f64.hessian()
+    curves = [nl.rmt.batch_curvature(H, batch_sizes=[b], n_batches=n, k=30, rng=b)
+              for b, n in SCALING_BATCHES.items()]
+    sizes = np.array(list(SCALING_BATCHES))
+    mean = np.array([c.mean[0] for c in curves])
+    error = np.array([c.std[0] / np.sqrt(n) for c, n in zip(curves, SCALING_BATCHES.values())])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", nl.rmt.BatchScalingWarning)
+        fit = nl.rmt.fit_batch_scaling(sizes, mean, n_samples=N_TRAIN, sigma=error)
+    return {"sizes": sizes.tolist(), "mean": mean.tolist(), "error": error.tolist(),
+            "kurtosis": [float(c.kurtosis[0]) for c in curves],
+            "lambda_full": curves[0].lambda_full, "fit_lambda_1": fit.lambda_full,
+            "slope": fit.slope, "r2": fit.r2, "exponent": fit.exponent,
+            "critical_batch_size": fit.critical_batch_size,
+            "n_hvp": sum(c.n_hvp for c in curves), "warned": bool(caught)}
+
+
+def sgd_rate(batch_size):
+    _, f64, f32 = _trained()
+    H = f64.hessian()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = nl.rmt.max_learning_rate(H, batch_size=batch_size, n_batches=8, max_hvp=300,
+                                        rng=0)
+    seconds = time.perf_counter() - start
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in diverging runs
+        measured = nl.rmt.measure_max_learning_rate(f32, batch_size, n_steps=N_STEPS,
+                                                    seeds=(0,), rtol=0.05, lr_start=pred.lr)
+    return {"predicted": pred.lr, "mean_rule": pred.lr_mean, "lambda_full": pred.lambda_full,
+            "measured": measured, "ratio": measured / pred.lr, "n_hvp": pred.n_hvp,
+            "seconds": seconds, "epoch_seconds": _epoch_time(batch_size)}
+
+
+def adam_rate(batch_size):
+    _, _, f32 = _trained()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return nl.rmt.measure_max_learning_rate(f32, batch_size, n_steps=N_STEPS, seeds=(0,),
+                                                rtol=0.05, lr_start=1e-2, optimizer="adam")
+
+
+def _heavy_ball(f, w, schedule, epochs, batch_size, seed):
+    """Heavy-ball SGD on the flat loss ``f``; ``schedule(step, w, idx) -> (lr, momentum)``."""
+    rng = np.random.default_rng(seed)
+    velocity, step = None, 0
+    for _ in range(epochs):
+        order = rng.permutation(f.n_samples)
+        for i in range(f.n_samples // batch_size):
+            idx = np.sort(order[i * batch_size:(i + 1) * batch_size])
+            lr, momentum = schedule(step, w, idx)
+            g = f.gradient(w, idx)
+            velocity = g if velocity is None else momentum * velocity + g
+            w = w - lr * velocity
+            step += 1
+            if not np.all(np.isfinite(w)):
+                return None
+    return w
+
+
+def _test_error(w):
+    if w is None:
+        return float("inf")
+    x, y, xt, yt = _data()
+    model = _fno()
+    f = nl.operators.OperatorLoss(model, x, y, dtype="float32")
+    model.load_params(f.unflatten(w))
+    pred = model(xt)
+    return float(np.mean(np.linalg.norm((pred - yt)[:, 0], axis=-1)
+                         / np.linalg.norm(yt[:, 0], axis=-1)))
+
+
+SLQ_EPOCHS, SLQ_BATCH = 20, 16
+GRID_LRS = (5e-4, 1e-3, 2e-3, 4e-3, 8e-3)
+
+
+def constant_rate(lr):
+    x, y, _, _ = _data()
+    f32 = nl.operators.OperatorLoss(_fno(), x, y, loss="l2sq", dtype="float32")
+    w = _heavy_ball(f32, f32.w0, lambda step, w, idx: (lr, 0.9), SLQ_EPOCHS, SLQ_BATCH, 0)
+    return _test_error(w)
+
+
+def slq_learner():
+    x, y, _, _ = _data()
+    model = _fno()
+    f32 = nl.operators.OperatorLoss(model, x, y, loss="l2sq", dtype="float32")
+    f64 = nl.operators.OperatorLoss(model, x, y, loss="l2sq")
+    learner = nl.rmt.SLQLearner(f64.n_params, every=40, k=20, n_probes=2, rng=0)
+    probe = np.sort(np.random.default_rng(1).choice(N_TRAIN, 64, replace=False))
+
+    def schedule(step, w, idx):
+        s = learner.update(step, f64.hessian(w.astype(np.float64)), probe)
+        return s.lr, s.momentum
+
+    start = time.perf_counter()
+    w = _heavy_ball(f32, f32.w0, schedule, SLQ_EPOCHS, SLQ_BATCH, 0)
+    return {"error": _test_error(w), "seconds": time.perf_counter() - start,
+            "steps": [(step, s.lr, s.momentum) for step, s in learner.history]}
+
+
+# --------------------------------------------------------------------------- asv
+
+
+class OperatorLearningRates:
+    """The figures of issue 20 (cached measurements; see the module docstring)."""
+
+    timeout = 3600
+
+    def track_top_eigenvalue_hvps(self):
+        return float(cached("rmt-op-top", top_eigenvalue)["n_hvp"])
+
+    track_top_eigenvalue_hvps.unit = "HVPs"
+
+    def track_batch_scaling_r2(self):
+        return float(cached("rmt-op-scaling", batch_scaling)["r2"])
+
+    track_batch_scaling_r2.unit = "R^2"
+
+    def track_sgd_measured_over_predicted(self):
+        return max(cached("rmt-op-sgd", sgd_rate, b)["ratio"] for b in BATCHES)
+
+    track_sgd_measured_over_predicted.unit = "ratio (worst B)"
+
+    def track_slq_over_best_constant(self):
+        best = min(cached("rmt-op-constant", constant_rate, lr) for lr in GRID_LRS)
+        return cached("rmt-op-slq", slq_learner)["error"] / best
+
+    track_slq_over_best_constant.unit = "ratio"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def main(parts):
+    if "top" in parts:
+        r = cached("rmt-op-top", top_eigenvalue)
+        print(f"top eigenvalue {r['lambda']:.6g} in {r['n_hvp']} HVPs ({r['seconds']:.1f} s), "
+              f"relative error {r['relative_error']:.1e} against tol=1e-12")
+    if "scaling" in parts:
+        r = cached("rmt-op-scaling", batch_scaling)
+        print("batch curvature: B " + " ".join(f"{b:>7d}" for b in r["sizes"]))
+        print("   E lambda_max(H_B) " + " ".join(f"{v:7.1f}" for v in r["mean"]))
+        print("      standard error " + " ".join(f"{v:7.1f}" for v in r["error"]))
+        print("     excess kurtosis " + " ".join(f"{v:7.1f}" for v in r["kurtosis"]))
+        print(f"   fit lambda_1 {r['fit_lambda_1']:.1f} (full Hessian {r['lambda_full']:.1f}), "
+              f"R^2 {r['r2']:.3f}, exponent {r['exponent']:.2f}, "
+              f"B* {r['critical_batch_size']:.2f}, {r['n_hvp']} HVPs"
+              + (" (heavy-tail warning)" if r["warned"] else ""))
+    if "sgd" in parts:
+        print(f"SGD ({N_STEPS} steps)   B   predicted   2/E lam_B    measured  meas/pred"
+              "   HVPs  estimate s  epoch s")
+        for b in BATCHES:
+            r = cached("rmt-op-sgd", sgd_rate, b)
+            print(f"{'':>15}{b:>4d}  {r['predicted']:10.4g}  {r['mean_rule']:10.4g}  "
+                  f"{r['measured']:10.4g}  {r['ratio']:9.2f}  {r['n_hvp']:5d}  "
+                  f"{r['seconds']:10.1f}  {r['epoch_seconds']:7.2f}")
+    if "adam" in parts:
+        measured = {b: cached("rmt-op-adam", adam_rate, b) for b in BATCHES}
+        print(f"Adam ({N_STEPS} steps)  B   measured   sqrt rule from B=16   measured/rule")
+        for b in BATCHES:
+            rule = nl.rmt.scale_learning_rate(measured[16], 16, b, "adam")
+            print(f"{'':>15}{b:>4d}  {measured[b]:9.4g}  {rule:19.4g}  "
+                  f"{measured[b] / rule:13.2f}")
+    if "slq" in parts:
+        errors = {lr: cached("rmt-op-constant", constant_rate, lr) for lr in GRID_LRS}
+        r = cached("rmt-op-slq", slq_learner)
+        best = min(errors, key=errors.get)
+        print("constant rates (momentum 0.9): "
+              + ", ".join(f"{lr:g}: {e:.4f}" for lr, e in errors.items()))
+        print(f"SLQ learner: test error {r['error']:.4f} = {r['error'] / errors[best]:.2f}x "
+              f"the best constant rate ({best:g}); {r['seconds']:.0f} s; "
+              f"estimates (step, lr, momentum): "
+              + ", ".join(f"({s}, {lr:.3g}, {m:.2f})" for s, lr, m in r["steps"][:4]) + " ...")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["top", "scaling", "sgd", "adam", "slq"])
