@@ -21,6 +21,7 @@ from . import _backend
 
 __all__ = [
     "check_array",
+    "check_row_chunked",
     "check_probability_vector",
     "check_scalar",
     "check_int",
@@ -156,6 +157,36 @@ def check_array(
         values = x.data if sparse else x
         if xp.isdtype(values.dtype, "real floating") and not bool(xp.all(xp.isfinite(values))):
             raise ValueError(f"`{name}` must contain only finite values; got NaN or infinity")
+    return x
+
+
+def check_row_chunked(x, name, *, allow_sparse=True):
+    """A 2-D Dask array chunked by rows only, with NumPy (or scipy.sparse) blocks.
+
+    No data is read. The number of columns must be known; row chunk sizes may be
+    unknown (NaN). A block must hold whole rows because the kernels that run on it
+    (projections, products with a small matrix) work row by row: column chunks would
+    need a reduction that changes the summation order, so they are refused rather
+    than silently rechunked (which can exceed a worker's memory).
+    """
+    import math
+
+    x = check_array(x, name, ndim=2, dtype="numeric", allow_lazy=True)
+    meta = getattr(x, "_meta", None)
+    if not (isinstance(meta, np.ndarray) or (allow_sparse and type(meta).__module__.startswith("scipy.sparse"))):
+        kinds = "NumPy or scipy.sparse" if allow_sparse else "NumPy"
+        raise TypeError(f"`{name}` must be a Dask array of {kinds} blocks; got {type(meta).__name__} blocks")
+    n = x.shape[1]
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        raise ValueError(
+            f"`{name}` must have a known number of columns; got shape {x.shape} "
+            f"(call `{name}.compute_chunk_sizes()` first)"
+        )
+    if x.numblocks[1] != 1:
+        raise ValueError(
+            f"`{name}` must be chunked by rows only (one chunk across its {n} columns); got "
+            f"{x.numblocks[1]} column chunks: pass `{name}.rechunk({{1: -1}})`"
+        )
     return x
 
 

@@ -271,6 +271,10 @@ def fastrp(
             raise TypeError(f"`{name}` must be True or False; got {value!r}")
     if weight is not None and not isinstance(weight, str):
         raise TypeError(f"`weight` must be an edge attribute name or None; got {weight!r}")
+    if _backend.is_lazy(G):
+        from ._dask import fastrp as dask_fastrp
+
+        return dask_fastrp(G, dim, weights, beta, normalize, standardize, dtype, draw_seed(rng))
     S, xp = adjacency(G, weight, dtype)
     n = S.shape[0]
     if n == 0:

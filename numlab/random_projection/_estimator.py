@@ -154,6 +154,14 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
     # ------------------------------------------------------------------ validation
 
     def _validate(self, X, *, reset):
+        if _backend.is_lazy(X):
+            from ._dask import check_rows
+
+            X = check_rows(X)
+            if reset:
+                self.n_features_in_ = int(X.shape[1])
+                self.__dict__.pop("feature_names_in_", None)
+            return X
         if _is_foreign(X):
             X = check_array(X, "X", ndim=2, allow_sparse=True)
             if reset:
@@ -224,6 +232,11 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         X = self._validate(X, reset=True)
         n_samples, n_features = X.shape
         if self.n_components == "auto":
+            if math.isnan(n_samples):
+                raise ValueError(
+                    "`X` must have known chunk sizes for n_components='auto' (the bound needs "
+                    "n_samples); call `X.compute_chunk_sizes()` or pass an integer n_components"
+                )
             n_components = int(johnson_lindenstrauss_min_dim(n_samples, eps=self.eps))
             if n_components <= 0:
                 raise ValueError(
@@ -254,7 +267,7 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
         for name in _STATE:
             self.__dict__.pop(name, None)
         if not self.matrix_free:
-            if _backend.is_numpy(_backend.namespace(X)):
+            if _backend.is_lazy(X) or _backend.is_numpy(_backend.namespace(X)):
                 # R is a function of seed_: build it when components_ is first read, so
                 # that fit (and fit_transform, whose transform regenerates the columns
                 # anyway) costs no pass over n_features columns.
@@ -332,6 +345,10 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
             ``dense_output=False``; dtype of ``X``.
         """
         check_is_fitted(self, "seed_")
+        if _backend.is_lazy(X):
+            from ._dask import transform
+
+            return transform(self, X)
         X = self._validate(X, reset=False)
         xp = _backend.namespace(X)
         sparse_in = _backend.is_sparse(X)
@@ -399,6 +416,10 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
             The reconstruction ``X @ pinv(R).T``, as a dense array.
         """
         check_is_fitted(self, "seed_")
+        if _backend.is_lazy(X):
+            from ._dask import inverse_transform
+
+            return inverse_transform(self, X)
         foreign = _is_foreign(X)
         if foreign:
             X = check_array(X, "X", ndim=2, allow_sparse=True)
