@@ -16,13 +16,15 @@ of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measure
   against the rate at which SGD diverges (``measure_max_learning_rate``: bisection on real
   training runs of ``N_STEPS`` steps from the same point), ``B = 4, 16, 64, 256``; with the
   estimate's time over one training epoch's at that batch size.
+- ``memory``: the prediction at ``B = 16`` with the pool bounded to 1-8 Ritz vectors per
+  batch (``max_memory``) against the unbounded pool.
 - ``adam``: the measured Adam divergence rates against the square-root rule carried from
   ``B = 16`` (``scale_learning_rate(..., optimizer="adam")``).
 - ``slq``: heavy-ball SGD from the initialisation for 20 epochs with ``SLQLearner`` setting
   the learning rate and momentum, against the best of 5 constant rates (momentum 0.9): test
   relative L2 errors.
 
-Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [adam] [slq]``; results
+Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [memory] [adam] [slq]``; results
 are kept by ``benchmarks.common.cached`` (set ``NUMLAB_BENCH_CACHE`` to an empty folder to
 re-measure). asv reads the same numbers (``OperatorLearningRates``).
 """
@@ -130,6 +132,46 @@ def sgd_rate(batch_size):
     return {"predicted": pred.lr, "mean_rule": pred.lr_mean, "lambda_full": pred.lambda_full,
             "measured": measured, "ratio": measured / pred.lr, "n_hvp": pred.n_hvp,
             "seconds": seconds, "epoch_seconds": _epoch_time(batch_size)}
+
+
+def _spike(optimizer, batch_size, lr_start):
+    """The rate at which the training loss first spikes 10x (checked at every step)."""
+    _, _, f32 = _trained()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return nl.rmt.measure_max_learning_rate(
+            f32, batch_size, n_steps=N_STEPS, seeds=(0,), rtol=0.05, lr_start=lr_start,
+            optimizer=optimizer, check_every=1, peak=10.0)
+
+
+def sgd_spike(batch_size):
+    return _spike("sgd", batch_size, cached("rmt-op-sgd", sgd_rate, batch_size)["predicted"])
+
+
+def adam_spike(batch_size):
+    return _spike("adam", batch_size, 1e-2)
+
+
+def pool_memory(n_keep):
+    """``max_learning_rate`` at B = 16 with the pool bounded to ``n_keep`` Ritz vectors per
+    batch (None: all, up to ``k = 30``): the rate and the bound in MiB."""
+    _, f64, _ = _trained()
+    n_max = max(8, N_TRAIN // 16)
+    keep = 30 if n_keep is None else n_keep
+    max_memory = keep * n_max * f64.n_params * 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = nl.rmt.max_learning_rate(f64.hessian(), batch_size=16, n_batches=8, max_hvp=300,
+                                     max_memory=max_memory, rng=0)
+    return {"lr": r.lr, "mib": max_memory / 2**20, "n_hvp": r.n_hvp}
+
+
+def noise_scale():
+    """McCandlish's B_simple at the trained point (32 gradients of 16 samples)."""
+    _, _, f32 = _trained()
+    w = f32.w0
+    return nl.rmt.gradient_noise_scale(lambda idx=None: f32.gradient(w, idx), N_TRAIN,
+                                       batch_size=16, n_batches=32, rng=0).simple
 
 
 def adam_rate(batch_size):
@@ -248,20 +290,36 @@ def main(parts):
               f"B* {r['critical_batch_size']:.2f}, {r['n_hvp']} HVPs"
               + (" (heavy-tail warning)" if r["warned"] else ""))
     if "sgd" in parts:
-        print(f"SGD ({N_STEPS} steps)   B   predicted   2/E lam_B    measured  meas/pred"
-              "   HVPs  estimate s  epoch s")
+        print(f"SGD ({N_STEPS} steps)   B   predicted   2/E lam_B    blow-up  /pred  10x spike"
+              "  /pred   HVPs  estimate s  epoch s")
         for b in BATCHES:
             r = cached("rmt-op-sgd", sgd_rate, b)
+            spike = cached("rmt-op-sgd-spike", sgd_spike, b)
             print(f"{'':>15}{b:>4d}  {r['predicted']:10.4g}  {r['mean_rule']:10.4g}  "
-                  f"{r['measured']:10.4g}  {r['ratio']:9.2f}  {r['n_hvp']:5d}  "
+                  f"{r['measured']:9.4g}  {r['ratio']:5.2f}  {spike:9.4g}  "
+                  f"{spike / r['predicted']:5.2f}  {r['n_hvp']:5d}  "
                   f"{r['seconds']:10.1f}  {r['epoch_seconds']:7.2f}")
+    if "memory" in parts:
+        print("pool bound (B = 16): Ritz vectors per batch, MiB, predicted lr")
+        ref = cached("rmt-op-memory", pool_memory, None)["lr"]
+        for keep in (None, 8, 4, 2, 1):
+            r = cached("rmt-op-memory", pool_memory, keep)
+            print(f"{'':>15}{'all' if keep is None else keep:>4}  {r['mib']:8.0f}  "
+                  f"{r['lr']:.4g} ({r['lr'] / ref:.3f}x)")
     if "adam" in parts:
-        measured = {b: cached("rmt-op-adam", adam_rate, b) for b in BATCHES}
-        print(f"Adam ({N_STEPS} steps)  B   measured   sqrt rule from B=16   measured/rule")
-        for b in BATCHES:
-            rule = nl.rmt.scale_learning_rate(measured[16], 16, b, "adam")
-            print(f"{'':>15}{b:>4d}  {measured[b]:9.4g}  {rule:19.4g}  "
-                  f"{measured[b] / rule:13.2f}")
+        noise = cached("rmt-op-noise", noise_scale)
+        print(f"Adam ({N_STEPS} steps), the square-root rule from B = 16, pure and saturating "
+              f"at the gradient noise scale B_simple = {noise:.1f}:")
+        print(f"{'':>15}   B  criterion   measured   sqrt rule  meas/rule  saturating  meas/rule")
+        for name, key, fn in (("blow-up", "rmt-op-adam", adam_rate),
+                              ("10x spike", "rmt-op-adam-spike", adam_spike)):
+            measured = {b: cached(key, fn, b) for b in BATCHES}
+            for b in BATCHES:
+                rule = nl.rmt.scale_learning_rate(measured[16], 16, b, "adam")
+                sat = nl.rmt.scale_learning_rate(measured[16], 16, b, "adam",
+                                                 critical_batch_size=noise)
+                print(f"{'':>15}{b:>4d}  {name:>9}  {measured[b]:9.4g}  {rule:10.4g}  "
+                      f"{measured[b] / rule:9.2f}  {sat:10.4g}  {measured[b] / sat:9.2f}")
     if "slq" in parts:
         errors = {lr: cached("rmt-op-constant", constant_rate, lr) for lr in GRID_LRS}
         r = cached("rmt-op-slq", slq_learner)
@@ -275,4 +333,4 @@ def main(parts):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["top", "scaling", "sgd", "adam", "slq"])
+    main(sys.argv[1:] or ["top", "scaling", "sgd", "memory", "adam", "slq"])

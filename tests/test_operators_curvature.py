@@ -280,3 +280,23 @@ def test_bad_input_is_named():
         f.hvp(f.w0, f.w0[:-1])
     with pytest.raises(ValueError, match="`w` must contain only finite"):
         f.gradient(np.full(f.n_params, np.nan))
+
+
+def test_measured_divergence_on_an_operator():
+    """Real SGD / Adam runs on the flat loss: the 10x-spike criterion checked at every step
+    finds instability no later than the default blow-up criterion, and a rate far below
+    the linear-stability limit 2 / lambda_max trains without diverging."""
+    x, y = _burgers(16)
+    f = OperatorLoss(_tiny(), x, y, loss="l2sq")
+    lam = nl.rmt.eigsh(f.hessian(), rng=0).values[-1]
+    kwargs = dict(n_steps=30, seeds=(0,), rtol=0.1, lr_start=2 / lam)
+    blow_up = nl.rmt.measure_max_learning_rate(f, 16, **kwargs)
+    spike = nl.rmt.measure_max_learning_rate(f, 16, check_every=1, peak=10.0, **kwargs)
+    assert 0.5 * 2 / lam < spike <= blow_up * 1.1
+    adam = nl.rmt.measure_max_learning_rate(f, 4, optimizer="adam", n_steps=20, seeds=(0,),
+                                            rtol=0.2, lr_start=1e-2)
+    assert adam > 0
+    with pytest.raises(ValueError, match="`peak`"):
+        nl.rmt.measure_max_learning_rate(f, 4, peak=0.5)
+    with pytest.raises(ValueError, match="`optimizer`"):
+        nl.rmt.measure_max_learning_rate(f, 4, optimizer="rmsprop")
