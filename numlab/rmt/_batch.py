@@ -1487,9 +1487,10 @@ def measure_max_learning_rate(
     for seed in seeds:
 
         def diverges(lr, seed=seed):
-            return _sgd_diverges(
-                model, w0, lr, batch_size, n_steps, momentum, seed, check_every, adam, peak
-            )
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows
+                return _sgd_diverges(
+                    model, w0, lr, batch_size, n_steps, momentum, seed, check_every, adam, peak
+                )
 
         start = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
         lr, bracketed = _threshold(diverges, start, rtol, 40)
