@@ -99,7 +99,11 @@ def _dask_status() -> str:
     distributed = _version("distributed")
     return f"dask {dask}, " + (
         f"distributed {distributed}" if distributed else "distributed not installed"
-    ) + "; taken by ot.dist, the lstsq bases and nl.pde (chunks=) so far"
+    ) + (
+        "; taken by ot.dist, the lstsq bases, nl.pde (chunks=), linalg.randomized_svd / "
+        "randomized_range_finder, VerySparseRandomProjection (fit, transform, "
+        "inverse_transform) and graph.fastrp so far"
+    )
 
 
 def kernel_cache_dir() -> str | None:

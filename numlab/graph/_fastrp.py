@@ -188,11 +188,13 @@ def fastrp(
 
     Parameters
     ----------
-    G : networkx graph, sparse matrix or dense array
+    G : networkx graph, sparse matrix, dense array or Dask array
         A networkx ``Graph``/``DiGraph``/``MultiGraph`` (rows of the result in the order
         of ``list(G.nodes())``; converted through edge arrays), a square
-        ``scipy.sparse`` or ``cupyx.scipy.sparse`` adjacency matrix, or a dense square
-        array of any array-API library. Entry (u, v) is the weight of the edge u -> v.
+        ``scipy.sparse`` or ``cupyx.scipy.sparse`` adjacency matrix, a dense square
+        array of any array-API library, or a square Dask array chunked by rows
+        (``scipy.sparse`` or NumPy blocks; see Notes). Entry (u, v) is the weight of
+        the edge u -> v.
     dim : int, default=128
         Embedding dimension.
     weights : sequence of float, default=(0.0, 0.0, 1.0, 6.0)
@@ -232,9 +234,9 @@ def fastrp(
     Returns
     -------
     array of shape (n_nodes, dim)
-        The embeddings ``U``, one row per node: NumPy for networkx graphs and
-        ``scipy.sparse`` matrices, CuPy for ``cupyx`` matrices, the input's library for
-        dense arrays.
+        The embeddings ``U``, one row per node: NumPy for networkx graphs,
+        ``scipy.sparse`` matrices and Dask arrays (computed, in memory), CuPy for
+        ``cupyx`` matrices, the input's library for dense arrays.
 
     Notes
     -----
@@ -247,6 +249,15 @@ def fastrp(
       authors' code produces NaN there). An isolated node's embedding is zero before
       standardisation, so it ends at ``-mean / std`` of each column.
     - Self loops count once, as a networkx adjacency matrix stores them.
+    - Dask adjacency (n x n, chunked by rows, one chunk across the columns): the
+      matrix stays on the workers, the n x dim embeddings on the client. One sweep over
+      the row blocks computes the degrees (and checks the weights); each power
+      ``N_i = A N_{i-1}`` is one more sweep, every block multiplying its rows against
+      ``N_{i-1}`` (shipped once per sweep), so q weights read ``G`` q + 1 times. The
+      result equals the in-memory ``fastrp`` of the same matrix as CSR to float
+      rounding (the same additions in the same order: bit for bit in our tests).
+      Column chunks, unknown chunk sizes and non-square shapes are refused naming
+      ``G``; weights are checked on the workers.
 
     References
     ----------

@@ -107,6 +107,17 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
     CuPy arrays and ``cupyx.scipy.sparse`` matrices (projected on the GPU), and any
     other array-API array (dense). float32 input gives float32 output.
 
+    Dask arrays chunked by rows (NumPy or ``scipy.sparse`` blocks, one chunk across
+    the columns): ``fit`` reads only their shape (no pass over the data),
+    ``transform`` returns a lazy Dask array chunked by the same rows, each block
+    projected on its worker by the in-memory ``transform`` with ``R`` regenerated
+    there from ``seed_`` (the matrix is neither built on the client nor shipped), so
+    its value is that of the in-memory call bit for bit, whatever the chunking;
+    ``inverse_transform`` is lazy too, ``pinv(R)`` computed once on the client and
+    shared by the blocks. Data checks (NaN, infinity) run on the workers, when the
+    result is computed. Refused with an error naming ``X``: column chunks, and a
+    ``components_`` assigned by hand.
+
     ``transform`` regenerates the columns of ``R`` from ``seed_`` even when the
     matrix is stored (a hash is cheaper than a cache miss; the numbers are the same);
     assigning a new matrix to ``components_`` makes ``transform`` use that matrix
@@ -218,8 +229,9 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Parameters
         ----------
-        X : array or sparse matrix of shape (n_samples, n_features)
-            Training data; only its shape (and dtype) is used.
+        X : array, sparse matrix or Dask array of shape (n_samples, n_features)
+            Training data; only its shape (and dtype) is used, so a Dask array is
+            not computed (its row count is needed only for ``n_components="auto"``).
         y : Ignored
             Not used; accepted so that the transformer fits in scikit-learn pipelines.
 
@@ -335,14 +347,17 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Parameters
         ----------
-        X : array or sparse matrix of shape (n_samples, n_features_in_)
-            The data to project.
+        X : array, sparse matrix or Dask array of shape (n_samples, n_features_in_)
+            The data to project. A Dask array must be chunked by rows (NumPy or
+            ``scipy.sparse`` blocks); see Notes of the class.
 
         Returns
         -------
-        array or sparse matrix of shape (n_samples, n_components_)
-            The projected data; sparse only for sparse ``X`` with
-            ``dense_output=False``; dtype of ``X``.
+        array, sparse matrix or Dask array of shape (n_samples, n_components_)
+            The projected data; sparse only for sparse ``X`` (or ``scipy.sparse``
+            blocks) with ``dense_output=False``; dtype of ``X``. For a Dask ``X``, a
+            lazy Dask array chunked by the rows of ``X``, identical once computed to
+            the in-memory projection.
         """
         check_is_fitted(self, "seed_")
         if _backend.is_lazy(X):
@@ -407,13 +422,15 @@ class VerySparseRandomProjection(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Parameters
         ----------
-        X : array or sparse matrix of shape (n_samples, n_components_)
-            Projected data.
+        X : array, sparse matrix or Dask array of shape (n_samples, n_components_)
+            Projected data; a Dask array must be chunked by rows.
 
         Returns
         -------
-        array of shape (n_samples, n_features_in_)
-            The reconstruction ``X @ pinv(R).T``, as a dense array.
+        array or Dask array of shape (n_samples, n_features_in_)
+            The reconstruction ``X @ pinv(R).T``, as a dense array; for a Dask ``X``,
+            a lazy Dask array chunked by the same rows (``pinv(R)`` computed once on
+            the client and shipped to the workers as one key).
         """
         check_is_fitted(self, "seed_")
         if _backend.is_lazy(X):
