@@ -1,4 +1,5 @@
-"""nl.linalg.randomized_svd on a Dask cluster, on a matrix larger than the workers' memory.
+"""nl.linalg.randomized_svd and VerySparseRandomProjection on a Dask cluster, on matrices
+larger than the workers' memory.
 
 The matrix is ``A = G @ C`` (m x n float64), ``G`` standard normal (m x r) made block by
 block on the workers from a seed (block i from ``default_rng([seed, i])``), ``C =
@@ -60,9 +61,37 @@ In memory (A = 100,000 x 500 of the same kind, ``measure_in_memory``): numlab on
 (synchronous scheduler) 1.0005, numlab on NumPy 1.0005, scikit-learn's randomized_svd
 default (n_iter=7) 1.0013 spectral error / sigma_51 (6.8 s, 2.6 s, 3.8 s).
 
-By hand: ``python -m benchmarks.bench_dask [--rows M] [--repeat R]`` from the repository
-root. asv: ``DaskRandomizedSVD`` (a smaller matrix, ``NUMLAB_BENCH_DASK_ROWS`` rows,
-default 100,000, so that asv's repeats stay short).
+Random projection (``measure_projection``): ``VerySparseRandomProjection(256,
+matrix_free=True).transform`` of X = 200,000 x 2,000 float64 standard normals (2.98 GiB,
+chunks of 2,500 rows = 40 MB, block i from ``default_rng([seed, i])`` on the workers)
+against 2 workers x 500 MB. The projected blocks (0.4 GB) are reduced on the workers to
+the norm ratios ``||R x||^2 / ||x||^2`` (X generated once for both uses), never
+gathered; "generate X only" computes X's row norms alone. Throughput per worker = bytes
+of X / time / workers. Measured 2026-12-03 (same 2-core machine, shared with two other
+benchmarks: load average 3.8-5.1; OMP_NUM_THREADS=1; medians of 3, ``python -m
+benchmarks.bench_dask --skip-table --rounds 0 --in-memory-rows 0 --repeat 3``):
+
+| workers | run | time s | GB/s per worker | reads of each block |
+| --- | --- | --- | --- | --- |
+| 2 | generate X only | 10.0 | 0.160 | 1 |
+| 2 | transform | 18.8 | 0.085 | 1 |
+| 1 | generate X only | 9.6 | 0.332 | 1 |
+| 1 | transform | 20.3 | 0.158 | 1 |
+
+Scaling 1 -> 2 workers: 1.08x (transform), 0.97x (generation alone): with two other
+jobs on the two cores a second worker process finds no free core, so this measures the
+load, not Dask (an earlier run at load ~3.6: 0.85x and 1.13x; at 100,000 rows the task
+stream showed both workers busy computing 8.5 s each, no transfers: the work splits
+evenly). On one worker the projection adds ~0.13 s per 40 MB block to its generation
+(0.30 GB/s; the in-memory transform of such a block takes ~0.09 s on this machine). The first block equals the in-memory transform bit for bit;
+the norm ratios have mean 0.9946, std 0.0891 (Li et al.: sqrt(2/k) = 0.0884). No worker
+paused or restarted.
+
+By hand: ``python -m benchmarks.bench_dask [--rows M] [--repeat R] [--rp-rows M]`` from
+the repository root (``--rp-rows 0`` skips the random projection). asv:
+``DaskRandomizedSVD`` (a smaller matrix, ``NUMLAB_BENCH_DASK_ROWS`` rows, default
+100,000, so that asv's repeats stay short) and ``DaskRandomProjection``
+(``NUMLAB_BENCH_DASK_RP_ROWS`` rows, default 50,000).
 """
 
 from __future__ import annotations
@@ -289,6 +318,105 @@ def measure_in_memory(m, out=print):
         out(f"| {name} | {t:.1f} | {ref.spectral_error(U, S, Vt):.4f} |")
 
 
+# --------------------------------------------------------------------------- random projection
+
+RP_FEATURES = 2_000
+RP_COMPONENTS = 256
+RP_CHUNK = 2_500  # 40 MB blocks
+
+
+def lazy_features(m, d=RP_FEATURES, chunk=RP_CHUNK, seed=SEED):
+    """The m x d Dask array X of standard normals, block i from ``default_rng([seed, i])``:
+    made where it is computed, never stored (recomputing a lost block gives the same
+    numbers)."""
+    import dask.array as da
+
+    def make(block_info=None):
+        info = block_info[None]
+        lo, hi = info["array-location"][0]
+        _count_read()
+        return np.random.default_rng([seed, info["chunk-location"][0]]).standard_normal((hi - lo, d))
+
+    nb, rest = divmod(m, chunk)
+    chunks = ((chunk,) * nb + ((rest,) if rest else ()), (d,))
+    return da.map_blocks(make, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
+
+
+def _projection_check(m):
+    """Lazy (norm ratios ||R x||^2 / ||x||^2 per row, Y's first block) of the projection
+    of ``lazy_features(m)``: the result (m x 256, 0.4 GB at m = 200,000) is reduced on
+    the workers, never gathered; X is generated once for both uses."""
+    import numlab as nl
+
+    X = lazy_features(m)
+    est = nl.random_projection.VerySparseRandomProjection(
+        RP_COMPONENTS, matrix_free=True, random_state=1
+    ).fit(X)
+    Y = est.transform(X)
+    return est, (Y * Y).sum(axis=1) / (X * X).sum(axis=1), Y.blocks[0]
+
+
+def _warm_projection():
+    """On each worker: import numlab and scikit-learn, load the projection kernels."""
+    import numlab as nl
+
+    X = np.ones((4, RP_FEATURES))
+    nl.random_projection.VerySparseRandomProjection(RP_COMPONENTS, random_state=0).fit_transform(X)
+
+
+def measure_projection(m, repeat=1, workers=(2, 1), out=print):
+    """VerySparseRandomProjection.transform of ``lazy_features(m)`` on 1 and 2 workers,
+    against generating X alone (its row norms): throughput per worker = bytes of X /
+    time / workers."""
+    import dask
+    from dask.utils import format_bytes
+
+    X_bytes = m * RP_FEATURES * 8
+    out(
+        f"Random projection: X {m} x {RP_FEATURES} float64 = {format_bytes(X_bytes)} -> "
+        f"{RP_COMPONENTS} components (matrix_free); workers x {WORKER_MEMORY}"
+    )
+    out("| workers | run | time s (median) | GB/s per worker | block reads / block |")
+    out("| --- | --- | --- | --- | --- |")
+    times = {}
+    for w in workers:
+        cluster, client = _cluster(w)
+        try:
+            client.run(_warm_projection)  # imports and kernel loads out of the timings
+            for name in ("generate X only", "transform"):
+                ts = []
+                for _ in range(repeat):
+                    before = _reads(client)
+                    t0 = time.perf_counter()
+                    if name == "transform":
+                        est, ratios, first = _projection_check(m)
+                        ratios, first = dask.compute(ratios, first)
+                    else:
+                        X = lazy_features(m)
+                        (X * X).sum(axis=1).compute()
+                    ts.append(time.perf_counter() - t0)
+                    reads = (_reads(client) - before) / -(-m // RP_CHUNK)
+                t = float(np.median(ts))
+                times[(w, name)] = t
+                out(f"| {w} | {name} | {t:.1f} | {X_bytes / t / w / 1e9:.3f} | {reads:g} |")
+        finally:
+            client.close(timeout=30)
+            cluster.close(timeout=30)
+    # the blocks are the in-memory transform's, bit for bit; the norms are kept (JL)
+    with dask.config.set(scheduler="synchronous"):
+        X0 = lazy_features(m).blocks[0].compute()
+    exact = np.array_equal(first, est.transform(X0))
+    out(
+        f"first block identical to the in-memory transform: {exact}; "
+        f"||R x||^2 / ||x||^2 over {m} rows: mean {ratios.mean():.4f}, std {ratios.std():.4f} "
+        f"(theory sqrt(2/k) = {np.sqrt(2 / RP_COMPONENTS):.4f})"
+    )
+    for name in ("generate X only", "transform"):
+        if (1, name) in times and (2, name) in times:
+            out(f"scaling 1 -> 2 workers ({name}): {times[(1, name)] / times[(2, name)]:.2f}x")
+    return times
+
+
 # --------------------------------------------------------------------------- asv
 
 
@@ -325,6 +453,29 @@ class DaskRandomizedSVD:
         return Reference(m).spectral_error(np.asarray(U), np.asarray(S), np.asarray(Vt))
 
 
+class DaskRandomProjection:
+    """VerySparseRandomProjection.transform (matrix-free, 256 components) of a
+    ``NUMLAB_BENCH_DASK_RP_ROWS`` x 2,000 matrix (default 50,000) on 2 local workers."""
+
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup(self):
+        self.cluster, self.client = _cluster(2)
+        self.m = int(os.environ.get("NUMLAB_BENCH_DASK_RP_ROWS", 50_000))
+
+    def teardown(self):
+        self.client.close(timeout=30)
+        self.cluster.close(timeout=30)
+
+    def time_transform(self):
+        import dask
+
+        _, ratios, _ = _projection_check(self.m)
+        dask.compute(ratios)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000)
@@ -333,6 +484,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--versus", type=int, default=0, choices=(0, 1))
     parser.add_argument("--skip-table", action="store_true")
+    parser.add_argument("--rp-rows", type=int, default=200_000, help="0 skips the random projection")
     args = parser.parse_args(argv)
     if not args.skip_table:
         measure(args.rows, repeat=args.repeat)
@@ -340,6 +492,8 @@ def main(argv=None):
         measure_pair(args.rows, rounds=args.rounds, versus=args.versus)
     if args.in_memory_rows:
         measure_in_memory(args.in_memory_rows)
+    if args.rp_rows:
+        measure_projection(args.rp_rows, repeat=args.repeat)
 
 
 if __name__ == "__main__":
