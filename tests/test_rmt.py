@@ -649,6 +649,15 @@ def test_slq_learner_sets_a_stable_fast_heavy_ball():
         w_gd = w_gd - (1 / lam) * model.gradient(w_gd)
     assert model.loss(w) < model.loss(w_gd) < model.loss(w0)
     assert [t for t, _ in learner.history] == [0, 100, 200]
+    # Momentum clipped to 0: gradient descent at 2 / (lambda_max + lambda_low), the step
+    # with the smallest worst-case contraction over that spectrum (not 1 / lambda_max).
+    plain = rmt.SLQLearner(model.n_params, k=20, n_probes=2, max_momentum=0.0, rng=0).update(0, H)
+    assert plain.momentum == 0 and 1 / lam < plain.lr < 2 / lam
+    assert plain.lr == pytest.approx(2 / (plain.lambda_max + plain.lambda_low), rel=1e-12)
+    w = w0
+    for _ in range(300):
+        w = w - plain.lr * model.gradient(w)
+    assert model.loss(w) < 0.5 * model.loss(w0)
 
 
 # --------------------------------------------------------------------------- bad input

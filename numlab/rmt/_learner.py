@@ -50,7 +50,11 @@ class SLQLearner:
 
         momentum = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))**2,   kappa = lambda_max / lambda_low
         lr = safety * 4 / (sqrt(lambda_max) + sqrt(lambda_low))**2
-           = safety * (1 + sqrt(momentum))**2 / lambda_max
+           = safety * 2 (1 + momentum) / (lambda_max + lambda_low)
+
+    With the momentum clipped at ``max_momentum``, the second form is still the best
+    rate for that momentum (it balances the contraction at both ends of the spectrum):
+    ``2 / (lambda_max + lambda_low)`` for plain SGD.
 
     This follows the spirit of the SLQ-based learner of Granziol, Zohren & Roberts
     (2022), who estimate curvature on the fly instead of searching learning rate and
@@ -163,9 +167,10 @@ class SLQLearner:
         )
         root = math.sqrt(lam_max / lam_low)
         momentum = min(((root - 1) / (root + 1)) ** 2, self.max_momentum)
-        # (1 + sqrt(m))^2 / lambda_max is Polyak's 4 / (sqrt(L) + sqrt(mu))^2 when the momentum
-        # is not clipped, and keeps lr * lambda_max < 2 (1 + m) (stability) when it is.
-        lr = self.safety * (1.0 + math.sqrt(momentum)) ** 2 / lam_max
+        # 2 (1 + m) / (L + mu) is Polyak's 4 / (sqrt(L) + sqrt(mu))^2 when the momentum is
+        # not clipped, the best rate for a clipped m when it is, and always keeps
+        # lr * lambda_max < 2 (1 + m) (stability).
+        lr = self.safety * 2.0 * (1.0 + momentum) / (lam_max + lam_low)
         return SLQStep(lr, momentum, lam_max, lam_low, self.n_probes * self.k)
 
     def update(self, step, hvp, idx=None, *, like=None):
