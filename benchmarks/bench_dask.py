@@ -83,9 +83,9 @@ jobs on the two cores a second worker process finds no free core, so this measur
 load, not Dask (an earlier run at load ~3.6: 0.85x and 1.13x; at 100,000 rows the task
 stream showed both workers busy computing 8.5 s each, no transfers: the work splits
 evenly). On one worker the projection adds ~0.13 s per 40 MB block to its generation
-(0.30 GB/s; the in-memory transform of such a block takes ~0.09 s on this machine). The first block equals the in-memory transform bit for bit;
-the norm ratios have mean 0.9946, std 0.0891 (Li et al.: sqrt(2/k) = 0.0884). No worker
-paused or restarted.
+(0.30 GB/s; the in-memory transform of such a block takes ~0.09 s on this machine).
+The first block equals the in-memory transform bit for bit; the norm ratios have mean
+0.9946, std 0.0891 (Li et al.: sqrt(2/k) = 0.0884). No worker paused or restarted.
 
 By hand: ``python -m benchmarks.bench_dask [--rows M] [--repeat R] [--rp-rows M]`` from
 the repository root (``--rp-rows 0`` skips the random projection). asv:
@@ -335,7 +335,8 @@ def lazy_features(m, d=RP_FEATURES, chunk=RP_CHUNK, seed=SEED):
         info = block_info[None]
         lo, hi = info["array-location"][0]
         _count_read()
-        return np.random.default_rng([seed, info["chunk-location"][0]]).standard_normal((hi - lo, d))
+        rng = np.random.default_rng([seed, info["chunk-location"][0]])
+        return rng.standard_normal((hi - lo, d))
 
     nb, rest = divmod(m, chunk)
     chunks = ((chunk,) * nb + ((rest,) if rest else ()), (d,))
@@ -484,7 +485,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--versus", type=int, default=0, choices=(0, 1))
     parser.add_argument("--skip-table", action="store_true")
-    parser.add_argument("--rp-rows", type=int, default=200_000, help="0 skips the random projection")
+    parser.add_argument(
+        "--rp-rows", type=int, default=200_000, help="0 skips the random projection"
+    )
     args = parser.parse_args(argv)
     if not args.skip_table:
         measure(args.rows, repeat=args.repeat)

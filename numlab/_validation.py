@@ -173,9 +173,12 @@ def check_row_chunked(x, name, *, allow_sparse=True):
 
     x = check_array(x, name, ndim=2, dtype="numeric", allow_lazy=True)
     meta = getattr(x, "_meta", None)
-    if not (isinstance(meta, np.ndarray) or (allow_sparse and type(meta).__module__.startswith("scipy.sparse"))):
+    sparse = type(meta).__module__.startswith("scipy.sparse")
+    if not (isinstance(meta, np.ndarray) or (allow_sparse and sparse)):
         kinds = "NumPy or scipy.sparse" if allow_sparse else "NumPy"
-        raise TypeError(f"`{name}` must be a Dask array of {kinds} blocks; got {type(meta).__name__} blocks")
+        raise TypeError(
+            f"`{name}` must be a Dask array of {kinds} blocks; got {type(meta).__name__} blocks"
+        )
     n = x.shape[1]
     if n is None or (isinstance(n, float) and math.isnan(n)):
         raise ValueError(

@@ -110,7 +110,8 @@ def test_same_as_numpy(sync, kwargs):
     S = _graph()
     want = nl.graph.fastrp(S, 32, rng=7, **kwargs)
     for chunk in (N, 700, 128):
-        got = nl.graph.fastrp(da.from_array(S, chunks=(chunk, N), asarray=False), 32, rng=7, **kwargs)
+        Sd = da.from_array(S, chunks=(chunk, N), asarray=False)
+        got = nl.graph.fastrp(Sd, 32, rng=7, **kwargs)
         assert isinstance(got, np.ndarray) and got.dtype == want.dtype
         _close(got, want)
 
@@ -124,7 +125,8 @@ def test_directed_weighted_integer_and_dense_blocks(sync):
     _close(nl.graph.fastrp(da.from_array(Si, chunks=(500, N), asarray=False), 16, rng=2), want)
     # dense NumPy blocks: the result of the in-memory fastrp of the same matrix as CSR
     dense = da.from_array(S.toarray(), chunks=(600, N))
-    _close(nl.graph.fastrp(dense, 16, rng=2, dtype=np.float64), nl.graph.fastrp(S, 16, rng=2, dtype=np.float64))
+    want = nl.graph.fastrp(S, 16, rng=2, dtype=np.float64)
+    _close(nl.graph.fastrp(dense, 16, rng=2, dtype=np.float64), want)
 
 
 def test_reads(sync):
@@ -138,14 +140,15 @@ def test_reads(sync):
         lo, hi = block_info[None]["array-location"][0]
         return S[lo:hi]
 
-    Sd = da.map_blocks(block, chunks=((500,) * 4, (N,)), dtype=float, meta=scipy.sparse.csr_matrix((0, 0)))
+    meta = scipy.sparse.csr_matrix((0, 0))
+    Sd = da.map_blocks(block, chunks=((500,) * 4, (N,)), dtype=float, meta=meta)
     nl.graph.fastrp(Sd, 8, weights=(0.0, 1.0, 3.0), rng=0)
     assert reads == {i: 4 for i in range(4)}
 
 
 def test_bad_input(sync):
     S = _graph()
-    with pytest.raises(ValueError, match=r"`G` must be a square adjacency matrix; got shape \(1500, 2000\)"):
+    with pytest.raises(ValueError, match=r"`G` must be a square adjacency matrix; got shape"):
         nl.graph.fastrp(da.from_array(S[:1500], chunks=(500, N), asarray=False), 8, rng=0)
     with pytest.raises(ValueError, match=r"`G` must be chunked by rows only .* 2 column chunks"):
         nl.graph.fastrp(da.from_array(S, chunks=(500, 1000), asarray=False), 8, rng=0)
@@ -157,7 +160,8 @@ def test_bad_input(sync):
     with pytest.raises(ValueError, match=r"`G` must have non-negative edge weights"):
         nl.graph.fastrp(da.from_array(negative, chunks=(500, N), asarray=False), 8, rng=0)
     with pytest.raises(ValueError, match=r"`G` must have at least one edge"):
-        nl.graph.fastrp(da.from_array(scipy.sparse.csr_matrix((50, 50)), chunks=(10, 50), asarray=False), 8, rng=0)
+        empty = scipy.sparse.csr_matrix((50, 50))
+        nl.graph.fastrp(da.from_array(empty, chunks=(10, 50), asarray=False), 8, rng=0)
     with pytest.raises(TypeError, match=r"`dtype` must be None, float32 or float64"):
         nl.graph.fastrp(Sd, 8, dtype=np.int32, rng=0)
     with pytest.raises(ValueError, match=r"`beta` must keep deg\*\*beta finite"):

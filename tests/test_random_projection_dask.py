@@ -99,7 +99,9 @@ def sync():
 @pytest.mark.parametrize("dense_output", [False, True], ids=["", "dense_output"])
 def test_transform_identical_to_numpy(sync, sparse, matrix_free, dense_output):
     X = _data(sparse)
-    params = dict(n_components=K, matrix_free=matrix_free, dense_output=dense_output, random_state=3)
+    params = dict(
+        n_components=K, matrix_free=matrix_free, dense_output=dense_output, random_state=3
+    )
     est = VSRP(**params).fit(X)
     want = est.transform(X)
     for chunk in (M, 500, 77):
@@ -187,7 +189,7 @@ def test_bad_input(sync):
         est.inverse_transform(da.from_array(X, chunks=(300, D)))
     Xd = da.from_array(X, chunks=(300, D))
     unknown = Xd[Xd[:, 0] > 0]
-    with pytest.raises(ValueError, match=r"`X` must have known chunk sizes for n_components='auto'"):
+    with pytest.raises(ValueError, match=r"`X` must have known chunk sizes for n_components="):
         VSRP(eps=0.5).fit(unknown)
     # an integer n_components needs no row count; the rows keep their unknown sizes
     np.testing.assert_array_equal(

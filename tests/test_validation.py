@@ -130,7 +130,8 @@ def test_lazy_arrays_refused_unless_allowed():
 def test_families_refuse_dask_with_the_argument_named_or_take_it():
     # Families not yet written for Dask (the scale-out issue) refuse a Dask array at
     # their entry, naming the argument, instead of failing deep inside or building a
-    # task graph 1000x slower than NumPy; the elementwise ones and randomized_svd take it.
+    # task graph 1000x slower than NumPy; the elementwise ones, randomized_svd, the random
+    # projection and fastrp take it.
     da = pytest.importorskip("dask.array")
     import dask
 
@@ -142,8 +143,6 @@ def test_families_refuse_dask_with_the_argument_named_or_take_it():
     refused = {
         "W": lambda: nl.linalg.pissa_init(x, 2, rng=0),
         "M": lambda: nl.ot.sinkhorn(None, None, square, 0.1),
-        "X": lambda: nl.random_projection.VerySparseRandomProjection(3, random_state=0).fit(x),
-        "G": lambda: nl.graph.fastrp(square, 4, rng=0),
         "X ": lambda: nl.rmt.LeastSquares(x, x[:, 0]),
         "A ": lambda: nl.sampling.dpp_rows(x, rng=0),
     }
@@ -160,6 +159,13 @@ def test_families_refuse_dask_with_the_argument_named_or_take_it():
     with dask.config.set(scheduler="synchronous"):
         S = nl.linalg.randomized_svd(x, 2, rng=0)[1]
     np.testing.assert_allclose(S, nl.linalg.randomized_svd(data, 2, rng=0)[1], rtol=1e-12)
+    est = nl.random_projection.VerySparseRandomProjection(3, random_state=0).fit(x)
+    with dask.config.set(scheduler="synchronous"):
+        np.testing.assert_array_equal(est.transform(x).compute(), est.transform(data))
+        U = nl.graph.fastrp(square.rechunk({1: -1}), 4, rng=0)
+    np.testing.assert_allclose(U, nl.graph.fastrp(np.abs(data[:6]), 4, rng=0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`G` must be chunked by rows only"):
+        nl.graph.fastrp(square, 4, rng=0)
 
 
 def test_check_like():

@@ -88,7 +88,8 @@ def fastrp(G, dim, weights, beta, normalize, standardize, dtype, seed):
     n = S.shape[1]
     if any(c != c for c in S.chunks[0]):  # NaN: unknown
         raise ValueError(
-            f"`G` must have known chunk sizes; got shape {S.shape} (call `G.compute_chunk_sizes()` first)"
+            f"`G` must have known chunk sizes; got shape {S.shape} "
+            "(call `G.compute_chunk_sizes()` first)"
         )
     if S.shape[0] != n:
         raise ValueError(f"`G` must be a square adjacency matrix; got shape {tuple(S.shape)}")
@@ -104,7 +105,8 @@ def fastrp(G, dim, weights, beta, normalize, standardize, dtype, seed):
     inv_deg, deg_scale = _degree_terms(np, deg, beta, dtype)
     # L R: the columns of the counter-based (dim x n) matrix, one row per node, times deg**beta
     density, scale = _projection_scale(n, dim)
-    indptr, indices, signs = kernel("random_projection.hash_columns", np)(seed, gap_table(density, dim), n)
+    table = gap_table(density, dim)
+    indptr, indices, signs = kernel("random_projection.hash_columns", np)(seed, table, n)
     rows = np.repeat(np.arange(n), np.diff(indptr))
     LR = np.zeros((n, dim), dtype=dtype)
     LR[rows, indices] = signs.astype(dtype) * (deg_scale[rows] * dtype.type(scale))

@@ -68,7 +68,9 @@ def transform(est, X):
         )
     X = check_rows(X)
     if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"`X` must have {est.n_features_in_} features, as in fit; got {X.shape[1]}")
+        raise ValueError(
+            f"`X` must have {est.n_features_in_} features, as in fit; got {X.shape[1]}"
+        )
     dtype = _out_dtype(X.dtype)
     sparse_out = type(X._meta).__module__.startswith("scipy.sparse") and not est.dense_output
     if sparse_out:
@@ -93,7 +95,9 @@ def inverse_transform(est, X):
 
     X = check_rows(X)
     if X.shape[1] != est.n_components_:
-        raise ValueError(f"`X` must have {est.n_components_} columns (n_components_); got {X.shape[1]}")
+        raise ValueError(
+            f"`X` must have {est.n_components_} columns (n_components_); got {X.shape[1]}"
+        )
     dtype = _out_dtype(X.dtype)
     if est.matrix_free:
         R = est._materialise(np.empty((0, est.n_features_in_), dtype=dtype))
