@@ -95,7 +95,9 @@ class OperatorLoss(_Model):
     -----
     LSM normalises with batch statistics in training mode, so its loss on a batch is
     not the mean of per-sample losses; the products here are those of the training
-    loss of each batch, as its optimiser sees it.
+    loss of each batch, as its optimiser sees it. Its ReLUs and max-pooling also make
+    the loss only piecewise smooth: a difference step that crosses a kink mixes the
+    curvatures of two pieces (FNO and TFNO, with GELU, are smooth).
 
     Examples
     --------
