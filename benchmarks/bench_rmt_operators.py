@@ -16,6 +16,8 @@ of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measure
   against the rate at which SGD diverges (``measure_max_learning_rate``: bisection on real
   training runs of ``N_STEPS`` steps from the same point), ``B = 4, 16, 64, 256``; with the
   estimate's time over one training epoch's at that batch size.
+- ``cheap``: the cheapest estimates (``method="rmt"``; ``2 / lambda_max`` of 32 samples in
+  float32) against the measured rate and the time of a training epoch.
 - ``memory``: the prediction at ``B = 16`` with the pool bounded to 1-8 Ritz vectors per
   batch (``max_memory``) against the unbounded pool.
 - ``adam``: the measured Adam divergence rates against the square-root rule carried from
@@ -26,7 +28,7 @@ of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measure
   with momentum, noisy small-batch SGD diverged well inside heavy ball's linear-stability
   bound (momentum 0.9: at 0.008 ~ 2 / lambda, where the bound is 3.8 / lambda).
 
-Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [memory] [adam] [slq]``; results
+Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [cheap] [memory] [adam] [slq]``; results
 are kept by ``benchmarks.common.cached`` (set ``NUMLAB_BENCH_CACHE`` to an empty folder to
 re-measure). asv reads the same numbers (``OperatorLearningRates``).
 """
@@ -152,6 +154,26 @@ def sgd_spike(batch_size):
 
 def adam_spike(batch_size):
     return _spike("adam", batch_size, 1e-2)
+
+
+def cheap_estimates():
+    """The cheapest estimates: ``method="rmt"`` (one full-Hessian Lanczos run and 8 batch
+    HVPs along its top vector, valid for every batch size at once) and ``2 / lambda_max``
+    of the Hessian of 32 samples in float32; their rates and seconds."""
+    model, f64, _ = _trained()
+    x, y, _, _ = _data()
+    out = {}
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = nl.rmt.max_learning_rate(f64.hessian(), batch_size=16, method="rmt", n_batches=8,
+                                     rng=0)
+    out["rmt"] = (r.lr, time.perf_counter() - start)
+    sub = nl.operators.OperatorLoss(model, x[:32], y[:32], loss="l2sq", dtype="float32")
+    start = time.perf_counter()
+    top = nl.rmt.eigsh(sub.hessian(), tol=1e-3, rng=0)
+    out["subsample"] = (2.0 / float(top.values[-1]), time.perf_counter() - start)
+    return out
 
 
 def pool_memory(n_keep):
@@ -308,6 +330,13 @@ def main(parts):
                   f"{r['measured']:9.4g}  {r['ratio']:5.2f}  {spike:9.4g}  "
                   f"{spike / r['predicted']:5.2f}  {r['n_hvp']:5d}  "
                   f"{r['seconds']:10.1f}  {r['epoch_seconds']:7.2f}")
+    if "cheap" in parts:
+        r = cached("rmt-op-cheap", cheap_estimates)
+        spike = cached("rmt-op-sgd-spike", sgd_spike, 16)
+        epoch = cached("rmt-op-sgd", sgd_rate, 16)["epoch_seconds"]
+        for name, (lr, seconds) in r.items():
+            print(f"cheap estimate {name:>9}: lr {lr:.4g} ({spike / lr:.2f}x below the 10x "
+                  f"spike at B = 16) in {seconds:.2f} s = {seconds / epoch:.1f} epochs at B = 16")
     if "memory" in parts:
         print("pool bound (B = 16): Ritz vectors per batch, MiB, predicted lr")
         ref = cached("rmt-op-memory", pool_memory, None)["lr"]
@@ -342,4 +371,4 @@ def main(parts):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["top", "scaling", "sgd", "memory", "adam", "slq"])
+    main(sys.argv[1:] or ["top", "scaling", "sgd", "cheap", "memory", "adam", "slq"])

@@ -885,7 +885,8 @@ def max_learning_rate(
       stopped early when the Krylov space is invariant to ``tol`` (a batch of ``B``
       samples has rank about ``B`` times the per-sample rank, so small batches cost
       ``B + 1`` HVPs or so), and is replaced by ``sigma I + Y^T diag(d) Y`` from its
-      Ritz pairs, ``sigma`` the smallest Ritz value. The recursion then runs over the
+      Ritz pairs, ``sigma`` the smallest Ritz value (negative ones count as zero: a
+      network's loss falls along negative curvature). The recursion then runs over the
       pool, reshuffled epoch by epoch, and the bisection over ``lr`` (common random
       numbers: one batch sequence per chain for every trial rate) costs no HVP at all.
       ``n_hvp`` is the pool's Lanczos steps plus one run on the full Hessian: 560-1,220
