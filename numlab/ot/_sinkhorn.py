@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
+from .._progress import Progress, check_progress
 from .._results import CompactRepr
 from .._validation import check_array, check_bool, check_int, check_option, check_scalar
 from . import _kernels  # noqa: F401  (registers the kernels)
@@ -64,6 +65,10 @@ _DIRECT_MAX = 4096
 _BLAS_SPEEDUP = 8
 _DIRECT_SHIFT = 1e-13
 _DEBUG = bool(os.environ.get("NUMLAB_OT_DEBUG"))
+# progress=True draws a bar for plans of at least this many entries (n * m, after zero
+# weights are removed): 2048 x 2048 and up, where an iteration takes milliseconds and a
+# solve of thousands of iterations seconds or more. Smaller solves draw nothing.
+_PROGRESS_MIN_SIZE = 1 << 22
 
 
 class ConvergenceWarning(UserWarning):
@@ -191,9 +196,11 @@ class _Solver:
     """State and steps of one solve: potentials ``f, g``, kernel ``K``, scalings ``u, v``."""
 
     def __init__(
-        self, xp, a, b, M, reg, *, tol, max_iter, n_sinkhorn, density, switch_tol, coarse=False
+        self, xp, a, b, M, reg, *, tol, max_iter, n_sinkhorn, density, switch_tol, coarse=False,
+        bar=None,
     ):
         self.xp, self.a, self.b, self.M, self.reg = xp, a, b, M, reg
+        self.bar = bar  # a Progress (it only reads the counts and the violation)
         # a coarse level of epsilon scaling only warm-starts the next: it gives up on a
         # plateau sooner, leaving the iterations to the levels that the caller sees
         self.coarse = coarse
@@ -223,6 +230,13 @@ class _Solver:
 
     def _k(self, name):
         return kernel(name, self.xp)
+
+    def _report(self, err):
+        """Show the iterations and the violation on the progress bar (if any)."""
+        if self.bar is not None and self.bar.shown:
+            self.bar.advance_to(self.n_iter)
+            level = f"reg {self.reg:.3g} (epsilon scaling), " if self.coarse else ""
+            self.bar.note(f"{level}violation {err:.2e}, tol {self.tol:.1e}")
 
     def _ones(self, k):
         return self.xp.ones((k,), dtype=self.dtype, device=self.dev)
@@ -310,6 +324,7 @@ class _Solver:
             # err is the row violation of the incoming scalings (columns are exact)
             err = float(err)
             finite = math.isfinite(err)
+            self._report(err)
             if finite:
                 if incoming_exact:
                     self.history.append((self.n_iter, err))
@@ -525,6 +540,7 @@ class _Solver:
                 r, c, mass_h, count_h, viol, dual = self._evaluate(u2, v2)
             self.n_newton += 1
             self.history.append((self.n_iter, viol))
+            self._report(viol)
             if _DEBUG:
                 print(f"  newton {self.n_newton}: alpha={alpha:g} viol={viol:.3e} "
                       f"nnz={nnz} cg={n_cg}")
@@ -548,11 +564,12 @@ class _Solver:
 
 
 def _solve(
-    xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_tol, coarse=False
+    xp, a, b, M, reg, method, tol, max_iter, n_sinkhorn, density, switch_tol, coarse=False,
+    bar=None,
 ):
     s = _Solver(
         xp, a, b, M, reg, tol=tol, max_iter=max_iter, n_sinkhorn=n_sinkhorn,
-        density=density, switch_tol=switch_tol, coarse=coarse,
+        density=density, switch_tol=switch_tol, coarse=coarse, bar=bar,
     )
     spread = float(xp.max(M) - xp.min(M))
     if method != "sinkhorn" and spread > _ANNEAL_RATIO * reg and max_iter >= 2:
@@ -564,7 +581,7 @@ def _solve(
         # at every level).
         coarse = _solve(
             xp, a, b, M, 10 * reg, method, max(tol, _ANNEAL_TOL * s.mass), max_iter // 2,
-            None, density, switch_tol, coarse=True,
+            None, density, switch_tol, coarse=True, bar=bar,
         )
         s.n_sinkhorn, s.n_newton = coarse["n_sinkhorn"], coarse["n_newton"]
         s.history = list(coarse["history_pairs"])
@@ -709,6 +726,7 @@ def sinkhorn(
     warn=True,
     log=None,
     verbose=False,
+    progress=False,
     numItermax=None,
     stopThr=None,
 ):
@@ -793,6 +811,13 @@ def sinkhorn(
         :class:`OTResult`).
     verbose : bool
         Print a one-line summary of the solve (iterations, violation, convergence).
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) over the iterations, with the current
+        marginal violation against ``tol`` (and the ``reg`` of the coarser levels of
+        epsilon scaling), for large solves only: plans of at least ``2**22`` entries
+        (``n * m``, e.g. 2048 x 2048), where an iteration takes milliseconds; smaller
+        solves draw nothing. Independent of ``verbose`` (which prints the summary line
+        on stdout); the result is the same with or without the bar.
     numItermax, stopThr : optional
         POT's names of ``max_iter`` and ``tol`` (aliases; give one name of each).
 
@@ -852,13 +877,14 @@ def sinkhorn(
     method = _method(method)
     warn = check_bool(warn, "warn")
     verbose = check_bool(verbose, "verbose")
+    progress = check_progress(progress)
     if log is not None:
         log = check_bool(log, "log")
     tol = _alias(tol, "tol", stopThr, "stopThr")
     max_iter = _alias(max_iter, "max_iter", numItermax, "numItermax")
     res = _sinkhorn(
         a, b, M, reg, method=method, tol=tol, max_iter=max_iter, n_sinkhorn=n_sinkhorn,
-        density=density, switch_tol=switch_tol, warn=warn, verbose=verbose,
+        density=density, switch_tol=switch_tol, warn=warn, verbose=verbose, progress=progress,
     )
     if log is None:
         return res
@@ -868,7 +894,7 @@ def sinkhorn(
 
 
 def _sinkhorn(a, b, M, reg, *, method, tol, max_iter, n_sinkhorn, density, switch_tol, warn,
-              verbose=False):
+              verbose=False, progress=False, desc="nl.ot.sinkhorn"):
     """The solve behind :func:`sinkhorn` and :func:`sinkhorn2` (arguments resolved)."""
     xp, a, b, M, reg = _check_inputs(a, b, M, reg)
     if tol is None:
@@ -886,7 +912,14 @@ def _sinkhorn(a, b, M, reg, *, method, tol, max_iter, n_sinkhorn, density, switc
     b_s = b if ib is None else xp.take(b, ib)
     M_s = M if ia is None else xp.take(M, ia, axis=0)
     M_s = M_s if ib is None else xp.take(M_s, ib, axis=1)
-    out = _solve(xp, a_s, b_s, M_s, reg, method, tol, max_iter, n_sinkhorn, density, switch_tol)
+    large = M_s.shape[0] * M_s.shape[1] >= _PROGRESS_MIN_SIZE
+    with Progress(progress and large, desc, unit="it") as bar:
+        out = _solve(
+            xp, a_s, b_s, M_s, reg, method, tol, max_iter, n_sinkhorn, density, switch_tol,
+            bar=bar,
+        )
+        bar.advance_to(out["n_sinkhorn"] + out["n_newton"])
+        bar.note(f"violation {out['violation']:.2e}, tol {tol:.1e}")
     plan = _embed(_embed(out["plan"], ia, n, 0, 0.0, xp), ib, m, 1, 0.0, xp)
     f = _embed(out["f"], ia, n, 0, -math.inf, xp)
     g = _embed(out["g"], ib, m, 0, -math.inf, xp)
@@ -941,6 +974,7 @@ def sinkhorn2(
     warn=True,
     log=False,
     verbose=False,
+    progress=False,
     numItermax=None,
     stopThr=None,
 ):
@@ -968,6 +1002,8 @@ def sinkhorn2(
         one per column, when ``b`` has several columns.
     verbose : bool
         Print a one-line summary of each solve.
+    progress : bool, default False
+        A progress bar for each large solve, as in :func:`sinkhorn`.
     numItermax, stopThr : optional
         POT's names of ``max_iter`` and ``tol``.
 
@@ -996,13 +1032,14 @@ def sinkhorn2(
     method = _method(method)
     warn = check_bool(warn, "warn")
     verbose = check_bool(verbose, "verbose")
+    progress = check_progress(progress)
     log = check_bool(log, "log")
     opts = dict(
         method=method,
         tol=_alias(tol, "tol", stopThr, "stopThr"),
         max_iter=_alias(max_iter, "max_iter", numItermax, "numItermax"),
         n_sinkhorn=n_sinkhorn, density=density, switch_tol=switch_tol, warn=warn,
-        verbose=verbose,
+        verbose=verbose, progress=progress,
     )
     if isinstance(b, (list, tuple)) and np.ndim(b) == 2:
         b = _host_list(b, "b")
@@ -1010,7 +1047,11 @@ def sinkhorn2(
         M = check_array(M, "M", ndim=2)
         xp = _backend.namespace(M=M, b=b)
         b = check_array(b, "b", xp=xp, ndim=2, shape=(M.shape[1], None))
-        results = [_sinkhorn(a, b[:, k], M, reg, **opts) for k in range(b.shape[1])]
+        results = [
+            _sinkhorn(a, b[:, k], M, reg, **opts,
+                      desc=f"nl.ot.sinkhorn2 [{k + 1}/{b.shape[1]}]")
+            for k in range(b.shape[1])
+        ]
         dtype = results[0].plan.dtype
         costs = _backend.asarray(
             np.asarray([r.cost for r in results]), xp=xp, device=_backend.device(M), dtype=dtype
@@ -1018,7 +1059,7 @@ def sinkhorn2(
         if log:
             return costs, [_log_dict(r, float(reg), xp) for r in results]
         return costs
-    res = _sinkhorn(a, b, M, reg, **opts)
+    res = _sinkhorn(a, b, M, reg, **opts, desc="nl.ot.sinkhorn2")
     xp = _backend.namespace(res.plan)
     if _backend.is_numpy(xp):
         cost = res.plan.dtype.type(res.cost)
