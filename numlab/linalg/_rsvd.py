@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from .. import _backend
+from .._progress import Progress, check_progress
 from .._validation import check_int, check_option, check_rng, check_scalar
 from ._operator import Operator, _wide_dtype, as_operator, squared_norm
 
@@ -42,6 +43,35 @@ AUTO_MAX_ITER = {"subspace": 12, "krylov": 6}
 #: (dense) or nonzeros (sparse) and sigma_k / sigma_1 stays above MIXED_MIN_RATIO.
 MIXED_MIN_SIZE = 1 << 20
 MIXED_MIN_RATIO = 1e-3
+#: ``progress=True`` draws a bar over the passes when ``A`` stores at least this many
+#: entries (dense; ``m * n`` for a LinearOperator) or nonzeros (sparse): 2**24, 128 MiB
+#: of float64, where a pass over ``A`` takes a noticeable time. Dask input always has one.
+PROGRESS_MIN_SIZE = 1 << 24
+
+
+def _progress_bar(progress, op, desc, total):
+    """The bar over the passes over ``A`` (shown for large operators only)."""
+    m, n = op.shape
+    size = op.nnz if op.nnz is not None else m * n
+    return Progress(progress and size >= PROGRESS_MIN_SIZE, desc, total=total, unit="pass")
+
+
+def _pass_total(n_iter, method):
+    """Most passes over ``A`` the range finder makes (the first one included)."""
+    return 1 + (AUTO_MAX_ITER[method] if n_iter == "auto" else n_iter)
+
+
+def _report(bar, ritz, k):
+    """One more pass on the bar, with the k-th Ritz value and its last move."""
+    if bar is None or not bar.shown:
+        return
+    bar.update()
+    sk = float(ritz[-1][k - 1])
+    if len(ritz) > 1:
+        move = float(np.max(np.abs(ritz[-1][:k] - ritz[-2][:k])))
+        bar.note(f"s_k {sk:.4g}, move {move / sk if sk > 0 else 0.0:.1e} s_k")
+    else:
+        bar.note(f"s_k {sk:.4g}")
 
 
 @dataclasses.dataclass
@@ -207,7 +237,8 @@ def _upgrade_if_needed(op_pass, op_full, ritz, k):
     return op_full
 
 
-def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frobenius2=None):
+def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frobenius2=None,
+                        bar=None):
     """Power (subspace) iteration; returns a :class:`_Sketch`.
 
     With ``basis``, the range is kept orthogonal to it (deflated operators of the
@@ -219,6 +250,7 @@ def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frob
     Z = op.rmatmat(Q)
     gram = _gram(Z, xp, wide)
     ritz = [_descending_sqrt(xp.linalg.eigvalsh(gram), xp)]
+    _report(bar, ritz, k)
     upgraded = _upgrade_if_needed(op, op_full, ritz[0], k)
     if upgraded is not op:
         op = upgraded
@@ -237,6 +269,7 @@ def _subspace_iteration(op, op_full, Omega, *, k, n_iter, rtol, basis=None, frob
         Z = op.rmatmat(Q)
         gram = _gram(Z, xp, wide)
         ritz.append(_descending_sqrt(xp.linalg.eigvalsh(gram), xp))
+        _report(bar, ritz, k)
         it += 1
     return _Sketch(Q, Z, op, it, ritz)
 
@@ -246,7 +279,7 @@ def _gram(Z, xp, wide):
     return xp.astype(Z.T @ Z, wide)
 
 
-def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
+def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None, bar=None):
     """Randomized block Krylov iteration (Musco & Musco 2015); returns a :class:`_Sketch`.
 
     The basis ``Q = [Q_0, ..., Q_q]`` of span{A W, (A A^T) A W, ...} is built block by
@@ -260,6 +293,7 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
     Z = op.rmatmat(Q)
     gram = _gram(Z, xp, wide)
     ritz = [_descending_sqrt(xp.linalg.eigvalsh(gram), xp)]
+    _report(bar, ritz, k)
     upgraded = _upgrade_if_needed(op, op_full, ritz[0], k)
     if upgraded is not op:
         op = upgraded
@@ -285,11 +319,12 @@ def _block_krylov(op, op_full, Omega, *, k, n_iter, rtol, frobenius2=None):
         Z = xp.concat([Z, Z_new], axis=1)
         last_Z = Z_new
         ritz.append(_descending_sqrt(xp.linalg.eigvalsh(gram), xp))
+        _report(bar, ritz, k)
         it += 1
     return _Sketch(Q, Z, op, it, ritz)
 
 
-def _sketch(op, size, *, k, n_iter, method, rng, rtol=AUTO_RTOL, mixed=True):
+def _sketch(op, size, *, k, n_iter, method, rng, rtol=AUTO_RTOL, mixed=True, bar=None):
     """Run the chosen range finder on ``op`` (already validated)."""
     xp = op.xp
     op_pass = _pass_operator(op, k, mixed)
@@ -298,7 +333,7 @@ def _sketch(op, size, *, k, n_iter, method, rng, rtol=AUTO_RTOL, mixed=True):
     )
     frobenius2 = op.frobenius2() if n_iter == "auto" and op.frobenius2 is not None else None
     run = _block_krylov if method == "krylov" else _subspace_iteration
-    return run(op_pass, op, Omega, k=k, n_iter=n_iter, rtol=rtol, frobenius2=frobenius2)
+    return run(op_pass, op, Omega, k=k, n_iter=n_iter, rtol=rtol, frobenius2=frobenius2, bar=bar)
 
 
 # --------------------------------------------------------------------------- Rayleigh-Ritz
@@ -339,7 +374,9 @@ def _top_ritz_basis(Q, Z, size, xp):
 # --------------------------------------------------------------------------- public API
 
 
-def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=None, compute=True):
+def randomized_range_finder(
+    A, size, *, n_iter="auto", method="subspace", rng=None, compute=True, progress=False
+):
     """An orthonormal basis ``Q`` whose span approximates the range of ``A``.
 
     Parameters
@@ -361,6 +398,11 @@ def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=No
     compute : bool, default True
         Dask input only: return ``Q`` as a NumPy array (True) or as a lazy Dask array
         chunked like ``A``'s rows (False; it reads only the persisted sketch, not ``A``).
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) over the passes over ``A``, with the
+        ``size``-th Ritz value and its last move, for Dask input and for ``A`` of at
+        least ``2**24`` entries or nonzeros (``PROGRESS_MIN_SIZE``; ``m * n`` for a
+        LinearOperator). Smaller inputs draw nothing; the result is the same either way.
 
     Returns
     -------
@@ -390,12 +432,17 @@ def randomized_range_finder(A, size, *, n_iter="auto", method="subspace", rng=No
     if _is_dask_array(A):
         from ._rsvd_dask import randomized_range_finder as dask_range_finder
 
-        return dask_range_finder(A, size, n_iter=n_iter, method=method, rng=rng, compute=compute)
+        return dask_range_finder(
+            A, size, n_iter=n_iter, method=method, rng=rng, compute=compute, progress=progress
+        )
+    progress = check_progress(progress)
     op = as_operator(A)
     size, _, n_iter, method = _check_common(op, size, 0, n_iter, method, name_k="size")
     rng = check_rng(rng)
     xp = op.xp
-    sketch = _sketch(op, size, k=size, n_iter=n_iter, method=method, rng=rng)
+    with _progress_bar(progress, op, "nl.linalg.randomized_range_finder",
+                       _pass_total(n_iter, method)) as bar:
+        sketch = _sketch(op, size, k=size, n_iter=n_iter, method=method, rng=rng, bar=bar)
     Q, _, _, X = _rayleigh_ritz(sketch, op, size)
     Q = Q @ X[:, :size] if Q.shape[1] > size else Q
     return xp.astype(Q, op.dtype)
@@ -420,6 +467,7 @@ def randomized_svd(
     tol=None,
     rng=None,
     compute=True,
+    progress=False,
 ):
     """Truncated SVD ``A ~ U @ diag(S) @ Vt`` by randomized range finding.
 
@@ -461,6 +509,13 @@ def randomized_svd(
         chunked like ``A``'s rows) and ``Vt`` are lazy Dask arrays (the sign convention
         couples them), ``S`` is NumPy; computing ``U`` reads the sketch persisted on the
         workers (m x (k + n_oversamples)), not ``A``.
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) over the passes over ``A`` (power or Krylov
+        iterations; with ``tol``, over the blocks' passes with the rank and error
+        reached), with the k-th Ritz value and its last move, for Dask input and for
+        ``A`` of at least ``2**24`` entries or nonzeros (``PROGRESS_MIN_SIZE``;
+        ``m * n`` for a LinearOperator). Smaller inputs draw nothing; the result is the
+        same either way.
 
     Returns
     -------
@@ -527,7 +582,9 @@ def randomized_svd(
             tol=tol,
             rng=rng,
             compute=compute,
+            progress=progress,
         )
+    progress = check_progress(progress)
     if method == "single_pass":
         raise ValueError(
             "`method` must be 'subspace' or 'krylov' for in-memory input; got "
@@ -549,10 +606,15 @@ def randomized_svd(
                 "`tol` needs ||A||_F, which a LinearOperator cannot give; pass a dense or "
                 "sparse matrix, or use a fixed rank k without tol"
             )
-        Q, W, s, X, rank = _fixed_precision(work, k, n_oversamples, n_iter, method, tol, rng)
+        with _progress_bar(progress, work, "nl.linalg.randomized_svd", None) as bar:
+            Q, W, s, X, rank = _fixed_precision(
+                work, k, n_oversamples, n_iter, method, tol, rng, bar=bar
+            )
     else:
         size = _choose_size(k, n_oversamples, op.shape)
-        sketch = _sketch(work, size, k=k, n_iter=n_iter, method=method, rng=rng)
+        with _progress_bar(progress, work, "nl.linalg.randomized_svd",
+                           _pass_total(n_iter, method)) as bar:
+            sketch = _sketch(work, size, k=k, n_iter=n_iter, method=method, rng=rng, bar=bar)
         Q, W, s, X = _rayleigh_ritz(sketch, work, size)
         rank = k
     U = Q @ X[:, :rank]
@@ -577,7 +639,7 @@ def _deflated(op, Q, Z):
     )
 
 
-def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng):
+def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng, bar=None):
     """randQB_EI with per-block power iterations; returns (Q, W, s, X, rank)."""
     xp = op.xp
     wide = _wide_dtype(xp, op.device)
@@ -596,11 +658,14 @@ def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng):
         deflated = _deflated(op, Q, Z)
         Omega = _backend.random_normal(rng, (n, b), xp=xp, device=op.device, dtype=op.dtype)
         sketch = _subspace_iteration(
-            deflated, deflated, Omega, k=b, n_iter=n_iter, rtol=AUTO_RTOL, basis=Q
+            deflated, deflated, Omega, k=b, n_iter=n_iter, rtol=AUTO_RTOL, basis=Q, bar=bar
         )
         Q = sketch.Q if Q is None else xp.concat([Q, sketch.Q], axis=1)
         Z = sketch.Z if Z is None else xp.concat([Z, sketch.Z], axis=1)
         captured += squared_norm(sketch.Z, xp)
+        if bar is not None and bar.shown:
+            error = math.sqrt(max(total - captured, 0.0) / total) if total > 0 else 0.0
+            bar.note(f"rank {Q.shape[1]}, error {error:.2e}, tol {tol:.1e}")
         # (A block that adds no direction would repeat forever: stop there too.)
         if total - captured <= target or Q.shape[1] >= limit or sketch.Q.shape[1] == 0:
             break

@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from .. import _backend
+from .._progress import Progress, check_progress
 from .._validation import check_array, check_int, check_option, check_rng
 from ._rsvd import (
     AUTO_MAX_ITER,
@@ -45,6 +46,8 @@ from ._rsvd import (
     _flip_signs,
     _gram,
     _orth,
+    _pass_total,
+    _report,
 )
 
 _NP = _backend.namespace(np.empty(0))
@@ -286,7 +289,7 @@ def _check_tall(A, name):
     return A
 
 
-def _subspace(A, size, *, k, n_iter, rng):
+def _subspace(A, size, *, k, n_iter, rng, bar=None):
     """Subspace iteration as in the in-memory path; returns the final `_State` and info."""
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
@@ -296,6 +299,7 @@ def _subspace(A, size, *, k, n_iter, rng):
     auto = n_iter == "auto"
     state, fro = _orthonormal_sweep(A, Omega, dtype=dtype, wide=wide, frobenius=auto)
     ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np)]
+    _report(bar, ritz, k)
     frobenius2 = fro if auto else None
     max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
@@ -306,6 +310,7 @@ def _subspace(A, size, *, k, n_iter, rng):
         state = None  # release the previous sketch on the workers before the next sweep
         state, _ = _orthonormal_sweep(A, P, dtype=dtype, wide=wide)
         ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np))
+        _report(bar, ritz, k)
         it += 1
     return state, it, ritz
 
@@ -362,7 +367,7 @@ def _finish(U, s, Vt, dtype, compute):
     return U.astype(dtype), S, Vt.astype(dtype)
 
 
-def _single_pass(A, size, k, rng, *, compute):
+def _single_pass(A, size, k, rng, *, compute, bar=None):
     """Tropp, Yurtsever, Udell & Cevher (2017), Alg. 7 with the QR-based reconstruction."""
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
@@ -385,6 +390,8 @@ def _single_pass(A, size, k, rng, *, compute):
     )
     Y, stats = _persist(Y, stats)
     (stats,) = _compute(stats)
+    if bar is not None:
+        bar.update()  # the one pass over A
     _check_finite(float(stats[ell, 0]))
     W = stats[:ell, :n]  # Psi A
     PsiY = stats[:ell, n:]  # Psi Y
@@ -429,7 +436,8 @@ def _common(A, k, n_oversamples, n_iter, method, name_k):
     return A, k, n_oversamples, n_iter, method
 
 
-def randomized_svd(A, k, *, n_oversamples, n_iter, method, tol, rng, compute):
+def randomized_svd(A, k, *, n_oversamples, n_iter, method, tol, rng, compute, progress=False):
+    progress = check_progress(progress)
     A, k, n_oversamples, n_iter, method = _common(A, k, n_oversamples, n_iter, method, "k")
     if tol is not None:
         raise NotImplementedError(
@@ -441,14 +449,18 @@ def randomized_svd(A, k, *, n_oversamples, n_iter, method, tol, rng, compute):
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
     if method == "single_pass":
-        return _single_pass(A, size, k, rng, compute=compute)
-    state, _, _ = _subspace(A, size, k=k, n_iter=n_iter, rng=rng)
+        with Progress(progress, "nl.linalg.randomized_svd", total=1, unit="pass") as bar:
+            return _single_pass(A, size, k, rng, compute=compute, bar=bar)
+    with Progress(progress, "nl.linalg.randomized_svd", total=_pass_total(n_iter, "subspace"),
+                  unit="pass") as bar:
+        state, _, _ = _subspace(A, size, k=k, n_iter=n_iter, rng=rng, bar=bar)
     basis, W, s, X = _rayleigh_ritz(state, dtype, wide)
     U = _basis_times(basis, X[:, :k], wide)
     return _finish(U, s[:k], W[:, :k].T, dtype, compute)
 
 
-def randomized_range_finder(A, size, *, n_iter, method, rng, compute):
+def randomized_range_finder(A, size, *, n_iter, method, rng, compute, progress=False):
+    progress = check_progress(progress)
     A, size, _, n_iter, method = _common(A, size, 0, n_iter, method, "size")
     if method == "single_pass":
         raise NotImplementedError(
@@ -458,7 +470,9 @@ def randomized_range_finder(A, size, *, n_iter, method, rng, compute):
     rng = check_rng(rng)
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
-    state, _, _ = _subspace(A, size, k=size, n_iter=n_iter, rng=rng)
+    with Progress(progress, "nl.linalg.randomized_range_finder",
+                  total=_pass_total(n_iter, "subspace"), unit="pass") as bar:
+        state, _, _ = _subspace(A, size, k=size, n_iter=n_iter, rng=rng, bar=bar)
     basis, _, _, X = _rayleigh_ritz(state, dtype, wide)
     Q = _basis_times(basis, X[:, :size] if X.shape[1] > size else np.eye(X.shape[0]), wide)
     Q = Q.astype(dtype)
