@@ -13,7 +13,7 @@ from numlab._progress import Progress, check_progress
 def _same(a, b):
     """Equal bit for bit (arrays, scalars, dataclasses of them, tuples)."""
     if isinstance(a, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if hasattr(a, "__dataclass_fields__"):
         return all(_same(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
     if isinstance(a, (str, bool, type(None))):
@@ -75,7 +75,7 @@ def test_sinkhorn_bar_above_the_size_threshold(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(_sinkhorn, "_PROGRESS_MIN_SIZE", 0)
     for method in ("sns", "log", "sinkhorn"):
-        err = _check(capsys, lambda p: nl.ot.sinkhorn(None, None, M, 1e-2, method, progress=p),
+        err = _check(capsys, lambda p, m=method: nl.ot.sinkhorn(None, None, M, 1e-2, m, progress=p),
                      "nl.ot.sinkhorn")
         assert "violation" in err and "tol" in err
     # epsilon scaling (small reg): one bar over all levels; POT's verbose line still prints
@@ -95,3 +95,65 @@ def test_sinkhorn_bar_above_the_size_threshold(capsys, monkeypatch):
 def test_sinkhorn_refuses_a_bad_progress(fn):
     with pytest.raises(TypeError, match=r"`progress` must be True or False; got 'yes'"):
         fn(None, None, _cost(5), 0.1, progress="yes")
+
+
+# --------------------------------------------------------------------------- linalg
+
+
+def _low_rank(m=120, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    s = 0.7 ** np.arange(n)
+    return rng.standard_normal((m, n)) @ np.diag(s) @ rng.standard_normal((n, n))
+
+
+def test_randomized_svd_bar_above_the_size_threshold(capsys, monkeypatch):
+    from numlab.linalg import _rsvd
+
+    A = _low_rank()
+    nl.linalg.randomized_svd(A, 5, rng=0, progress=True)
+    assert capsys.readouterr().err == ""  # below PROGRESS_MIN_SIZE
+    monkeypatch.setattr(_rsvd, "PROGRESS_MIN_SIZE", 0)
+    for kw in (dict(k=5), dict(k=5, n_iter=3), dict(k=5, method="krylov"),
+               dict(k=40, tol=1e-3)):
+        err = _check(capsys, lambda p, kw=kw: nl.linalg.randomized_svd(A, rng=0, progress=p, **kw),
+                     "nl.linalg.randomized_svd")
+        assert "pass" in err and ("s_k" in err or "rank 20, error" in err)
+    err = _check(capsys, lambda p: nl.linalg.randomized_svd(A, 5, n_iter=3, rng=0, progress=p),
+                 "4/4")
+    err = _check(capsys, lambda p: nl.linalg.randomized_range_finder(A.T, 6, rng=0, progress=p),
+                 "nl.linalg.randomized_range_finder")
+
+
+def test_randomized_svd_dask_always_has_a_bar(capsys):
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    A = _low_rank(200, 20)
+    with dask.config.set(scheduler="synchronous"):
+        X = da.from_array(A, chunks=(50, 20))
+        _check(capsys, lambda p: nl.linalg.randomized_svd(X, 4, n_iter=2, rng=0, progress=p),
+               "nl.linalg.randomized_svd: 100%")
+        _check(capsys, lambda p: nl.linalg.randomized_svd(X, 4, method="single_pass", rng=0,
+                                                          progress=p), "1/1")
+        _check(capsys, lambda p: nl.linalg.randomized_range_finder(X, 4, rng=0, progress=p),
+               "nl.linalg.randomized_range_finder")
+
+
+@pytest.mark.parametrize("fn", [nl.linalg.randomized_svd, nl.linalg.randomized_range_finder])
+def test_randomized_svd_refuses_a_bad_progress(fn):
+    with pytest.raises(TypeError, match=r"`progress` must be True or False; got 'yes'"):
+        fn(_low_rank(20, 10), 2, progress="yes")
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def test_repeated_dpp_bar_over_draws(capsys):
+    basis = nl.lstsq.LegendreBasis(2, 3)
+    _check(capsys, lambda p: nl.sampling.repeated_dpp(basis, 4, rng=0, progress=p),
+           "nl.sampling.repeated_dpp: 100%")
+    feature = nl.lstsq.FeatureBasis(lambda z: np.stack([np.ones(len(z)), z[:, 0]], 1),
+                                    np.random.default_rng(1).random((30, 1)))
+    _check(capsys, lambda p: nl.sampling.repeated_dpp(feature, 3, rng=0, progress=p), "3/3")
+    with pytest.raises(TypeError, match=r"`progress` must be True or False; got 'yes'"):
+        nl.sampling.repeated_dpp(basis, 2, rng=0, progress="yes")

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _backend
 from .._dispatch import kernel
+from .._progress import Progress, check_progress
 from .._results import CompactRepr
 from .._validation import check_array, check_int, check_like, check_option, check_rng
 from . import _chain
@@ -436,7 +437,7 @@ def volume_sampling(basis, n, *, rng=None, like=None):
     return _result(basis, points, idx, like)
 
 
-def repeated_dpp(basis, r, *, rng=None, like=None):
+def repeated_dpp(basis, r, *, rng=None, like=None, progress=False):
     """The union of ``r`` independent projection DPPs (``r m`` points).
 
     Parameters
@@ -449,6 +450,9 @@ def repeated_dpp(basis, r, *, rng=None, like=None):
         Source of randomness.
     like : array, optional
         Place the result on this array's backend and device, in its float dtype.
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) over the ``r`` draws. The draws are the
+        same with and without it.
 
     Returns
     -------
@@ -466,7 +470,12 @@ def repeated_dpp(basis, r, *, rng=None, like=None):
     r = check_int(r, "r", low=1)
     rng = check_rng(rng)
     check_like(like)
-    draws = [_dpp_points(basis, rng, "auto") for _ in range(r)]
+    progress = check_progress(progress)
+    draws = []
+    with Progress(progress, "nl.sampling.repeated_dpp", total=r, unit="draw") as bar:
+        for _ in range(r):
+            draws.append(_dpp_points(basis, rng, "auto"))
+            bar.update()
     points = np.concatenate([p for p, _ in draws])
     idx = None if draws[0][1] is None else np.concatenate([i for _, i in draws])
     return _result(basis, points, idx, like)
