@@ -21,7 +21,9 @@ of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measure
 - ``memory``: the prediction at ``B = 16`` with the pool bounded to 1-8 Ritz vectors per
   batch (``max_memory``) against the unbounded pool.
 - ``adam``: the measured Adam divergence rates against the square-root rule carried from
-  ``B = 16`` (``scale_learning_rate(..., optimizer="adam")``).
+  ``B = 16`` (``scale_learning_rate(..., optimizer="adam")``), pure and saturating at the
+  gradient noise scale. (Adam's 10x-spike rate is set by its first steps, where every
+  coordinate moves by about ``lr`` whatever the batch, not by the batch size.)
 - ``slq``: SGD from the initialisation for 20 epochs (batch 16) with ``SLQLearner`` setting
   the learning rate every 40 steps from the Hessian of 64 fixed samples, against the best of 5
   constant rates: test relative L2 errors. Plain SGD on both sides (``max_momentum=0``):
