@@ -63,6 +63,11 @@ class Progress:
         if self._bar is not None and n > self._bar.n:
             self._bar.update(n - self._bar.n)
 
+    def set_total(self, total):
+        """The expected number of steps, once known."""
+        if self._bar is not None:
+            self._bar.total = total
+
     def note(self, text):
         """Text on the right of the bar (the current error, the rate tried, ...); drawn
         at the next refresh of the bar, never forcing one."""

@@ -157,3 +157,58 @@ def test_repeated_dpp_bar_over_draws(capsys):
     _check(capsys, lambda p: nl.sampling.repeated_dpp(feature, 3, rng=0, progress=p), "3/3")
     with pytest.raises(TypeError, match=r"`progress` must be True or False; got 'yes'"):
         nl.sampling.repeated_dpp(basis, 2, rng=0, progress="yes")
+
+
+# --------------------------------------------------------------------------- rmt
+
+
+def _least_squares(n=120, d=6):
+    X = np.random.default_rng(0).standard_normal((n, d))
+    model = nl.rmt.LeastSquares(X, X[:, 0] + 0.1 * X[:, 1])
+    return model, model.hessian(model.init_params())
+
+
+def test_batch_curvature_bar_over_lanczos_runs(capsys):
+    _, H = _least_squares()
+    err = _check(capsys, lambda p: nl.rmt.batch_curvature(H, batch_sizes=[4, 120], n_batches=3,
+                                                          k=6, rng=0, progress=p),
+                 "nl.rmt.batch_curvature: 100%")
+    assert "5/5" in err
+
+
+@pytest.mark.parametrize("method", ["batch", "chain", "mean", "rmt"])
+def test_max_learning_rate_bars(capsys, method):
+    _, H = _least_squares()
+    err = _check(capsys, lambda p: nl.rmt.max_learning_rate(
+        H, batch_size=8, method=method, n_batches=4, n_steps=40, k=6, rng=0, progress=p),
+        "nl.rmt.max_learning_rate: Lanczos")
+    assert ("bisection" in err) == (method in ("batch", "chain"))
+    _check(capsys, lambda p: nl.rmt.max_learning_rate(H, k=6, rng=0, progress=p), "1/1")
+
+
+def test_measure_max_learning_rate_bar_over_runs(capsys):
+    model, _ = _least_squares()
+    err = _check(capsys, lambda p: nl.rmt.measure_max_learning_rate(
+        model, 8, n_steps=20, seeds=(0, 1), rtol=0.1, progress=p),
+        "nl.rmt.measure_max_learning_rate")
+    assert "seed 1, lr" in err
+
+
+def test_spectral_density_bar_over_probes(capsys):
+    A = np.diag(np.linspace(-1.0, 1.0, 30))
+    _check(capsys, lambda p: nl.rmt.spectral_density(lambda v: A @ v, 30, n_probes=3, k=8, rng=0,
+                                                     progress=p),
+           "nl.rmt.spectral_density: 100%")
+
+
+def test_rmt_estimators_refuse_a_bad_progress():
+    model, H = _least_squares()
+    calls = [
+        lambda: nl.rmt.batch_curvature(H, batch_sizes=[4], progress="yes"),
+        lambda: nl.rmt.max_learning_rate(H, progress="yes"),
+        lambda: nl.rmt.measure_max_learning_rate(model, progress="yes"),
+        lambda: nl.rmt.spectral_density(lambda v: v, 5, k=3, progress="yes"),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match=r"`progress` must be True or False; got 'yes'"):
+            call()

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from .. import _backend
+from .._progress import Progress, check_progress
 from .._results import CompactRepr
 from .._validation import (
     check_array,
@@ -219,19 +220,24 @@ def _log_growth(step_fns, e0, lr, momentum, xp, stop):
 _LEVEL, _PEAK = 0.5 * math.log(10.0), 0.5 * math.log(1e3)
 
 
-def _chain_threshold(chains, momentum, lr0, rtol, xp):
+def _chain_threshold(chains, momentum, lr0, rtol, xp, bar=None):
     """The smallest over ``chains`` of the rate at which the chain's growth fails
     SGD's criterion; each is bracketed from ``lr0`` (then from the previous chain's
     rate) and located by geometric bisection to ``rtol``. ``chains`` holds pairs
-    ``(step_fns, e0)``. Returns ``(lr, n_trials)``.
+    ``(step_fns, e0)``. Returns ``(lr, n_trials)``. ``bar`` (a Progress) counts the
+    trial rates.
     """
     rates, trials = [], 0
-    for step_fns, e0 in chains:
+    for chain, (step_fns, e0) in enumerate(chains, 1):
 
-        def grows(lr, step_fns=step_fns, e0=e0):
+        def grows(lr, step_fns=step_fns, e0=e0, chain=chain):
             nonlocal trials
             trials += 1
-            return _log_growth(step_fns, e0, lr, momentum, xp, _PEAK) > _LEVEL
+            grew = _log_growth(step_fns, e0, lr, momentum, xp, _PEAK) > _LEVEL
+            if bar is not None:
+                bar.update()
+                bar.note(f"chain {chain}/{len(chains)}, lr {lr:.4g}")
+            return grew
 
         rates.append(_threshold(grows, rates[-1] if rates else lr0, rtol, 60)[0])
     return float(min(rates)), trials
@@ -247,7 +253,7 @@ def _unit_normal(rng, n_params, xp, device, dtype):
 
 
 def _stable_rate_chains(
-    op, n_params, n_samples, batch_size, momentum, lr0, n_steps, rtol, rng, like
+    op, n_params, n_samples, batch_size, momentum, lr0, n_steps, rtol, rng, like, bar=None
 ):
     """``method="chain"``: linearised SGD in the full space over fresh batches.
 
@@ -276,7 +282,7 @@ def _stable_rate_chains(
         batches = _epoch_batches(rng, n_samples, batch_size, n_steps, xp, device)
         e0 = _unit_normal(rng, n_params, xp, device, dtype)
         chains.append(([hvp_step(idx) for idx in batches], e0))
-    lr, _ = _chain_threshold(chains, momentum, lr0, rtol, xp)
+    lr, _ = _chain_threshold(chains, momentum, lr0, rtol, xp, bar)
     return lr, n_hvp
 
 
@@ -332,7 +338,7 @@ def _factor(op, n_params, k, tol, rng, like, n_keep=None):
 
 
 def _batch_pool(op, n_params, n_samples, batch_size, n_min, n_max, max_hvp, k, tol, rng, like,
-                n_keep=None):
+                n_keep=None, bar=None):
     """Factors of the Hessians of consecutive training batches (epoch-wise reshuffling):
     ``n_max`` of them (one epoch's worth covers every sample once, the rare sharp ones
     included), at least ``n_min``, and no more once ``max_hvp`` HVPs are used; each keeps
@@ -351,10 +357,13 @@ def _batch_pool(op, n_params, n_samples, batch_size, n_min, n_max, max_hvp, k, t
             f = _factor(_batch_operator(op, idx), n_params, k, tol, rng, like, n_keep)
         pool.append(f)
         n_hvp += f.n_hvp
+        if bar is not None:
+            bar.update()
+            bar.note(f"lambda_max(H_B) {f.top:.4g}, {n_hvp} HVPs")
     return pool, n_hvp
 
 
-def _stable_rate_pool(pool, n_params, momentum, lr0, n_steps, rtol, rng, like):
+def _stable_rate_pool(pool, n_params, momentum, lr0, n_steps, rtol, rng, like, bar=None):
     """``method="batch"``: the chains of :func:`_chain_threshold` over the pooled batch
     factors, reshuffled epoch by epoch of the pool; no HVPs."""
     xp, device, dtype = _layout(like, n_params)
@@ -366,7 +375,7 @@ def _stable_rate_pool(pool, n_params, momentum, lr0, n_steps, rtol, rng, like):
             seq.extend(rng.permutation(len(pool)).tolist())
         e0 = _unit_normal(rng, n_params, xp, device, dtype)
         chains.append(([steps[j] for j in seq[:n_steps]], e0))
-    return _chain_threshold(chains, momentum, lr0, rtol, xp)[0]
+    return _chain_threshold(chains, momentum, lr0, rtol, xp, bar)[0]
 
 
 #: Cap of the geometric bisection of :func:`_threshold` (log2(log(2**60) / log(1 + 1e-12))
@@ -472,6 +481,7 @@ def batch_curvature(
     confidence=0.95,
     rng=None,
     like=None,
+    progress=False,
 ):
     """The extremal eigenvalue of the mini-batch Hessian against batch size.
 
@@ -506,6 +516,9 @@ def batch_curvature(
         Seed of the batches and of the Lanczos start vectors.
     like : array, optional
         Backend, device and dtype of the vectors (see :func:`lanczos`).
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) over the Lanczos runs (the full Hessian,
+        then each batch), with the batch size. The result is the same bit for bit.
 
     Returns
     -------
@@ -544,21 +557,28 @@ def batch_curvature(
     n_batches = check_int(n_batches, "n_batches", low=1)
     k = check_int(k, "k", low=1)
     confidence = check_scalar(confidence, "confidence", low=0.0, high=1.0, high_inclusive=False)
+    progress = check_progress(progress)
     rng = check_rng(rng)
     template = _template(hvp, None, like)
     hvp = _shape_checked(hvp, n_params, xp)
-    full = _top(_batch_operator(hvp, None), n_params, k, tol, rng, template)
-    n_hvp, converged = full.n_matvec, full.converged
-    samples = []
-    for B in sizes:
-        values = []
-        for _ in range(1 if B == n_samples else n_batches):
-            idx = None if B == n_samples else _draw_batch(rng, n_samples, int(B), xp, device)
-            res = _top(_batch_operator(hvp, idx), n_params, k, tol, rng, template)
-            n_hvp += res.n_matvec
-            converged &= res.converged
-            values.append(float(res.values[-1]))
-        samples.append(np.asarray(values))
+    runs = 1 + sum(1 if B == n_samples else n_batches for B in sizes)
+    with Progress(progress, "nl.rmt.batch_curvature", total=runs, unit="run") as bar:
+        bar.note("full Hessian")
+        full = _top(_batch_operator(hvp, None), n_params, k, tol, rng, template)
+        bar.update()
+        n_hvp, converged = full.n_matvec, full.converged
+        samples = []
+        for B in sizes:
+            bar.note(f"batch size {int(B)}")
+            values = []
+            for _ in range(1 if B == n_samples else n_batches):
+                idx = None if B == n_samples else _draw_batch(rng, n_samples, int(B), xp, device)
+                res = _top(_batch_operator(hvp, idx), n_params, k, tol, rng, template)
+                n_hvp += res.n_matvec
+                converged &= res.converged
+                values.append(float(res.values[-1]))
+                bar.update()
+            samples.append(np.asarray(values))
     if not converged:
         warnings.warn(
             f"batch_curvature: some Lanczos runs did not reach tol = {tol:g} within k = {k} "
@@ -862,6 +882,7 @@ def max_learning_rate(
     tol=1e-6,
     rng=None,
     like=None,
+    progress=False,
 ):
     """The largest linearly stable learning rate at a batch size, from batch Hessians.
 
@@ -979,6 +1000,12 @@ def max_learning_rate(
         Seed of the batches and start vectors.
     like : array, optional
         Backend, device and dtype of the vectors (see :func:`lanczos`).
+    progress : bool, default False
+        Show progress bars on stderr (tqdm): one over the Lanczos runs (the full
+        Hessian, then the pool's batches for ``"batch"``, which may stop early at
+        ``max_hvp``, or the ``n_batches`` batches of the other methods), then, for
+        ``"batch"`` and ``"chain"``, a counter of the trial rates of the bisection. The
+        result is the same bit for bit.
 
     Returns
     -------
@@ -1041,6 +1068,7 @@ def max_learning_rate(
     max_hvp = check_int(max_hvp, "max_hvp", low=0)
     k = check_int(k, "k", low=1)
     tol = check_scalar(tol, "tol", low=0.0, high=1.0, high_inclusive=False)
+    progress = check_progress(progress)
     rng = check_rng(rng)
     template = _template(hvp, None, like)
 
@@ -1059,60 +1087,68 @@ def max_learning_rate(
         def op(v, idx=None):
             return scale * hvp(scale * v, idx)
 
-    full = _top(_batch_operator(op, None), n_params, k, tol, rng, template)
-    lambda_1 = float(full.values[-1])
-    n_hvp = full.n_matvec
-    lam, spread, kurt, critical, heavy, m2 = lambda_1, 0.0, 0.0, float("nan"), False, 1.0
-    c = 0.0 if batch_size is None else finite_sample_factor(batch_size, n_samples)
-    factor = _stability_factor(optimizer, momentum, betas)
-    pool, n_keep = None, None
-    max_memory = check_int(max_memory, "max_memory", low=1)
-    if c > 0 and method == "batch":
-        # At most n_max batch factors; each keeps n_keep Ritz vectors so that all fit.
-        n_max = max(n_batches, n_samples // batch_size)
-        per_factor = max_memory // (n_max * n_params * _itemsize(xp, dtype))
-        if per_factor < 1:
-            warnings.warn(
-                f"max_learning_rate: method='batch' cannot keep even one Ritz vector per "
-                f"batch for {n_max} batches of {n_params} parameters within max_memory = "
-                f"{max_memory / 2**30:.2g} GiB; running method='chain' instead (O(n_params) "
-                "memory, about 10x the HVPs). Raise max_memory, or pass method='mean' for "
-                "the cheap curvature-noise rule",
-                RuntimeWarning,
-                stacklevel=2,
+    with Progress(progress, "nl.rmt.max_learning_rate: Lanczos", total=1, unit="run") as bar:
+        bar.note("full Hessian")
+        full = _top(_batch_operator(op, None), n_params, k, tol, rng, template)
+        bar.update()
+        lambda_1 = float(full.values[-1])
+        n_hvp = full.n_matvec
+        lam, spread, kurt, critical, heavy, m2 = lambda_1, 0.0, 0.0, float("nan"), False, 1.0
+        c = 0.0 if batch_size is None else finite_sample_factor(batch_size, n_samples)
+        factor = _stability_factor(optimizer, momentum, betas)
+        pool, n_keep = None, None
+        max_memory = check_int(max_memory, "max_memory", low=1)
+        if c > 0 and method == "batch":
+            # At most n_max batch factors; each keeps n_keep Ritz vectors so that all fit.
+            n_max = max(n_batches, n_samples // batch_size)
+            per_factor = max_memory // (n_max * n_params * _itemsize(xp, dtype))
+            if per_factor < 1:
+                warnings.warn(
+                    f"max_learning_rate: method='batch' cannot keep even one Ritz vector per "
+                    f"batch for {n_max} batches of {n_params} parameters within max_memory = "
+                    f"{max_memory / 2**30:.2g} GiB; running method='chain' instead (O(n_params) "
+                    "memory, about 10x the HVPs). Raise max_memory, or pass method='mean' for "
+                    "the cheap curvature-noise rule",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                method = "chain"
+            elif per_factor < k:
+                n_keep = int(per_factor)
+        if c > 0 and method == "batch":
+            bar.set_total(1 + n_max)
+            pool, used = _batch_pool(
+                op, n_params, n_samples, batch_size, n_batches, n_max, max_hvp, k, tol, rng,
+                template, n_keep, bar=bar,
             )
-            method = "chain"
-        elif per_factor < k:
-            n_keep = int(per_factor)
-    if c > 0 and method == "batch":
-        pool, used = _batch_pool(
-            op, n_params, n_samples, batch_size, n_batches, n_max, max_hvp, k, tol, rng, template,
-            n_keep,
-        )
-        n_hvp += used
-        values = np.asarray([f.top for f in pool])
-    elif c > 0 and method in ("chain", "mean"):
-        values = []
-        for _ in range(n_batches):
-            idx = _draw_batch(rng, n_samples, batch_size, xp, device)
-            res = _top(_batch_operator(op, idx), n_params, k, tol, rng, template)
-            n_hvp += res.n_matvec
-            values.append(float(res.values[-1]))
-        values = np.asarray(values)
-    elif c > 0:  # method == "rmt"
-        u = full.vectors[:, 0]
-        Hu = _apply(lambda v: op(v, None), u, n_params, xp, "hvp")
-        n_hvp += 1
-        tau = 0.0
-        for _ in range(n_batches):
-            idx = _draw_batch(rng, n_samples, batch_size, xp, device)
-            diff = _apply(lambda v, idx=idx: op(v, idx), u, n_params, xp, "hvp") - Hu
-            tau += float(xp.vecdot(diff, diff)) / c
-        n_hvp += n_batches
-        tau /= n_batches
-        if lambda_1 > 0:
-            lam = lambda_1 + c * tau / lambda_1
-            critical = tau / lambda_1**2
+            n_hvp += used
+            values = np.asarray([f.top for f in pool])
+        elif c > 0 and method in ("chain", "mean"):
+            bar.set_total(1 + n_batches)
+            values = []
+            for _ in range(n_batches):
+                idx = _draw_batch(rng, n_samples, batch_size, xp, device)
+                res = _top(_batch_operator(op, idx), n_params, k, tol, rng, template)
+                n_hvp += res.n_matvec
+                values.append(float(res.values[-1]))
+                bar.update()
+            values = np.asarray(values)
+        elif c > 0:  # method == "rmt"
+            u = full.vectors[:, 0]
+            Hu = _apply(lambda v: op(v, None), u, n_params, xp, "hvp")
+            n_hvp += 1
+            tau = 0.0
+            bar.set_total(1 + n_batches)
+            for _ in range(n_batches):
+                idx = _draw_batch(rng, n_samples, batch_size, xp, device)
+                diff = _apply(lambda v, idx=idx: op(v, idx), u, n_params, xp, "hvp") - Hu
+                tau += float(xp.vecdot(diff, diff)) / c
+                bar.update()
+            n_hvp += n_batches
+            tau /= n_batches
+            if lambda_1 > 0:
+                lam = lambda_1 + c * tau / lambda_1
+                critical = tau / lambda_1**2
     if c > 0 and method != "rmt":
         lam, spread, kurt = float(values.mean()), float(values.std()), _kurtosis(values)
         if lambda_1 > 0:
@@ -1133,16 +1169,17 @@ def max_learning_rate(
         # 2 (1 + beta1) / lambda like SGD's.
         beta = momentum if optimizer == "sgd" else float(betas[0])
         to_step = 1.0 if optimizer == "sgd" else 1.0 - beta
-        if method == "batch":
-            step = _stable_rate_pool(
-                pool, n_params, beta, lr_mean * to_step, n_steps, 0.02, rng, template
-            )
-        else:
-            step, used = _stable_rate_chains(
-                op, n_params, n_samples, batch_size, beta, lr_mean * to_step, n_steps, 0.02,
-                rng, template,
-            )
-            n_hvp += used
+        with Progress(progress, "nl.rmt.max_learning_rate: bisection", unit="rate") as bar:
+            if method == "batch":
+                step = _stable_rate_pool(
+                    pool, n_params, beta, lr_mean * to_step, n_steps, 0.02, rng, template, bar
+                )
+            else:
+                step, used = _stable_rate_chains(
+                    op, n_params, n_samples, batch_size, beta, lr_mean * to_step, n_steps, 0.02,
+                    rng, template, bar,
+                )
+                n_hvp += used
         lr = step / to_step
         # Sharp batches that bind show up directly as a growth rate well below the mean
         # rule, even when a few Lanczos samples miss the tail.
@@ -1390,6 +1427,7 @@ def measure_max_learning_rate(
     eps=1e-8,
     check_every=25,
     peak=1e3,
+    progress=False,
 ):
     """The learning rate at which training actually diverges, found by bisection (the reference).
 
@@ -1439,6 +1477,10 @@ def measure_max_learning_rate(
     peak : float
         A run whose loss exceeds ``peak`` times its start at a check has diverged
         (``> 1``).
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) counting the training runs of the
+        bisections (each ``n_steps`` steps), with the seed and the rate tried. The
+        result is the same bit for bit.
 
     Returns
     -------
@@ -1466,6 +1508,7 @@ def measure_max_learning_rate(
     check_option(optimizer, "optimizer", ("sgd", "adam"))
     check_every = check_int(check_every, "check_every", low=1)
     peak = check_scalar(peak, "peak", low=1.0)
+    progress = check_progress(progress)
     adam = None
     if optimizer == "adam":
         if len(betas) != 2:
@@ -1485,26 +1528,30 @@ def measure_max_learning_rate(
     if not seeds:
         raise ValueError("`seeds` must be a non-empty sequence of integer seeds")
     thresholds = []
-    for seed in seeds:
+    with Progress(progress, "nl.rmt.measure_max_learning_rate", unit="run") as bar:
+        for seed in seeds:
 
-        def diverges(lr, seed=seed):
-            with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows
-                return _sgd_diverges(
-                    model, w0, lr, batch_size, n_steps, momentum, seed, check_every, adam, peak
+            def diverges(lr, seed=seed):
+                bar.note(f"seed {seed}, lr {lr:.4g}")
+                with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows
+                    failed = _sgd_diverges(
+                        model, w0, lr, batch_size, n_steps, momentum, seed, check_every, adam, peak
+                    )
+                bar.update()
+                return failed
+
+            start = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
+            lr, bracketed = _threshold(diverges, start, rtol, 40)
+            if not bracketed and lr_start is not None:
+                raise ValueError(
+                    f"`lr_start` must be within a factor 2**40 of the divergence threshold: SGD "
+                    f"diverged at every rate or at none between lr = {start / 2**40:.3g} and "
+                    f"{start * 2**40:.3g}; got lr_start={lr_start!r}"
                 )
-
-        start = 1.0 if lr_start is None else check_scalar(lr_start, "lr_start", low=0.0)
-        lr, bracketed = _threshold(diverges, start, rtol, 40)
-        if not bracketed and lr_start is not None:
-            raise ValueError(
-                f"`lr_start` must be within a factor 2**40 of the divergence threshold: SGD "
-                f"diverged at every rate or at none between lr = {start / 2**40:.3g} and "
-                f"{start * 2**40:.3g}; got lr_start={lr_start!r}"
-            )
-        if not bracketed:
-            raise RuntimeError(
-                f"measure_max_learning_rate: {optimizer} diverged at every rate or at none between "
-                f"lr = {start / 2**40:.3g} and {start * 2**40:.3g}"
-            )
-        thresholds.append(lr)
+            if not bracketed:
+                raise RuntimeError(
+                    f"measure_max_learning_rate: {optimizer} diverged at every rate or at none "
+                    f"between lr = {start / 2**40:.3g} and {start * 2**40:.3g}"
+                )
+            thresholds.append(lr)
     return float(np.median(thresholds))

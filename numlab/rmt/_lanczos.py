@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from .. import _backend
+from .._progress import Progress, check_progress
 from .._results import CompactRepr
 from .._validation import (
     check_array,
@@ -666,7 +667,7 @@ def eigsh(
 # --------------------------------------------------------------------------- densities and traces
 
 
-def spectral_density(matvec, n=None, *, n_probes=10, k=80, rng=None, like=None):
+def spectral_density(matvec, n=None, *, n_probes=10, k=80, rng=None, like=None, progress=False):
     """Spectral density of a symmetric operator by stochastic Lanczos quadrature (SLQ).
 
     For each of ``n_probes`` Rademacher probes, ``k`` Lanczos steps (full
@@ -692,6 +693,9 @@ def spectral_density(matvec, n=None, *, n_probes=10, k=80, rng=None, like=None):
         Seed of the probes.
     like : array, optional
         Backend, device and dtype of the probes (see :func:`lanczos`).
+    progress : bool, default False
+        Show a progress bar on stderr (tqdm) over the probes (``k`` matvecs each). The
+        result is the same bit for bit.
 
     Returns
     -------
@@ -724,17 +728,21 @@ def spectral_density(matvec, n=None, *, n_probes=10, k=80, rng=None, like=None):
         )
     if not callable(matvec):
         raise TypeError(f"`matvec` must be callable; got {type(matvec).__name__}")
+    progress = check_progress(progress)
     rng = check_rng(rng)
     xp, device, dtype = _layout(_template(matvec, None, like), n)
     nodes, weights = [], []
-    for _ in range(n_probes):
-        v = _rademacher(rng, n, xp, device, dtype) / math.sqrt(n)
-        run = _Lanczos(matvec, n, v, k, xp, "full")
-        while run.m < k and not run.invariant:
-            run.step()
-        theta, w = ritz(*run.tridiagonal())
-        nodes.append(theta)
-        weights.append(w / n_probes)
+    with Progress(progress, "nl.rmt.spectral_density", total=n_probes, unit="probe") as bar:
+        for _ in range(n_probes):
+            v = _rademacher(rng, n, xp, device, dtype) / math.sqrt(n)
+            run = _Lanczos(matvec, n, v, k, xp, "full")
+            while run.m < k and not run.invariant:
+                run.step()
+            theta, w = ritz(*run.tridiagonal())
+            nodes.append(theta)
+            weights.append(w / n_probes)
+            bar.update()
+            bar.note(f"top Ritz value {float(theta.max()):.6g}")
     return np.concatenate(nodes), np.concatenate(weights)
 
 
