@@ -102,7 +102,8 @@ def _dask_status() -> str:
     ) + (
         "; taken by ot.dist, the lstsq bases, nl.pde (chunks=), linalg.randomized_svd / "
         "randomized_range_finder, VerySparseRandomProjection (fit, transform, "
-        "inverse_transform) and graph.fastrp so far"
+        "inverse_transform), graph.fastrp and cca.StochasticCCA / StochasticPLS (fit, "
+        "partial_fit streaming row blocks; transform) so far"
     )
 
 

@@ -131,7 +131,7 @@ def test_families_refuse_dask_with_the_argument_named_or_take_it():
     # Families not yet written for Dask (the scale-out issue) refuse a Dask array at
     # their entry, naming the argument, instead of failing deep inside or building a
     # task graph 1000x slower than NumPy; the elementwise ones, randomized_svd, the random
-    # projection and fastrp take it.
+    # projection, fastrp and the stochastic CCA take it.
     da = pytest.importorskip("dask.array")
     import dask
 
@@ -166,6 +166,14 @@ def test_families_refuse_dask_with_the_argument_named_or_take_it():
     np.testing.assert_allclose(U, nl.graph.fastrp(np.abs(data[:6]), 4, rng=0), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="`G` must be chunked by rows only"):
         nl.graph.fastrp(square, 4, rng=0)
+    # the stochastic CCA streams the row blocks (the exact one refuses, above)
+    xs, ys = x[:, :3].rechunk({1: -1}), x[:, 3:].rechunk({1: -1})
+    with dask.config.set(scheduler="synchronous"):
+        model = nl.cca.StochasticCCA(1, epochs=2, batch_size=8, random_state=0).fit(xs, ys)
+        Z = model.transform(xs)
+    assert _backend.is_lazy(Z) and Z.shape == (40, 1)
+    with pytest.raises(ValueError, match="`Y` must be chunked by rows only"):
+        nl.cca.StochasticCCA(1).fit(xs, x[:, 3:].rechunk((20, 1)))
 
 
 def test_check_like():

@@ -128,8 +128,8 @@ def check_views(X, Y, name_x="X", name_y="Y"):
     xp = _backend.namespace(**dict(zip(names, views, strict=False)))
     if _backend.is_dask(xp):
         raise TypeError(
-            f"`{name_x}` must not be a Dask array: nl.cca works in memory; stream computed "
-            "chunks (NumPy or CuPy) to StochasticCCA.partial_fit instead"
+            f"`{name_x}` must not be a Dask array: nl.cca works in memory; StochasticCCA / "
+            "StochasticPLS fit Dask views by streaming their row blocks"
         )
     n = views[0].shape[0]
     for v, nm in zip(views[1:], names[1:], strict=False):

@@ -169,6 +169,12 @@ def _is_foreign(X) -> bool:
     return _backend.is_array(X) and not isinstance(X, np.ndarray)
 
 
+def _lazy(X, Y):
+    """True when a view is a lazy (Dask) array: the row-block streaming path."""
+    raw = list(X) if Y is None and _is_view_sequence(X) else [X, Y]
+    return any(_backend.is_lazy(v) for v in raw if v is not None)
+
+
 def _second_view(Y, y):
     """``Y``, or scikit-learn's keyword ``y`` for it (pipelines and checks pass ``y=``)."""
     if y is not None:
@@ -212,6 +218,13 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
     only (the transformer convention a ``Pipeline`` relies on; scikit-learn's CCA
     returns both); ``score`` is the total canonical correlation, not an R²; there is
     no ``predict``. Two or more views can also be passed as a list, as cca-zoo does.
+
+    **Dask:** :meth:`fit` and :meth:`partial_fit` take views that are Dask arrays of
+    NumPy blocks chunked by rows only, with the same row chunks: the blocks stream to
+    the client one at a time (each computed on the workers, the next one computed
+    while the current one is trained on) and never all at once; :meth:`transform`
+    returns lazy projections (``map_blocks``). See :meth:`fit` for what equals the
+    in-memory fit.
 
     Parameters
     ----------
@@ -569,6 +582,100 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         self.n_steps_ += 1
         return loss
 
+    def _train(self, epoch_blocks, sizes, first, xp, rng):
+        """The epochs of :meth:`fit` over row blocks (one block: the in-memory data).
+
+        ``epoch_blocks(epoch)`` yields each block's views in the order of ``sizes``
+        (rows per block); ``first`` (the first block's views) holds the sub-sample the
+        "adaptive" schedule monitors. Each block's rows are visited in a random order
+        (``rng.permutation``), ``batch_size`` rows per step (the block's rows when
+        fewer), ``rows // batch_size`` steps per block (at least one): with one block
+        this is the in-memory fit. A generator that ``epoch_blocks`` returns is closed
+        when the epoch ends early.
+        """
+        batches = [min(self._batch, s) for s in sizes]
+        block_steps = [max(s // b, 1) for s, b in zip(sizes, batches, strict=True)]
+        steps = sum(block_steps)
+        schedule = self.lr_schedule
+        if schedule is None:
+            schedule = "adaptive" if self.epochs is None else "step"
+        cap = self.max_iter if self.epochs is None else self.epochs
+        plateau = _Plateau(self, first, xp, rng, steps) if schedule == "adaptive" else None
+        lr = self._lr
+        from tqdm.auto import tqdm
+
+        self.n_iter_ = 0
+        self.converged_ = schedule != "adaptive"  # a fixed-length run has no criterion
+        # An epoch counter under the adaptive schedule (no known length), else a bar.
+        with tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch",
+                  disable=not self.progress, leave=True) as bar:
+            for epoch in range(cap):
+                kept = [xp.asarray(w, copy=True) for w in self._params]
+                total = None
+                done = 0
+                stream = epoch_blocks(epoch)
+                try:
+                    for views, n, batch, count in zip(
+                        stream, sizes, batches, block_steps, strict=False
+                    ):
+                        order = self._indices(rng.permutation(n), views[0], xp)
+                        for s in range(count):
+                            if schedule != "adaptive":
+                                fraction = (epoch + done / steps) / cap
+                                lr = self._lr * _schedule_factor(schedule, fraction)
+                            rows = order[s * batch : (s + 1) * batch]
+                            loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
+                            total = loss if total is None else total + loss
+                            done += 1
+                            if schedule == "adaptive" and done % plateau.every == 0:
+                                lr = plateau.update(lr)
+                                if lr is None:  # converged: this epoch ends here
+                                    break
+                        if lr is None:
+                            break
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()
+                steps_done = done
+                # One device sync per epoch; non-finite weights turn the sum into NaN.
+                for w in self._params:
+                    total = total + 0.0 * xp.sum(w)
+                mean_loss = float(total) / steps_done
+                # The loss starts at or below zero (the initial scale minimises it) and its
+                # minimum is -sum(lambda^2): a loss far above everything seen is a blow-up
+                # that has not overflowed yet.
+                worst = max((abs(h) for h in self.history_), default=math.inf)
+                if not math.isfinite(mean_loss) or mean_loss > 100 * worst:
+                    self._params = kept
+                    warnings.warn(
+                        f"{type(self).__name__} diverged in epoch {epoch + 1}; keeping the weights "
+                        f"of epoch {epoch}. Lower `lr` or use precondition=True.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    self.converged_ = False
+                    break
+                self.history_.append(mean_loss)
+                self.n_iter_ = epoch + 1
+                bar.set_postfix(loss=f"{mean_loss:.5g}", refresh=False)
+                bar.update(1)
+                if self.callback is not None:
+                    self.weights_ = self._apply(self._P, self._params)
+                    if self.callback(self, epoch + 1, mean_loss):
+                        break
+                if schedule == "adaptive" and lr is None:
+                    self.converged_ = True
+                    break
+            else:
+                if schedule == "adaptive":
+                    warnings.warn(
+                        f"{type(self).__name__} stopped at max_iter={cap} epochs before the "
+                        f"objective settled (tol={self.tol:g}); raise `max_iter` or `lr`",
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
+
     # ------------------------------------------------------------------ rotation
 
     def _order(self, views, xp):
@@ -589,14 +696,18 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
             projections = [X @ W for X, W in zip(views, weights, strict=False)]
         else:  # X @ W - mean @ W: no centred copy of the data
             projections = [X @ W - m @ W for X, m, W in zip(views, means, weights, strict=False)]
-        k = self._k
         _, cov = covariance(projections, xp)
+        return self._ritz_solve(cov, weights, xp)
+
+    def _ritz_solve(self, cov, weights, xp):
+        """:meth:`_ritz` from the covariance ``cov`` of the stacked projections."""
+        k = self._k
         constraints = []
         for i, (W, c) in enumerate(zip(weights, self._shrinkage, strict=False)):
             block = cov[i * k : (i + 1) * k, i * k : (i + 1) * k]
             # no W^T W without shrinkage: weights of features near 1e-300 overflow it
             constraints.append((1 - c) * block + c * (W.T @ W) if c else block)
-        return solve_gep(cov, [k] * len(views), constraints, k, xp)
+        return solve_gep(cov, [k] * len(weights), constraints, k, xp)
 
     # ------------------------------------------------------------------ validation
 
@@ -658,10 +769,31 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
     def fit(self, X, Y=None, *, y=None):
         """Fit on two views ``X, Y`` (or a sequence of views in ``X``).
 
+        Dask views (data larger than the client's memory) are streamed by row blocks:
+        each block of every view is computed on the workers and sent to the client,
+        which runs the in-memory mini-batch steps over it while the next block is
+        computed (``client.compute`` futures under a ``distributed.Client``, else
+        ``dask.compute`` in one background thread); at most two blocks are held. The
+        first block sets up the fit (feature scales and whitening, initial weights,
+        the sub-sample the "adaptive" schedule monitors: give it a few thousand rows,
+        ``10 n_features`` to be whitened); each epoch visits the blocks in their order
+        and each block's rows in a random order, ``rows // batch_size`` steps per
+        block (mini-batches never straddle two blocks); a last parallel pass over the
+        blocks computes the means and the rotation to ordered canonical directions.
+        One block is the in-memory fit (the same steps, bit for bit; the rotation to
+        rounding). Several blocks differ from it by the sample order only (it shuffles
+        across the whole data) and reach the same correlations; every step is
+        :meth:`partial_fit`'s, so with ``lr_schedule="constant"`` the fit equals the
+        in-memory fit of one epoch on the first block followed by :meth:`partial_fit`
+        on the same mini-batches, bit for bit. Each epoch reads the data once more.
+
         Parameters
         ----------
         X : array (n_samples, n_features_x) or sequence of arrays
             The first view, or a sequence of two or more views (then ``Y`` is omitted).
+            NumPy, CuPy or other array-API arrays, or Dask arrays of NumPy blocks chunked
+            by rows only (every view with the same row chunks, of known sizes, at least
+            4 rows each, 2 with ``unbiased=False``).
         Y : array (n_samples, n_features_y) or (n_samples,), optional
             The second view, with the same samples as ``X``; a 1-D ``Y`` is one
             feature (as in scikit-learn's CCA).
@@ -674,6 +806,10 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
             The fitted estimator (``self``).
         """
         Y = _second_view(Y, y)
+        if _lazy(X, Y):
+            from . import _stochastic_dask
+
+            return _stochastic_dask.fit(self, X, Y)
         X, Y = self._sk_views(X, Y, reset=True)
         views, xp, _ = check_views(X, Y)
         views = [_row_major(v, xp) for v in views]
@@ -688,74 +824,7 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         self.means_ = [xp.mean(v, axis=0) for v in views]
         self._seen = n  # partial_fit may go on from here
         self._start(views, xp, rng)
-        steps = max(n // batch, 1)
-        schedule = self.lr_schedule
-        if schedule is None:
-            schedule = "adaptive" if self.epochs is None else "step"
-        cap = self.max_iter if self.epochs is None else self.epochs
-        plateau = _Plateau(self, views, xp, rng, steps) if schedule == "adaptive" else None
-        lr = self._lr
-        from tqdm.auto import tqdm
-
-        self.n_iter_ = 0
-        self.converged_ = schedule != "adaptive"  # a fixed-length run has no criterion
-        # An epoch counter under the adaptive schedule (no known length), else a bar.
-        with tqdm(total=self.epochs, desc=type(self).__name__, unit="epoch",
-                  disable=not self.progress, leave=True) as bar:
-            for epoch in range(cap):
-                order = self._indices(rng.permutation(n), views[0], xp)
-                kept = [xp.asarray(w, copy=True) for w in self._params]
-                total = None
-                done = 0
-                for s in range(steps):
-                    if schedule != "adaptive":
-                        lr = self._lr * _schedule_factor(schedule, (epoch + s / steps) / cap)
-                    rows = order[s * batch : (s + 1) * batch]
-                    loss = self._step([xp.take(v, rows, axis=0) for v in views], lr, xp)
-                    total = loss if total is None else total + loss
-                    done += 1
-                    if schedule == "adaptive" and done % plateau.every == 0:
-                        lr = plateau.update(lr)
-                        if lr is None:  # converged: this epoch ends here
-                            break
-                steps_done = done
-                # One device sync per epoch; non-finite weights turn the sum into NaN.
-                for w in self._params:
-                    total = total + 0.0 * xp.sum(w)
-                mean_loss = float(total) / steps_done
-                # The loss starts at or below zero (the initial scale minimises it) and its
-                # minimum is -sum(lambda^2): a loss far above everything seen is a blow-up
-                # that has not overflowed yet.
-                worst = max((abs(h) for h in self.history_), default=math.inf)
-                if not math.isfinite(mean_loss) or mean_loss > 100 * worst:
-                    self._params = kept
-                    warnings.warn(
-                        f"{type(self).__name__} diverged in epoch {epoch + 1}; keeping the weights "
-                        f"of epoch {epoch}. Lower `lr` or use precondition=True.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-                    self.converged_ = False
-                    break
-                self.history_.append(mean_loss)
-                self.n_iter_ = epoch + 1
-                bar.set_postfix(loss=f"{mean_loss:.5g}", refresh=False)
-                bar.update(1)
-                if self.callback is not None:
-                    self.weights_ = self._apply(self._P, self._params)
-                    if self.callback(self, epoch + 1, mean_loss):
-                        break
-                if schedule == "adaptive" and lr is None:
-                    self.converged_ = True
-                    break
-            else:
-                if schedule == "adaptive":
-                    warnings.warn(
-                        f"{type(self).__name__} stopped at max_iter={cap} epochs before the "
-                        f"objective settled (tol={self.tol:g}); raise `max_iter` or `lr`",
-                        ConvergenceWarning,
-                        stacklevel=2,
-                    )
+        self._train(lambda epoch: iter([views]), [n], views, xp, rng)
         self._order(views, xp)
         return self
 
@@ -765,13 +834,15 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         The first call sets the preconditioner from this batch; the means are running
         means over all batches seen; ``weights_`` are ordered on the latest batch
         (the learned subspace, and :meth:`score`, do not depend on that ordering).
+        Dask views (chunked by rows, the same row chunks) are one call per row block,
+        in order, each block computed on the workers while the previous one is used.
 
         Parameters
         ----------
         X : array (batch, n_features_x) or sequence of arrays
             The mini-batch of the first view, or of every view (then ``Y`` is omitted);
             at least 4 rows (2 with ``unbiased=False``), and the same views and feature
-            counts at every call.
+            counts at every call. Or Dask arrays of such mini-batches as row chunks.
         Y : array (batch, n_features_y), optional
             The mini-batch of the second view.
         y : array, optional
@@ -783,6 +854,10 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
             The updated estimator (``self``).
         """
         Y = _second_view(Y, y)
+        if _lazy(X, Y):
+            from . import _stochastic_dask
+
+            return _stochastic_dask.partial_fit(self, X, Y)
         X, Y = self._sk_views(X, Y, reset=not hasattr(self, "_params"))
         views, xp, _ = check_views(X, Y)
         n = views[0].shape[0]
@@ -847,7 +922,9 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array (n_samples, n_features_x) or sequence of arrays
-            The first view alone, or all views.
+            The first view alone, or all views. Dask arrays chunked by rows (NumPy
+            blocks; a model fitted on NumPy) give lazy Dask projections, computed block
+            by block (``map_blocks``) with the fitted means and weights.
         Y : array (n_samples, n_features_y), optional
             The second view.
         y : array, optional
@@ -860,7 +937,13 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         (Zx, Zy, ...) : tuple of arrays
             When two or more views are given.
         """
-        views, xp = self._check_transform_input(X, _second_view(Y, y))
+        Y = _second_view(Y, y)
+        if _lazy(X, Y):
+            from . import _stochastic_dask
+
+            check_is_fitted(self, "weights_")
+            return _stochastic_dask.transform(self, X, Y)
+        views, xp = self._check_transform_input(X, Y)
         out = tuple(
             (v - xp.astype(m, v.dtype)) @ xp.astype(W, v.dtype)
             for v, m, W in zip(views, self.means_, self.weights_, strict=False)
@@ -906,6 +989,8 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         ----------
         X : array (n_samples, n_features_x) or sequence of arrays
             The first view, or a sequence of two or more views (then ``Y`` is omitted).
+            Dask views are projected on the workers; the projections (n_samples x
+            n_components each) are computed to the client.
         Y : array (n_samples, n_features_y), optional
             The second view; required when ``X`` is a single array.
         y : array, optional
@@ -916,7 +1001,19 @@ class StochasticCCA(TransformerMixin, BaseEstimator):
         float
             The sum of the canonical correlations (MCCA eigenvalues) of the projections.
         """
-        views, xp = self._check_transform_input(X, _second_view(Y, y))
+        Y = _second_view(Y, y)
+        if _lazy(X, Y):
+            import dask
+
+            check_is_fitted(self, "weights_")
+            projections = self.transform(X, Y)
+            if not isinstance(projections, tuple):
+                raise ValueError("`Y` is missing: the score needs every view")
+            # the (n_samples, n_components) projections, computed in one pass
+            X, Y = list(dask.compute(*projections)), None
+            evals, _ = projection_correlations(X, np)
+            return float(np.sum(evals))
+        views, xp = self._check_transform_input(X, Y)
         if len(views) < 2:
             raise ValueError("`Y` is missing: the score needs every view")
         projections = self.transform(views)
