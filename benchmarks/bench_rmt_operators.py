@@ -208,6 +208,7 @@ def adam_rate(batch_size):
                                                 rtol=0.05, lr_start=1e-2, optimizer="adam")
 
 
+@np.errstate(over="ignore", invalid="ignore")  # a diverging run overflows
 def _heavy_ball(f, w, schedule, epochs, batch_size, seed):
     """Heavy-ball SGD on the flat loss ``f``; ``schedule(step, w, idx) -> (lr, momentum)``."""
     rng = np.random.default_rng(seed)
