@@ -1,4 +1,4 @@
-"""nl.rmt on numlab's neural operators: Hessian spectra and learning rates of the Burgers FNO (issue 20).
+"""nl.rmt on numlab's neural operators: Hessian spectra and learning rates of an FNO (issue 20).
 
 The FNO issue's small configuration (n_modes 16, hidden 32: 86,817 real parameters) on nl.pde
 Burgers (viscosity 0.01, s = 128, 256 training and 100 test samples), float32 training, the
@@ -30,9 +30,9 @@ of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measure
   with momentum, noisy small-batch SGD diverged well inside heavy ball's linear-stability
   bound (momentum 0.9: at 0.008 ~ 2 / lambda, where the bound is 3.8 / lambda).
 
-Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [cheap] [memory] [adam] [slq]``; results
-are kept by ``benchmarks.common.cached`` (set ``NUMLAB_BENCH_CACHE`` to an empty folder to
-re-measure). asv reads the same numbers (``OperatorLearningRates``).
+Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [cheap] [memory] [adam]
+[slq]``; results are kept by ``benchmarks.common.cached`` (set ``NUMLAB_BENCH_CACHE`` to an
+empty folder to re-measure). asv reads the same numbers (``OperatorLearningRates``).
 """
 
 import functools
@@ -110,7 +110,8 @@ def batch_scaling():
               for b, n in SCALING_BATCHES.items()]
     sizes = np.array(list(SCALING_BATCHES))
     mean = np.array([c.mean[0] for c in curves])
-    error = np.array([c.std[0] / np.sqrt(n) for c, n in zip(curves, SCALING_BATCHES.values())])
+    counts = np.array(list(SCALING_BATCHES.values()))
+    error = np.array([c.std[0] for c in curves]) / np.sqrt(counts)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", nl.rmt.BatchScalingWarning)
         fit = nl.rmt.fit_batch_scaling(sizes, mean, n_samples=N_TRAIN, sigma=error)

@@ -73,7 +73,8 @@ class _TorchLoss:
 
     def _pairing(self, a, b):
         # sum Re(conj(a) b): differentiating it gives torch's dL/dRe + 1j dL/dIm convention
-        return sum((self.torch.real(self.torch.conj(ai) * bi)).sum() for ai, bi in zip(a, b))
+        torch = self.torch
+        return sum(torch.real(torch.conj(ai) * bi).sum() for ai, bi in zip(a, b, strict=True))
 
     def gradient(self):
         g = self.torch.autograd.grad(self.loss(self.module(self.x)), self.params)
@@ -198,8 +199,8 @@ def test_batches_and_the_model_is_left_untouched():
 def test_lsm_and_multigrid_models(rng):
     a, u = nl.pde.darcy(4, 16, rng=0)
     x, y = a[:, None], u[:, None]
-    lsm = LSM(1, 1, hidden_channels=4, n_basis=2, n_tokens=2, n_heads=2, patch_size=(2, 2), n_levels=2,
-              dtype="float64", rng=0)
+    lsm = LSM(1, 1, hidden_channels=4, n_basis=2, n_tokens=2, n_heads=2, patch_size=(2, 2),
+              n_levels=2, dtype="float64", rng=0)
     buffers = {k: v.copy() for k, v in lsm.buffers.items()}
     f = OperatorLoss(lsm, x, y, loss="l2sq")
     u_, v = rng.standard_normal((2, f.n_params))

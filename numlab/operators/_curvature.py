@@ -27,8 +27,8 @@ import math
 import numpy as np
 
 from .. import _backend
-from .._validation import check_array, check_bool, check_option
-from ..rmt._models import HessianOperator, _checked_vectors, _Model
+from .._validation import check_array, check_option
+from ..rmt._models import _checked_vectors, _Model
 from ._layers import LOSSES as _LOSSES
 from ._layers import _central_differences, _per_function
 from ._train import _as_complex, _as_real
@@ -279,11 +279,17 @@ class OperatorLoss(_Model):
         """
         return self._gradient(w, idx)
 
-    def _step(self, w):
-        """The difference step: ``eps**(1/3)`` relative to the parameters' rms size."""
+    def _difference_step(self, w, v):
+        """``(d, scale)`` of a centred difference along ``v``: the step ``d = h v / ||v||``
+        and the factor ``||v|| / (2 h)``; None for ``v = 0``. ``h = eps**(1/3) (1 +
+        rms(w))`` balances the ``h**2`` truncation against the ``eps / h`` rounding."""
+        xp = self.xp
+        norm = float(xp.sqrt(xp.vecdot(v, v)))
+        if norm == 0.0:
+            return None
         eps = float(np.finfo(self._dtype_name).eps)
-        rms = float(self.xp.sqrt(self.xp.vecdot(w, w) / self.n_params))
-        return eps ** (1.0 / 3.0) * (1.0 + rms)
+        h = eps ** (1.0 / 3.0) * (1.0 + float(xp.sqrt(xp.vecdot(w, w) / self.n_params)))
+        return v * (h / norm), norm / (2.0 * h)
 
     @_checked_vectors
     def hvp(self, w, v, idx=None):
@@ -306,13 +312,11 @@ class OperatorLoss(_Model):
         array of shape (n_params,)
             ``H v``.
         """
-        xp = self.xp
-        norm = float(xp.sqrt(xp.vecdot(v, v)))
-        if norm == 0.0:
-            return xp.zeros_like(w)
-        h = self._step(w)
-        d = v * (h / norm)
-        return (self._gradient(w + d, idx) - self._gradient(w - d, idx)) * (norm / (2.0 * h))
+        step = self._difference_step(w, v)
+        if step is None:
+            return self.xp.zeros_like(w)
+        d, scale = step
+        return (self._gradient(w + d, idx) - self._gradient(w - d, idx)) * scale
 
     @_checked_vectors
     def gauss_newton(self, w, v, idx=None):
@@ -321,7 +325,8 @@ class OperatorLoss(_Model):
         ``J`` is the Jacobian of the predictions on the batch, ``H_loss`` the Hessian of
         the relative loss with respect to them (exact: a norm's Hessian,
         ``(M / |e|_M - M e e^T M / |e|_M^3) / ||y||_M`` per function, ``M`` the identity
-        or the H1 metric; ``2 I / ||y||^2`` for ``"l2sq"``). Costs three forward passes and one backward pass.
+        or the H1 metric; ``2 I / ||y||^2`` for ``"l2sq"``). Costs three forward passes and
+        one backward pass.
 
         Parameters
         ----------
@@ -337,21 +342,19 @@ class OperatorLoss(_Model):
         array of shape (n_params,)
             ``G v``.
         """
-        xp = self.xp
         if not self._stitched:
             raise ValueError(
                 "gauss_newton needs the loss on the model's output: a MultigridModel with "
                 "stitching=False has its loss on cropped patches; use hvp"
             )
-        norm = float(xp.sqrt(xp.vecdot(v, v)))
-        if norm == 0.0:
-            return xp.zeros_like(w)
+        step = self._difference_step(w, v)
+        if step is None:
+            return self.xp.zeros_like(w)
+        d, scale = step
         x, y = self._batch(idx)
-        h = self._step(w)
-        d = v * (h / norm)
         plus, _ = self._at(w + d)._forward(x, train=True)
         minus, _ = self._at(w - d)._forward(x, train=True)
-        jv = (plus - minus) * (norm / (2.0 * h))
+        jv = (plus - minus) * scale
         pred, backprop = self._at(w)._forward(x, train=True)
         return self.flatten(backprop(self._loss_hessian(pred, y, jv)))
 
@@ -407,6 +410,4 @@ class OperatorLoss(_Model):
         HessianOperator
             Callable ``hvp(v, idx=None)``.
         """
-        gauss_newton = check_bool(gauss_newton, "gauss_newton")
-        w = self.w0 if w is None else self._check_vector(w, "w")
-        return HessianOperator(self, w, gauss_newton)
+        return super().hessian(self.w0 if w is None else w, gauss_newton=gauss_newton)
