@@ -38,6 +38,7 @@ import time
 import warnings
 
 from .. import _backend
+from .._progress import check_progress
 from .._results import CompactRepr
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 
@@ -589,8 +590,7 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
     check_option(loss, "loss", _LOSSES)
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable or None; got {type(callback).__name__}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True or False; got {progress!r}")
+    progress = check_progress(progress)
     if output_normalizer is not None and not hasattr(output_normalizer, "decode"):
         raise TypeError(
             "`output_normalizer` must be None or a fitted UnitGaussianNormalizer; "

@@ -29,7 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import __version__, _backend
-from .._validation import check_int, check_like, check_option, check_rng
+from .._progress import check_progress
+from .._validation import check_int, check_like, check_rng
 
 __all__ = ["Recipe", "generate", "seed_entropy", "sample_generator"]
 
@@ -172,7 +173,7 @@ def generate(recipe: Recipe, n_samples, *, rng=None, like=None, dtype=None, chun
     """
     n_samples = check_int(n_samples, "n_samples", low=1)
     check_like(like)
-    check_option(progress, "progress", (True, False))
+    progress = check_progress(progress)
     xp = _backend.namespace(like)
     device = None if like is None else _backend.device(like)
     dtype = _check_dtype(dtype, xp)
