@@ -126,10 +126,10 @@ print(f"sinkhorn2: POT {pot_cost:.10f}, numlab {nl_cost:.10f} "
 
 # %%
 # On this box, at the tightest tolerance: POT about 0.3-0.4 s with its plan 1e-7 from
-# its own converged plan (its test takes the 2-norm of the violation, up to sqrt(n) below
-# the 1-norm numlab tests), numlab's log-domain
-# Sinkhorn about 0.25 s (5e-9), SNS about 0.1 s (1e-10); the ``sinkhorn2`` costs agree to
-# about 5e-9 (relative), the size of POT's remaining error.
+# its own converged plan (its test takes the 2-norm of the violation, up to
+# :math:`\sqrt{n}` below the 1-norm numlab tests), numlab's log-domain Sinkhorn about
+# 0.25 s (5e-9), SNS about 0.1 s (1e-10); the ``sinkhorn2`` costs agree to about 5e-9
+# (relative), the size of POT's remaining error.
 
 # %%
 # A transport plan between two images
