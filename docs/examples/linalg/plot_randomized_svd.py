@@ -7,14 +7,17 @@ products with tall, thin blocks (Halko, Martinsson & Tropp 2011). Three things a
 
 1. how many passes it needs: ``n_iter="auto"`` stops when the top Ritz values settle,
    instead of scikit-learn's fixed 7 power iterations;
-2. the fixed-precision mode ``tol=``, which chooses the rank :math:`k`;
-3. PiSSA initialisation (Meng, Wang & Zhang 2024) of a trained network's weight matrix.
+2. the same matrix through scikit-learn's ``randomized_svd``: error against passes and
+   against time;
+3. the fixed-precision mode ``tol=``, which chooses the rank :math:`k`;
+4. PiSSA initialisation (Meng, Wang & Zhang 2024) of a trained network's weight matrix.
 """
 
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.utils.extmath import randomized_svd as sk_randomized_svd
 
 import numlab as nl
 
@@ -66,6 +69,64 @@ axes[1].set_xlabel("j")
 axes[1].set_title("singular values")
 axes[1].legend()
 fig.tight_layout()
+
+# %%
+# Against scikit-learn
+# --------------------
+# scikit-learn's :func:`sklearn.utils.extmath.randomized_svd` (what ``TruncatedSVD``
+# calls) on the same matrix, rank and oversampling (10): the same subspace iteration,
+# with a fixed number of passes, ``n_iter="auto"`` meaning 7 here (4 when
+# :math:`k \ge 0.1 \min(m, n)`). Each time is the best of three runs.
+
+
+def best_time(svd, repeats=3):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = svd()
+        times.append(time.perf_counter() - t0)
+    return min(times), spectral_error(*out)
+
+
+passes = range(8)
+ours = [best_time(lambda q=q: nl.linalg.randomized_svd(A, k, n_iter=q, rng=0)) for q in passes]
+theirs = [
+    best_time(lambda q=q: sk_randomized_svd(A, k, n_oversamples=10, n_iter=q, random_state=0))
+    for q in passes
+]
+ours_auto = best_time(lambda: nl.linalg.randomized_svd(A, k, rng=0))
+theirs_auto = best_time(lambda: sk_randomized_svd(A, k, n_oversamples=10, random_state=0))
+
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
+for name, points, auto, marker in (
+    ("numlab", ours, ours_auto, "o"),
+    ("scikit-learn", theirs, theirs_auto, "s"),
+):
+    seconds, errors = np.array(points).T
+    line, = axes[0].semilogy(passes, errors - 1, marker + "-", mfc="none", label=name)
+    color = line.get_color()
+    axes[1].loglog(seconds, errors - 1, marker + "-", mfc="none", color=color, label=name)
+    axes[1].loglog(auto[0], auto[1] - 1, marker, ms=10, color=color, label=f"{name}, n_iter='auto'")
+axes[0].set_xlabel("n_iter (power passes)")
+axes[0].set_ylabel("spectral error / optimal - 1")
+axes[0].set_title("accuracy per pass")
+axes[0].legend()
+axes[1].set_xlabel("wall time (s)")
+axes[1].set_title("accuracy against time")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+
+for name, (seconds, error) in (("numlab", ours_auto), ("scikit-learn", theirs_auto)):
+    print(f"{name:12s} n_iter='auto': spectral error / optimal - 1 = {error - 1:.1e} "
+          f"in {seconds:.3f} s")
+
+# %%
+# Per pass the two agree to within a few times at low accuracy, and scikit-learn's
+# error falls somewhat faster below 1e-6 (after 7 passes about 3e-15 above the optimum
+# against numlab's 3e-12, both far below anything a rank-20 approximation is used for).
+# ``n_iter="auto"`` stops after about 3 passes, 4e-6 above the optimum, in about half
+# the time of scikit-learn's default 7 passes; for high accuracy in few passes,
+# ``method="krylov"`` (first figure) reaches 1e-13 in 3.
 
 # %%
 # Fixed precision
