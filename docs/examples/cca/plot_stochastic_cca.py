@@ -9,12 +9,19 @@ subspace, so the measure of progress is the *total canonical correlation* captur
 the learned projections, compared with the exact solution of :func:`numlab.cca.cca`.
 
 The data: scikit-learn's handwritten digits, each 8x8 image split into its left and
-right halves (two views of 30 and 31 pixels); 5 components.
+right halves (two views of 30 and 31 pixels); 5 components. Last, the same fit by
+cca-zoo's ``StochasticCCAEY``, the reference implementation of the EY loss by the
+paper's first author.
 """
+
+import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+from cca_zoo.stochastic import StochasticCCAEY
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 import numlab as nl
@@ -114,10 +121,72 @@ axes[0].set_ylabel("total correlation / exact")
 axes[1].legend(loc="lower right")
 fig.suptitle("Stochastic CCA (EY loss) on digits halves, k = 5")
 fig.tight_layout()
-plt.show()
 
 # %%
 # On the held-out set the stochastic solutions beat the exact one: with 1,200 samples
 # and 61 pixels exact CCA overfits, and stopping after 30 epochs acts as regularisation.
 # On the training set (where the exact solution is optimal) Adam reaches about 0.97x.
 # The default fit, run to convergence, comes close to the exact solution on both sets.
+
+# %%
+# Against cca-zoo
+# ---------------
+# cca-zoo's :class:`cca_zoo.stochastic.StochasticCCAEY` minimises the same EY loss by
+# mini-batch SGD (batch 128 here too), with a step scaled to each view's curvature and
+# divided by 5 whenever the epoch loss stalls, as scikit-learn's adaptive SGD does. It
+# has no callback, so its curve is drawn from fits stopped after 1, 2, 3, ... epochs
+# (the same seed, hence the same first epochs); both are scored the same way.
+
+zoo_epochs = [1, 2, 3, 5, 7, 10, 15, 20, 25, 30]
+zoo_train, zoo_test = [], []
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)  # stopped before convergence
+    for e in zoo_epochs:
+        zoo = StochasticCCAEY(k, batch_size=128, max_iter=e, random_state=0).fit([Xtr, Ytr])
+        zoo_train.append(total_correlation(*zoo.transform([Xtr, Ytr])) / exact_train)
+        zoo_test.append(total_correlation(*zoo.transform([Xte, Yte])) / exact_test)
+
+# %%
+# Both libraries at their defaults, run until they stop on their own:
+
+t0 = time.perf_counter()
+zoo = StochasticCCAEY(k, batch_size=128, random_state=0).fit([Xtr, Ytr])
+zoo_seconds = time.perf_counter() - t0
+t0 = time.perf_counter()
+ours = nl.cca.StochasticCCA(k, random_state=0).fit(Xtr, Ytr)
+our_seconds = time.perf_counter() - t0
+for name, epochs_run, seconds, train, test in (
+    ("cca-zoo", zoo.n_iter_, zoo_seconds, total_correlation(*zoo.transform([Xtr, Ytr])),
+     total_correlation(*zoo.transform([Xte, Yte]))),
+    ("numlab", ours.n_iter_, our_seconds, ours.score(Xtr, Ytr), ours.score(Xte, Yte)),
+):
+    print(f"{name:8s} {epochs_run:4d} epochs in {seconds:.2f} s: train {train / exact_train:.3f}x "
+          f"exact, held-out {test / exact_test:.3f}x exact")
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+for ax, zoo_curve, index, title in (
+    (axes[0], zoo_train, 0, "training set"),
+    (axes[1], zoo_test, 1, "held-out set"),
+):
+    ax.plot(zoo_epochs, zoo_curve, "ko-", ms=4, label="cca-zoo StochasticCCAEY (SGD)")
+    ax.plot(epochs, curves["SGD"][index], label="numlab, SGD")
+    ax.plot(epochs, curves["Adam, whitening preconditioner"][index],
+            label="numlab, Adam + whitening")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--", label="exact CCA")
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylim(0.4, 1.2)
+axes[0].set_ylabel("total correlation / exact")
+axes[1].legend(loc="lower right")
+fig.suptitle("The same EY loss, batch 128: numlab against cca-zoo")
+fig.tight_layout()
+plt.show()
+
+# %%
+# cca-zoo's SGD, whose step is scaled to each view's curvature, climbs faster than
+# numlab's plain SGD (0.93x against 0.86x of the exact training total after 30 epochs);
+# numlab's Adam with the whitening preconditioner is ahead of both (0.98x). Run to their
+# own stopping rules, in about the same time (0.6 s each here), numlab's default fit gets
+# closer to the exact solution on the training set (0.985x against 0.941x, after 192
+# epochs against 90), while cca-zoo's earlier stop regularises more: 1.16x exact on the
+# held-out set against numlab's 0.99x.
