@@ -16,14 +16,19 @@ onto :math:`V_m`, the span of :math:`m` functions :math:`\varphi_j` orthonormal 
 All use the weights :math:`w = m / k_m`. We reproduce the comparison for the tensor function
 :math:`f(x) = \prod_i |x_i - 0.3|^{5/2}` on :math:`[-1, 1]^2` (uniform measure) with
 total-degree Legendre polynomials of degree 8 (:math:`m = 45`): the error ratio
-:math:`\|f - f_n\| / \|f - P_m f\|` against the sample size :math:`n / m`.
+:math:`\|f - f_n\| / \|f - P_m f\|` against the sample size :math:`n / m`. Last,
+numlab's projection DPP sampler against DPPy's on the same kernel.
 """
 
 import math
+import time
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+from dppy.multivariate_jacobi_ope import MultivariateJacobiOPE
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import ks_2samp
 
 import numlab as nl
 
@@ -129,3 +134,81 @@ print(f"single DPP: {np.median(dpp_ratios):.2f}; ceil(ln m) = {math.ceil(math.lo
 # With :math:`n = 2m` the repeated DPP and volume sampling are already stable (ratios close
 # to 1), while i.i.d. sampling needs :math:`n \sim m \log m`. A single DPP interpolates: it
 # is far better than i.i.d. with :math:`n = m` points but not quasi-optimal.
+
+# %%
+# Against DPPy
+# ------------
+# DPPy's :class:`~dppy.multivariate_jacobi_ope.MultivariateJacobiOPE` samples the
+# projection DPP of multivariate Jacobi polynomials (Legendre for parameters 0, with the
+# uniform reference measure on :math:`[-1, 1]^d`) by the chain rule with rejection
+# (Gautier, Bardenet & Valko 2019). It takes the first :math:`m` multi-indices in its own
+# order (by maximum degree), not the total-degree set, so both samplers are given DPPy's
+# 45 indices here: the same kernel, hence the same law. Two statistics of 100 samples
+# each are compared: the marginal of the first coordinate, whose exact density is
+# :math:`\frac{1}{2m} \sum_j \varphi_{\alpha_{j,1}}(x)^2` (the other coordinate
+# integrates out), and the distance of each point to its nearest neighbour, which
+# measures the repulsion (i.i.d. points from the same marginal for contrast).
+
+dppy_dpp = MultivariateJacobiOPE(m, np.zeros((2, 2)))
+shared = nl.lstsq.LegendreBasis(2, 8, indices=np.array(dppy_dpp.ordering[:m]))
+n_samples = 100
+
+
+def nearest_neighbour(points):
+    return np.sort(squareform(pdist(points)) + np.diag(np.full(len(points), np.inf)), 1)[:, 0]
+
+
+nl.sampling.projection_dpp(shared, rng=0)  # compile the kernel once
+draws, seconds = {}, {}
+t0 = time.perf_counter()
+draws["numlab projection_dpp"] = [
+    nl.sampling.projection_dpp(shared, rng=i).points for i in range(n_samples)
+]
+seconds["numlab projection_dpp"] = (time.perf_counter() - t0) / n_samples
+dppy_rng = np.random.RandomState(0)
+t0 = time.perf_counter()
+draws["DPPy MultivariateJacobiOPE"] = [
+    dppy_dpp.sample(random_state=dppy_rng) for _ in range(n_samples)
+]
+seconds["DPPy MultivariateJacobiOPE"] = (time.perf_counter() - t0) / n_samples
+iid_draws = [nl.sampling.optimal_iid(shared, m, rng=i).points for i in range(n_samples)]
+
+x = np.linspace(-1, 1, 400)
+legendre_1d = nl.lstsq.LegendreBasis(1, int(shared.indices.max()))(x[:, None])
+marginal = (legendre_1d[:, shared.indices[:, 0]] ** 2).sum(1) / (2 * m)
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for name, points in draws.items():
+    axes[0].hist(np.concatenate(points)[:, 0], bins=40, range=(-1, 1), density=True,
+                 histtype="step", lw=1.5, label=f"{name} ({1e3 * seconds[name]:.1f} ms/sample)")
+axes[0].plot(x, marginal, "k--", lw=1, label="exact marginal")
+axes[0].set_xlabel("first coordinate $x_1$")
+axes[0].set_ylabel("density")
+axes[0].set_title(f"one-point marginal, {n_samples} samples of m = {m} points")
+axes[0].legend(fontsize=8, loc="upper center")
+nn = {
+    name: np.concatenate([nearest_neighbour(p) for p in points]) for name, points in draws.items()
+}
+nn["i.i.d. from $k_m / m$"] = np.concatenate([nearest_neighbour(p) for p in iid_draws])
+for name, d in nn.items():
+    axes[1].ecdf(d, label=name)
+axes[1].set_xlabel("distance to the nearest neighbour")
+axes[1].set_ylabel("cumulative fraction of points")
+axes[1].set_title("repulsion")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+ours, theirs = nn["numlab projection_dpp"], nn["DPPy MultivariateJacobiOPE"]
+print(f"time per sample: numlab {1e3 * seconds['numlab projection_dpp']:.2f} ms, "
+      f"DPPy {1e3 * seconds['DPPy MultivariateJacobiOPE']:.1f} ms")
+print(f"median nearest-neighbour distance: numlab {np.median(ours):.4f}, "
+      f"DPPy {np.median(theirs):.4f}, i.i.d. {np.median(nn['i.i.d. from $k_m / m$']):.4f}; "
+      f"two-sample KS p-value numlab vs DPPy {ks_2samp(ours, theirs).pvalue:.2f}")
+
+# %%
+# The two samplers agree: the same marginal, the same nearest-neighbour distances
+# (median about 0.19 for both against 0.14 for i.i.d. points; the KS test treats the
+# distances as independent, which they are not quite, so its p-value, about 0.5 here, is
+# only indicative), while numlab's Numba chain rule draws a sample about 90 times faster
+# (0.5 ms against 45 ms here).
