@@ -144,12 +144,13 @@ import numlab as nl
 nl.{family}
 print(nl.__file__, file=sys.stderr)
 {setup}
-t1 = time.perf_counter()
+t1 = time.perf_counter(); c1 = time.process_time()
 {call}
-t2 = time.perf_counter()
+t2 = time.perf_counter(); c2 = time.process_time()
 {call}
-t3 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "first": t2 - t1, "second": t3 - t2}}))
+t3 = time.perf_counter(); c3 = time.process_time()
+print(json.dumps({{"import": t1 - t0, "first": t2 - t1, "second": t3 - t2,
+                  "first_cpu": c2 - c1, "second_cpu": c3 - c2}}))
 """
 
 
@@ -169,16 +170,20 @@ def _child(family: str, cache: str, source: str | None = None) -> dict:
 
 def measure(family: str, repeat: int = 1, source: str | None = None) -> dict:
     """Median cold first call, warm first call and run time of ``family``'s case (seconds)."""
-    cold, warm, run = [], [], []
+    keys = ("cold", "warm", "run", "cold_cpu", "warm_cpu", "run_cpu")
+    values = {k: [] for k in keys}
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="numlab-first-call-") as cache:
             c = _child(family, cache, source)
             w = _child(family, cache, source)
-        cold.append(c["first"])
-        warm.append(w["first"])
-        run.append(min(c["second"], w["second"]))
-    cold, warm, run = (statistics.median(v) for v in (cold, warm, run))
-    return {"cold": cold, "warm": warm, "run": run, "compile": max(cold - run, 0.0)}
+        for suffix in ("", "_cpu"):
+            values["cold" + suffix].append(c["first" + suffix])
+            values["warm" + suffix].append(w["first" + suffix])
+            values["run" + suffix].append(min(c["second" + suffix], w["second" + suffix]))
+    r = {k: statistics.median(v) for k, v in values.items()}
+    r["compile"] = max(r["cold"] - r["run"], 0.0)
+    r["compile_cpu"] = max(r["cold_cpu"] - r["run_cpu"], 0.0)
+    return r
 
 
 def main(argv=None) -> int:
@@ -189,12 +194,14 @@ def main(argv=None) -> int:
                         help="also time the numlab in checkout DIR (interleaved, same load), "
                         "e.g. git worktree add /tmp/numlab-before ca22d72")
     args = parser.parse_args(argv)
-    print(f"{'family':<18} {'':>6} {'cold s':>7} {'warm s':>7} {'run s':>7} {'compile s':>9}")
+    print(f"{'family':<18} {'':>6} {'cold s':>7} {'warm s':>7} {'run s':>7} {'compile s':>9}"
+          f"   {'cpu: cold':>9} {'warm':>6} {'run':>6} {'compile':>7}")
     for family in args.families:
         for label, source in ([("before", args.before)] if args.before else []) + [("now", None)]:
             r = measure(family, args.repeat, source)
             print(f"{family:<18} {label:>6} {r['cold']:7.2f} {r['warm']:7.2f} {r['run']:7.3f} "
-                  f"{r['compile']:9.2f}", flush=True)
+                  f"{r['compile']:9.2f}   {r['cold_cpu']:9.2f} {r['warm_cpu']:6.2f} "
+                  f"{r['run_cpu']:6.3f} {r['compile_cpu']:7.2f}", flush=True)
     return 0
 
 

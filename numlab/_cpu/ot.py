@@ -4,6 +4,12 @@ Each kernel has the signature and the result of its generic (array-API) version 
 :mod:`numlab.ot._kernels`, which is its specification. None of them allocates an
 ``n x m`` temporary: they stream over ``M`` or the kernel matrix ``K`` row by row.
 
+Compile time (issue 17): the jitted kernels allocate nothing. Their Python wrappers
+allocate the outputs and scratch arrays with NumPy and pass them in, so a first call
+compiles none of Numba's ``np.empty`` / ``np.zeros`` / ``astype`` / ``view`` overloads
+(each a separate compilation of 0.05-0.25 s, per dtype and argument form), and the
+exponent of a float64 is read by a scalar bit view inlined in its caller.
+
 Reductions over a row use four independent accumulators: without ``fastmath`` LLVM
 keeps a single accumulator in strict order, which makes a dot product latency bound
 (four times slower than the memory it reads).
@@ -59,8 +65,17 @@ def _exp(x):
     return x if x != x else e
 
 
-@njit(cache=True, error_model="numpy")
 def scaling_step(K, u, v, a, b):
+    """One Sinkhorn iteration ``u = a / (K v)``, ``v = b / (K^T u)`` (see :func:`_scaling_step`)."""
+    n, m = K.shape
+    u_new = np.empty(n, dtype=u.dtype)
+    v_new = np.empty(m, dtype=v.dtype)
+    err = _scaling_step(K, u, v, a, b, u_new, v_new, np.zeros(m))
+    return u_new, v_new, err
+
+
+@njit(cache=True, error_model="numpy")
+def _scaling_step(K, u, v, a, b, u_new, v_new, ktu):
     """One Sinkhorn iteration ``u = a / (K v)``, ``v = b / (K^T u)`` in one pass over K.
 
     Rows are taken four at a time: their dots with ``v`` give four entries of ``u``, and
@@ -70,8 +85,6 @@ def scaling_step(K, u, v, a, b):
     ``sum_i |u_i (K v)_i - a_i|`` of the *incoming* scalings.
     """
     n, m = K.shape
-    u_new = np.empty(n, dtype=u.dtype)
-    ktu = np.zeros(m, dtype=np.float64)
     err = 0.0
     i = 0
     while i + 4 <= n:
@@ -113,18 +126,22 @@ def scaling_step(K, u, v, a, b):
         for j in range(m):
             ktu[j] += row[j] * ui
         i += 1
-    v_new = np.empty(m, dtype=v.dtype)
     for j in range(m):
         v_new[j] = b[j] / ktu[j]
-    return u_new, v_new, err
+    return err
 
 
-@njit(cache=True, error_model="numpy")
 def lse_rows(M, g, reg):
     """``out_i = log sum_j exp((g_j - M_ij) / reg)`` (max-shifted, two passes per row)."""
     n, m = M.shape
     out = np.empty(n, dtype=g.dtype)
-    row = np.empty(m)  # the row's exponentials: a loop without a reduction vectorises
+    # row: the row's exponentials (a loop without a reduction vectorises)
+    return _lse_rows(M, g, float(reg), out, np.empty(m))
+
+
+@njit(cache=True, error_model="numpy")
+def _lse_rows(M, g, reg, out, row):
+    n, m = M.shape
     for i in range(n):
         mx = -np.inf
         for j in range(m):
@@ -158,7 +175,6 @@ def _sum(x):
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(cache=True, error_model="numpy")
 def column_kernel(M, f, reg, clamp, out):
     """Exact log-domain column step fused with building the kernel matrix.
 
@@ -167,45 +183,53 @@ def column_kernel(M, f, reg, clamp, out):
     ``(out, colsum, mx)``. A first pass finds the maxima (no exponential), the second
     evaluates each exponential once, for ``K`` and its column sums together.
     """
-    n, m = M.shape
+    m = M.shape[1]
     mx = np.full(m, -np.inf)
+    colsum = np.zeros(m)
+    _column_kernel(M, f, float(reg), float(clamp), out, mx, colsum)
+    return out, colsum.astype(f.dtype), mx.astype(f.dtype)
+
+
+@njit(cache=True, error_model="numpy")
+def _column_kernel(M, f, reg, clamp, out, mx, colsum):
+    n, m = M.shape
     for i in range(n):
         for j in range(m):
             x = (f[i] - M[i, j]) / reg
             if x > mx[j]:
                 mx[j] = x
-    colsum = np.zeros(m)
     for i in range(n):
         for j in range(m):
             s = (f[i] - M[i, j]) / reg - mx[j]
             k = _exp(s) if s >= clamp else 0.0
             out[i, j] = k
             colsum[j] += out[i, j]
-    return out, colsum.astype(f.dtype), mx.astype(f.dtype)
 
 
-@njit(cache=True, error_model="numpy")
 def kernel_matrix(M, f, g, reg, clamp, out):
     """``out_ij = exp((f_i + g_j - M_ij) / reg)``, set to 0 where the exponent is below ``clamp``.
 
     The clamp keeps subnormal numbers (100x slower arithmetic on x86) out of ``K``.
     """
+    _kernel_matrix(M, f, g, float(reg), float(clamp), out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _kernel_matrix(M, f, g, reg, clamp, out):
     n, m = M.shape
     for i in range(n):
         for j in range(m):
             s = (f[i] + g[j] - M[i, j]) / reg
             out[i, j] = _exp(s) if s >= clamp else 0.0
-    return out
 
 
-@njit(cache=True)
-def _exponent(x, buf, bits):
+@njit(inline="always")
+def _exponent(x):
     # Biased binary exponent of a float64 (0 for zero and subnormals), read from its bits.
-    buf[0] = x
-    return (bits[0] >> 52) & 0x7FF
+    return (np.float64(x).view(np.int64) >> 52) & 0x7FF
 
 
-@njit(cache=True, error_model="numpy")
 def marginals(K, u, v, ra, rb):
     """Marginals of the plan ``P = diag(u) K diag(v)`` and a mass histogram.
 
@@ -215,12 +239,16 @@ def marginals(K, u, v, ra, rb):
     """
     n, m = K.shape
     r = np.empty(n, dtype=u.dtype)
-    c = np.zeros(m, dtype=np.float64)
+    c = np.zeros(m)
     mass = np.zeros(N_BINS)
     count = np.zeros(N_BINS, dtype=np.int64)
-    buf = np.empty(1)
-    bits = buf.view(np.int64)
-    vw = np.empty(m)
+    _marginals(K, u, v, ra, rb, r, c, mass, count, np.empty(m))
+    return r, c.astype(v.dtype), mass, count
+
+
+@njit(cache=True, error_model="numpy")
+def _marginals(K, u, v, ra, rb, r, c, mass, count, vw):
+    n, m = K.shape
     for j in range(m):
         vw[j] = np.float64(v[j]) * rb[j]
     for i in range(n):
@@ -234,17 +262,12 @@ def marginals(K, u, v, ra, rb):
             s += p
             c[j] += p
             w = kij * uw * vw[j]
-            e = _exponent(w, buf, bits)
+            e = _exponent(w)
             mass[e] += w
             count[e] += 1
         r[i] = s
-    c_out = np.empty(m, dtype=v.dtype)
-    for j in range(m):
-        c_out[j] = c[j]
-    return r, c_out, mass, count
 
 
-@njit(cache=True, error_model="numpy")
 def sparse_plan_csr(K, u, v, ra, rb, min_exponent, nnz):
     """The entries of ``P = diag(u) K diag(v)`` whose weight ``w_ij = P_ij ra_i rb_j`` has a
     binary exponent ``>= min_exponent``, as CSR arrays ``(indptr, indices, data)``.
@@ -253,12 +276,18 @@ def sparse_plan_csr(K, u, v, ra, rb, min_exponent, nnz):
     the matrix is written in one pass without a COO intermediate.
     """
     n, m = K.shape
+    nnz = int(nnz)
     indptr = np.empty(n + 1, dtype=np.int64)
     indices = np.empty(nnz, dtype=np.int32)
-    data = np.empty(nnz, dtype=np.float64)
-    buf = np.empty(1)
-    bits = buf.view(np.int64)
-    vw = np.empty(m)
+    data = np.empty(nnz)
+    k = _sparse_plan_csr(K, u, v, ra, rb, int(min_exponent), indptr, indices, data, np.empty(m))
+    return indptr, indices[:k], data[:k]
+
+
+@njit(cache=True, error_model="numpy")
+def _sparse_plan_csr(K, u, v, ra, rb, min_exponent, indptr, indices, data, vw):
+    n, m = K.shape
+    nnz = data.shape[0]
     for j in range(m):
         vw[j] = np.float64(v[j]) * rb[j]
     k = 0
@@ -269,16 +298,18 @@ def sparse_plan_csr(K, u, v, ra, rb, min_exponent, nnz):
         for j in range(m):
             kij = np.float64(K[i, j])
             w = kij * uw * vw[j]
-            if _exponent(w, buf, bits) >= min_exponent and k < nnz:
+            if _exponent(w) >= min_exponent and k < nnz:
                 indices[k] = j
                 data[k] = ui * kij * v[j]
                 k += 1
         indptr[i + 1] = k
-    return indptr, indices[:k], data[:k]
+    return k
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _schur_matvec(indptr, indices, data, r, c, x2, y2):
+    # (this and the two helpers below are inlined into _csr_newton_cg: as separate
+    # dispatchers they cost 0.2-0.3 s of compilation each)
     # y2 = (diag c - S^T diag(1/r) S) x2 in one pass over the CSR rows of S: each row's
     # dot with x2 is scattered back while the row is still in cache.
     for j in range(c.shape[0]):
@@ -294,30 +325,27 @@ def _schur_matvec(indptr, indices, data, r, c, x2, y2):
             y2[indices[k]] -= data[k] * t
 
 
-@njit(cache=True, error_model="numpy")
-def _reduced_rhs(indptr, indices, data, r, b1, b2):
-    # b2 - S^T (b1 / r): the right-hand side once x1 = (b1 - S x2) / r is eliminated
-    out = b2.copy()
+@njit(cache=True, inline="always", error_model="numpy")
+def _reduced_rhs(indptr, indices, data, r, b1, b2, out):
+    # out = b2 - S^T (b1 / r): the right-hand side once x1 = (b1 - S x2) / r is eliminated
+    for j in range(b2.shape[0]):
+        out[j] = b2[j]
     for i in range(r.shape[0]):
         t = b1[i] / r[i]
         for k in range(indptr[i], indptr[i + 1]):
             out[indices[k]] -= data[k] * t
-    return out
 
 
-@njit(cache=True, error_model="numpy")
-def _back_substitute(indptr, indices, data, r, b1, x2):
+@njit(cache=True, inline="always", error_model="numpy")
+def _back_substitute(indptr, indices, data, r, b1, x2, x1):
     # x1 = (b1 - S x2) / r
-    x1 = np.empty(r.shape[0])
     for i in range(r.shape[0]):
         s = 0.0
         for k in range(indptr[i], indptr[i + 1]):
             s += data[k] * x2[indices[k]]
         x1[i] = (b1[i] - s) / r[i]
-    return x1
 
 
-@njit(cache=True, error_model="numpy")
 def csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter):
     """Jacobi-preconditioned CG on the Schur complement of ``[[diag r, S], [S^T, diag c]]``.
 
@@ -326,8 +354,18 @@ def csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter):
     compared with ``rtol ||(b1, b2)||``. Same cost per iteration as CG on the full system,
     about half the iterations (the Jacobi-scaled full spectrum is ``1 +- sigma``, the
     reduced one ``1 - sigma^2``). Every vector operation is a loop over preallocated
-    arrays: one iteration allocates nothing.
+    arrays: one iteration allocates nothing. Returns ``(x1, x2, iterations)``.
     """
+    n, m = r.shape[0], c.shape[0]
+    x1, x2 = np.zeros(n), np.zeros(m)
+    it = _csr_newton_cg(indptr, indices, data, r, c, b1, b2, float(rtol), int(maxiter),
+                        x1, x2, np.empty(m), np.empty(m), np.empty(m))
+    return x1, x2, it
+
+
+@njit(cache=True, error_model="numpy")
+def _csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter, x1, x2, res, p, q):
+    # x1, x2: zeros on entry, the solution on return; res, p, q: scratch of length m
     n = r.shape[0]
     m = c.shape[0]
     bb = 0.0
@@ -335,13 +373,10 @@ def csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter):
         bb += b1[i] * b1[i]
     for j in range(m):
         bb += b2[j] * b2[j]
-    x2 = np.zeros(m)
     it = 0
     if bb == 0.0:
-        return np.zeros(n), x2, it
-    res = _reduced_rhs(indptr, indices, data, r, b1, b2)
-    p = np.empty(m)
-    q = np.empty(m)
+        return it
+    _reduced_rhs(indptr, indices, data, r, b1, b2, res)
     rz = 0.0
     rr = 0.0
     for j in range(m):
@@ -371,7 +406,8 @@ def csr_newton_cg(indptr, indices, data, r, c, b1, b2, rtol, maxiter):
         rz = rz_new
         for j in range(m):
             p[j] = res[j] / c[j] + beta * p[j]
-    return _back_substitute(indptr, indices, data, r, b1, x2), x2, it
+    _back_substitute(indptr, indices, data, r, b1, x2, x1)
+    return it
 
 
 def _f64(x):
@@ -429,9 +465,11 @@ def newton_direct(K, u, v, ra, rb, min_exponent, nnz, r, c, b1, b2, shift):
     factor = scipy.linalg.cho_factor(A.T, lower=True, overwrite_a=True, check_finite=False)
     if not np.all(np.isfinite(factor[0].diagonal())):
         raise np.linalg.LinAlgError("Schur complement not positive definite")
-    rhs = _reduced_rhs(indptr, indices, data, r, b1, b2)
+    rhs = np.empty(b2.shape[0])
+    _reduced_rhs(indptr, indices, data, r, b1, b2, rhs)
     x2 = d * scipy.linalg.cho_solve(factor, d * rhs, check_finite=False)
-    x1 = _back_substitute(indptr, indices, data, r, b1, x2)
+    x1 = np.empty(r.shape[0])
+    _back_substitute(indptr, indices, data, r, b1, x2, x1)
     return x1.astype(u.dtype, copy=False), x2.astype(v.dtype, copy=False)
 
 
