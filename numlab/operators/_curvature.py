@@ -66,9 +66,9 @@ class OperatorLoss(_Model):
     ----------
     model : FNO, TFNO, LSM or MultigridModel
         The operator; its current parameters are :attr:`w0`.
-    x : array, shape (n_samples, in_channels, *grid)
+    x : array, shape (n_samples, in_channels, n_1, ..., n_d)
         Inputs of the training set.
-    y : array, shape (n_samples, out_channels, *grid)
+    y : array, shape (n_samples, out_channels, n_1, ..., n_d)
         Targets of the training set.
     loss : {"l2", "h1", "l2sq"}
         The relative loss (as :meth:`~numlab.operators.FNO.loss_and_grad`). The

@@ -114,9 +114,9 @@ class _Operator:
 
         Parameters
         ----------
-        x : array, shape (n_samples, in_channels, *grid)
+        x : array, shape (n_samples, in_channels, n_1, ..., n_d)
             Training inputs.
-        y : array, shape (n_samples, out_channels, *grid)
+        y : array, shape (n_samples, out_channels, n_1, ..., n_d)
             Training targets.
         loss : {"l2", "h1", "l2sq"}
             The relative loss.
