@@ -27,7 +27,7 @@ import numpy as np
 
 import numlab as nl
 
-u0, u1 = nl.pde.burgers(128, 64, viscosity=0.01, rng=0, dtype=np.float32)
+u0, u1 = nl.pde.burgers(64, 64, viscosity=0.01, rng=0, dtype=np.float32)
 x, y = u0[:, None], u1[:, None]
 
 
@@ -38,18 +38,18 @@ def fno():
 # %%
 # The spectrum at initialisation and after training
 # -------------------------------------------------
-# Twenty Lanczos steps on each of three random probes give a 60-node quadrature of the
+# Fifteen Lanczos steps on each of two random probes give a 30-node quadrature of the
 # spectral measure of each Hessian; its extreme nodes are the extreme eigenvalues.
 model = fno()
 before = model.hessian(x, y, loss="l2sq")
-nl.operators.train(model, x, y, epochs=10, batch_size=16, lr=3e-3, loss="l2sq",
+nl.operators.train(model, x, y, epochs=20, batch_size=16, lr=3e-3, loss="l2sq",
                    progress=False, rng=0)
 after = model.hessian(x, y, loss="l2sq")
 print(f"{after.n_params:,} real parameters")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for H, label in ((before, "initialisation"), (after, "after 10 epochs")):
-    nodes, weights = nl.rmt.spectral_density(H, n_probes=3, k=20, rng=0)
+for H, label in ((before, "initialisation"), (after, "after 20 epochs")):
+    nodes, weights = nl.rmt.spectral_density(H, n_probes=2, k=15, rng=0)
     grid, density = nl.rmt.smooth_density(nodes, weights, grid=600, sigma=2.0)
     ax.semilogy(grid, density + 1e-6, label=f"{label}: lambda_max = {nodes.max():.0f}")
 ax.set_xlabel("Hessian eigenvalue")
@@ -71,19 +71,21 @@ fig.tight_layout()
 # blows up (above 1000x its start at a check every 25 steps, or 10x at the end: the
 # default), or it spikes 10x at any step (``check_every=1, peak=10``).
 f32 = nl.operators.OperatorLoss(model, x, y, loss="l2sq", dtype="float32")
-sizes = [8, 32, 128]
+sizes = [4, 16, 64]
 predicted, blow_up, spike = [], [], []
 for B in sizes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = nl.rmt.max_learning_rate(after, batch_size=B, n_batches=8, max_hvp=160, k=20,
-                                     rng=0)
+        # a pool of one epoch of batches: small batches need all of them (rare sharp ones)
+        r = nl.rmt.max_learning_rate(after, batch_size=B, n_batches=8, max_hvp=20 * (64 // B),
+                                     k=20, rng=0)
     predicted.append(r.lr)
-    runs = dict(n_steps=60, seeds=(0,), rtol=0.05, lr_start=r.lr)
+    runs = dict(n_steps=50, seeds=(0,), rtol=0.1, lr_start=r.lr)
     blow_up.append(nl.rmt.measure_max_learning_rate(f32, B, **runs))
     spike.append(nl.rmt.measure_max_learning_rate(f32, B, check_every=1, peak=10.0, **runs))
     print(f"B = {B:3d}: predicted {r.lr:.4f}; measured: 10x spike {spike[-1]:.4f} "
-          f"({spike[-1] / r.lr:.2f}x), blow-up {blow_up[-1]:.4f} ({blow_up[-1] / r.lr:.2f}x)")
+          f"({spike[-1] / r.lr:.2f}x), blow-up {blow_up[-1]:.4f} ({blow_up[-1] / r.lr:.2f}x); "
+          f"heavy-tailed batch curvature: {r.heavy_tailed}")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.loglog(sizes, predicted, "o-", label="predicted (linear stability)")
@@ -103,3 +105,9 @@ fig.tight_layout()
 # recovers (the catapult of Lewkowycz et al. 2020; the edge of stability of Cohen et al.
 # 2021). On the benchmark's larger FNO (``python -m benchmarks.bench_rmt_operators``)
 # the spike came at 0.94-1.02x the prediction and the blow-up at 1.5-2.3x.
+#
+# At ``B = 4`` on these 64 samples the prediction is too high, and
+# :func:`~numlab.rmt.max_learning_rate` says so: it flags the batch curvature as
+# heavy-tailed (``heavy_tailed``, with a ``BatchScalingWarning``). The relative loss
+# weighs each sample by ``1 / ||y||^2``, so a few samples are much sharper than the rest,
+# and runs that meet them in small batches fail earlier than the pooled batches predict.
