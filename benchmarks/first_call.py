@@ -63,11 +63,39 @@ kernel and the BLAS wrappers it calls), random_projection (9.5 s), graph (5.2 s)
 operators (3.1 s). With a filled cache (``numlab compile``, once per install) every
 family's first call is 0.5-1.6 s on the quiet box.
 
+C. ot, sampling, lstsq after their kernel rework (issue 17, 2026-12-03), interleaved
+(``--before`` = main at 4990c81, ``--repeat 3``, medians), box load ~2; wall seconds and, in
+the same processes, CPU seconds (``time.process_time``, which moves less with the load):
+
+================== ============================ ============================ =========
+family             before cold / warm           after cold / warm            run (2nd)
+                   wall; CPU                    wall; CPU
+================== ============================ ============================ =========
+ot                 9.10 / 1.05; 9.03 / 1.04     5.80 / 1.07; 5.75 / 1.07     0.010
+sampling           7.18 / 1.04; 7.15 / 1.04     4.70 / 1.10; 4.69 / 1.08     0.001
+lstsq              7.14 / 1.02; 7.12 / 1.01     5.46 / 1.12; 5.43 / 1.11     0.002
+================== ============================ ============================ =========
+
+What changed: the jitted kernels allocate nothing (their NumPy wrappers pass outputs and
+scratch in: every ``np.empty`` / ``np.zeros`` / ``np.eye`` / ``astype`` / ``view`` form was
+a separate compilation of 0.05-0.25 s), ``np.dot`` in the sampler became loops (its BLAS
+wrappers compiled for 0.2-0.7 s per operand layout), the OT CG helpers are inlined and the
+final plan scaling is NumPy. Per kernel (CPU s, cold, one process each): OT
+``scaling_step`` 1.38 -> 0.66, ``marginals`` 1.25 -> 0.43, ``sparse_plan_csr`` 0.70 ->
+0.34, ``csr_newton_cg`` 1.42 -> 1.17, ``kernel_matrix`` 0.63 -> 0.44, ``scale_plan``
+0.15 -> none; sampler ``chain_rule_dpp`` 4.61 -> ~2.9, ``christoffel`` 0.46 -> ~0.35.
+The floor under every family with Numba kernels is ~1.2 CPU s (``import numba`` 0.4-0.5 s
+and the first compilation in a process, 0.75 s even for a trivial kernel); ``NUMBA_OPT=0``
+changes nothing, so what remains is Numba's own typing and lowering, which grows with the
+number of statements of a kernel, not LLVM's optimisation.
+
 Reproduce::
 
     git worktree add /tmp/numlab-before ca22d72
     python benchmarks/first_call.py --before /tmp/numlab-before   # B
     python benchmarks/first_call.py graph random_projection       # A, one family at a time
+    git worktree add /tmp/numlab-before-c 4990c81
+    python benchmarks/first_call.py ot sampling lstsq --before /tmp/numlab-before-c --repeat 3  # C
 """
 
 from __future__ import annotations
