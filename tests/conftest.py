@@ -145,6 +145,43 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261124)
 
 
+@pytest.fixture(scope="module")
+def client(request):
+    """A ``distributed`` client of 2 worker processes (1 thread, 1 GiB each) on loopback,
+    started and shut down around the module (the Dask tests); a module that runs past its
+    ``MODULE_TIMEOUT_S`` (default 240 s) dumps the stacks and exits instead of hanging."""
+    import faulthandler
+
+    distributed = pytest.importorskip("distributed")
+    faulthandler.dump_traceback_later(getattr(request.module, "MODULE_TIMEOUT_S", 240),
+                                      exit=True)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit="1GiB",
+        worker_class=distributed.Nanny,
+        timeout=60,
+    )
+    c = distributed.Client(cluster, timeout=60)
+    try:
+        yield c
+    finally:
+        c.close(timeout=20)
+        cluster.close(timeout=20)
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture
+def sync():
+    """Dask's synchronous scheduler (in this process) for the test."""
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
 def pytest_collection_modifyitems(config, items):
     # A test that asks for the GPU but finds none is skipped, never failed.
     if cupy_usable():

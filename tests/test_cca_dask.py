@@ -9,10 +9,6 @@ started and shut down by a module fixture, with a worker killed mid-fit.
 
 from __future__ import annotations
 
-import faulthandler
-import os
-import signal
-import threading
 import time
 import warnings
 
@@ -24,6 +20,8 @@ from _cca_problems import zoo_problem
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
+from _dask_cluster import worker_killed_after  # noqa: E402
+
 pytest.importorskip("sklearn")
 
 import numlab as nl  # noqa: E402
@@ -81,32 +79,6 @@ def _seeded(seed, m, p, chunk, delay=0.0):
     return da.map_blocks(make, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
 
 
-@pytest.fixture(scope="module")
-def client():
-    faulthandler.dump_traceback_later(MODULE_TIMEOUT_S, exit=True)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit="1GiB",
-        worker_class=distributed.Nanny,
-        timeout=60,
-    )
-    c = distributed.Client(cluster, timeout=60)
-    try:
-        yield c
-    finally:
-        c.close(timeout=20)
-        cluster.close(timeout=20)
-        faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture
-def sync():
-    with dask.config.set(scheduler="synchronous"):
-        yield
 
 
 # --------------------------------------------------------------------------- synchronous
@@ -313,23 +285,10 @@ def test_cluster_worker_killed_mid_fit(client):
     from numlab.cca._stochastic_dask import _distributed_client
 
     assert _distributed_client([A]) is client  # the prefetch is client.compute futures
-    pids = client.run(os.getpid)  # {worker address: pid}
-    victim = sorted(pids)[0]
-    killed = threading.Event()
-
-    def kill():
-        os.kill(pids[victim], signal.SIGKILL)
-        killed.set()
-
-    timer = threading.Timer(1.0, kill)
-    timer.start()
-    try:
+    with worker_killed_after(client, 1.0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # distributed's notices of the lost worker
             got = nl.cca.StochasticCCA(**params).fit(A[:, :p], A[:, p:])
-    finally:
-        timer.cancel()
-    assert killed.is_set(), "the fit ended before the worker was killed"
     assert got.history_ == want.history_
     for a, b in zip(got.weights_, want.weights_, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -8,10 +8,6 @@ a worker killed mid-computation.
 
 from __future__ import annotations
 
-import faulthandler
-import os
-import signal
-import threading
 import time
 
 import numpy as np
@@ -21,6 +17,7 @@ import scipy.sparse
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
+from _dask_cluster import worker_killed_after  # noqa: E402
 
 import numlab as nl  # noqa: E402
 
@@ -65,32 +62,6 @@ def _close(got, want):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.fixture(scope="module")
-def client():
-    faulthandler.dump_traceback_later(MODULE_TIMEOUT_S, exit=True)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit="1GiB",
-        worker_class=distributed.Nanny,
-        timeout=60,
-    )
-    c = distributed.Client(cluster, timeout=60)
-    try:
-        yield c
-    finally:
-        c.close(timeout=20)
-        cluster.close(timeout=20)
-        faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture
-def sync():
-    with dask.config.set(scheduler="synchronous"):
-        yield
 
 
 # --------------------------------------------------------------------------- synchronous
@@ -186,19 +157,6 @@ def test_cluster_worker_killed_mid_computation(client):
     with dask.config.set(scheduler="synchronous"):
         S = _seeded(12, n, chunk).compute()
     want = nl.graph.fastrp(S, 32, rng=10)
-    pids = client.run(os.getpid)  # {worker address: pid}
-    victim = sorted(pids)[0]
-    killed = threading.Event()
-
-    def kill():
-        os.kill(pids[victim], signal.SIGKILL)
-        killed.set()
-
-    timer = threading.Timer(1.0, kill)
-    timer.start()
-    try:
+    with worker_killed_after(client, 1.0):
         got = nl.graph.fastrp(Sd, 32, rng=10)
-    finally:
-        timer.cancel()
-    assert killed.is_set(), "the computation ended before the worker was killed"
     _close(got, want)

@@ -7,10 +7,6 @@ and shut down by a module fixture, including a worker killed mid-computation.
 
 from __future__ import annotations
 
-import faulthandler
-import os
-import signal
-import threading
 import time
 
 import numpy as np
@@ -19,6 +15,7 @@ import pytest
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
+from _dask_cluster import worker_killed_after  # noqa: E402
 
 import numlab as nl  # noqa: E402
 
@@ -63,32 +60,6 @@ def _spectral_error(A, U, S, Vt):
     return np.linalg.norm(A - (U * S) @ Vt, 2)
 
 
-@pytest.fixture(scope="module")
-def client():
-    faulthandler.dump_traceback_later(MODULE_TIMEOUT_S, exit=True)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit="1GiB",
-        worker_class=distributed.Nanny,
-        timeout=60,
-    )
-    c = distributed.Client(cluster, timeout=60)
-    try:
-        yield c
-    finally:
-        c.close(timeout=20)
-        cluster.close(timeout=20)
-        faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture
-def sync():
-    with dask.config.set(scheduler="synchronous"):
-        yield
 
 
 # --------------------------------------------------------------------------- synchronous
@@ -289,21 +260,8 @@ def test_cluster_worker_killed_mid_computation(client):
     with dask.config.set(scheduler="synchronous"):
         A = _seeded(12, m, n, chunk).compute()
     Un, Sn, Vtn = nl.linalg.randomized_svd(A, 10, n_iter=4, rng=10)
-    pids = client.run(os.getpid)  # {worker address: pid}
-    victim = sorted(pids)[0]
-    killed = threading.Event()
-
-    def kill():
-        os.kill(pids[victim], signal.SIGKILL)
-        killed.set()
-
-    timer = threading.Timer(1.5, kill)
-    timer.start()
-    try:
+    with worker_killed_after(client, 1.5):
         U, S, Vt = nl.linalg.randomized_svd(Ad, 10, n_iter=4, rng=10)
-    finally:
-        timer.cancel()
-    assert killed.is_set(), "the computation ended before the worker was killed"
     np.testing.assert_allclose(S, Sn, rtol=1e-12)
     np.testing.assert_allclose(U, Un, atol=1e-12)
     np.testing.assert_allclose(Vt, Vtn, atol=1e-12)

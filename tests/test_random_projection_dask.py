@@ -8,11 +8,7 @@ a module fixture, including a worker killed mid-computation.
 
 from __future__ import annotations
 
-import faulthandler
-import os
 import pickle
-import signal
-import threading
 import time
 
 import numpy as np
@@ -22,6 +18,8 @@ import scipy.sparse
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
+from _dask_cluster import worker_killed_after  # noqa: E402
+
 pytest.importorskip("sklearn")
 
 import numlab as nl  # noqa: E402
@@ -63,32 +61,6 @@ def _seeded(seed, m, d, chunk, delay=0.0):
     return da.map_blocks(make, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
 
 
-@pytest.fixture(scope="module")
-def client():
-    faulthandler.dump_traceback_later(MODULE_TIMEOUT_S, exit=True)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit="1GiB",
-        worker_class=distributed.Nanny,
-        timeout=60,
-    )
-    c = distributed.Client(cluster, timeout=60)
-    try:
-        yield c
-    finally:
-        c.close(timeout=20)
-        cluster.close(timeout=20)
-        faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture
-def sync():
-    with dask.config.set(scheduler="synchronous"):
-        yield
 
 
 # --------------------------------------------------------------------------- synchronous
@@ -232,19 +204,6 @@ def test_cluster_worker_killed_mid_computation(client):
         X = _seeded(12, m, d, chunk).compute()
     est = VSRP(50, random_state=10, matrix_free=True).fit(Xd)
     want = est.transform(X)
-    pids = client.run(os.getpid)  # {worker address: pid}
-    victim = sorted(pids)[0]
-    killed = threading.Event()
-
-    def kill():
-        os.kill(pids[victim], signal.SIGKILL)
-        killed.set()
-
-    timer = threading.Timer(1.0, kill)
-    timer.start()
-    try:
+    with worker_killed_after(client, 1.0):
         got = est.transform(Xd).compute()
-    finally:
-        timer.cancel()
-    assert killed.is_set(), "the computation ended before the worker was killed"
     np.testing.assert_array_equal(got, want)
