@@ -7,9 +7,16 @@ import numpy as np
 from .._tour import Demo
 
 
-def top_eigenvalue_demo(quick: bool) -> Demo:
+def _arpack_top(H, n):
+    """The top eigenvalue of the operator ``H`` by ARPACK at tol 1e-10 (the reference)."""
     from scipy.sparse.linalg import LinearOperator
     from scipy.sparse.linalg import eigsh as arpack
+
+    op = LinearOperator((n, n), matvec=lambda v: H(np.ravel(v)), dtype=np.float64)
+    return float(arpack(op, k=1, which="LA", tol=1e-10, v0=np.ones(n))[0][0])
+
+
+def top_eigenvalue_demo(quick: bool) -> Demo:
     from sklearn.datasets import load_digits
 
     from . import MLP, eigsh
@@ -20,8 +27,7 @@ def top_eigenvalue_demo(quick: bool) -> Demo:
     H = model.hessian(model.init_params(0))
     res = eigsh(H, model.n_params, tol=1e-6, rng=0)
     P = model.n_params
-    op = LinearOperator((P, P), matvec=lambda v: H(np.ravel(v)), dtype=np.float64)
-    ref = float(arpack(op, k=1, which="LA", tol=1e-10, v0=np.ones(P))[0][0])
+    ref = _arpack_top(H, P)
     err = abs(res.values[-1] - ref) / ref
     return Demo(
         problem=f"top Hessian eigenvalue of a {P}-parameter MLP on {n} digits (HVPs only)",
@@ -71,9 +77,6 @@ def learning_rate_demo(quick: bool) -> Demo:
 
 
 def operator_hessian_demo(quick: bool) -> Demo:
-    from scipy.sparse.linalg import LinearOperator
-    from scipy.sparse.linalg import eigsh as arpack
-
     from .. import operators, pde
     from . import eigsh
 
@@ -86,8 +89,7 @@ def operator_hessian_demo(quick: bool) -> Demo:
     H = model.hessian(x, y, loss="l2sq")
     res = eigsh(H, tol=1e-6, max_matvec=30, rng=0)
     P = H.n_params
-    op = LinearOperator((P, P), matvec=lambda v: H(np.ravel(v)), dtype=np.float64)
-    ref = float(arpack(op, k=1, which="LA", tol=1e-10, v0=np.ones(P))[0][0])
+    ref = _arpack_top(H, P)
     err = abs(res.values[-1] - ref) / ref
     return Demo(
         problem=f"top Hessian eigenvalue of an FNO ({P:,} parameters) on {n} Burgers samples",
