@@ -39,9 +39,9 @@ def top_eigenvalue_demo(quick: bool) -> Demo:
 
 
 def learning_rate_demo(quick: bool) -> Demo:
-    from sklearn.datasets import load_breast_cancer
-
     import warnings
+
+    from sklearn.datasets import load_breast_cancer
 
     from . import (
         BatchScalingWarning,
