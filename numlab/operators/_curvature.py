@@ -29,8 +29,8 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array, check_option
 from ..rmt._models import _checked_vectors, _Model
+from ._layers import LOSS_EPS, _central_differences, _per_function
 from ._layers import LOSSES as _LOSSES
-from ._layers import _central_differences, _per_function
 from ._train import _as_complex, _as_real
 
 __all__ = ["OperatorLoss"]
@@ -375,13 +375,13 @@ class OperatorLoss(_Model):
         shape = (pred.shape[0], pred.shape[1]) + (1,) * (pred.ndim - 2)
         if self.loss_name == "l2sq":  # constant: 2 / (||y||^2 + eps) per function
             flat_y = _per_function(xp, y)
-            denom = xp.vecdot(flat_y, flat_y, axis=-1) + 1e-8
+            denom = xp.vecdot(flat_y, flat_y, axis=-1) + LOSS_EPS
             return xp.reshape(2.0 / (denom * count), shape) * u
         e = pred - y
         Me, Mu = self._metric(e), self._metric(u)
         flat = lambda a: _per_function(xp, a)  # noqa: E731
         q = xp.vecdot(flat(e), flat(Me), axis=-1)
-        s = xp.sqrt(xp.vecdot(flat(y), flat(self._metric(y)), axis=-1)) + 1e-8  # the loss's eps
+        s = xp.sqrt(xp.vecdot(flat(y), flat(self._metric(y)), axis=-1)) + LOSS_EPS
         r = xp.sqrt(q)
         safe = xp.where(r > 0, r, xp.ones_like(r))
         # A zero residual has no second derivative (the norm's kink): give it none.

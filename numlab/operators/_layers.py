@@ -617,7 +617,12 @@ def _relative(xp, err_sq, ref_sq, eps):
     return loss, coef
 
 
-def relative_l2_loss(pred, y, *, eps=1e-8, train=False):
+#: The losses' default guard against a zero target norm (OperatorLoss's exact loss
+#: Hessians use the same value).
+LOSS_EPS = 1e-8
+
+
+def relative_l2_loss(pred, y, *, eps=LOSS_EPS, train=False):
     """Relative L2 error, averaged over the batch and the output channels.
 
     ``mean_{b, c} ||pred[b, c] - y[b, c]|| / (||y[b, c]|| + eps)`` with norms over the
@@ -645,7 +650,7 @@ def _central_differences(xp, a, axis):
     return (xp.roll(a, -1, axis=axis) - xp.roll(a, 1, axis=axis)) * (n / 2.0)
 
 
-def relative_h1_loss(pred, y, *, eps=1e-8, train=False):
+def relative_h1_loss(pred, y, *, eps=LOSS_EPS, train=False):
     """Relative H1 error, averaged over the batch and the output channels.
 
     ``mean_{b, c} sqrt(||e||^2 + sum_i ||D_i e||^2) / (sqrt(||y||^2 + sum_i ||D_i y||^2) + eps)``
@@ -687,7 +692,7 @@ def relative_h1_loss(pred, y, *, eps=1e-8, train=False):
     return loss, backprop
 
 
-def squared_l2_loss(pred, y, *, eps=1e-8, train=False):
+def squared_l2_loss(pred, y, *, eps=LOSS_EPS, train=False):
     """Squared relative L2 error, averaged over the batch and the output channels.
 
     ``mean_{b, c} ||pred[b, c] - y[b, c]||^2 / (||y[b, c]||^2 + eps)``: the relative mean
