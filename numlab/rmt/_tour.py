@@ -80,7 +80,7 @@ def operator_hessian_demo(quick: bool) -> Demo:
     from .. import operators, pde
     from . import eigsh
 
-    n, s, modes, width = (32, 64, 8, 16) if quick else (256, 128, 16, 32)
+    n, s, modes, width = (32, 64, 8, 16) if quick else (64, 128, 16, 32)
     u0, u1 = pde.burgers(n, s, viscosity=0.01, rng=0, dtype=np.float32)
     x, y = u0[:, None], u1[:, None]
     model = operators.FNO((modes,), hidden_channels=width, in_channels=1, out_channels=1, rng=0)
