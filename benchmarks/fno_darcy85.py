@@ -19,7 +19,11 @@ the time per epoch::
     OMP_NUM_THREADS=1 python -m benchmarks.fno_darcy85            # the full recipe
 
 It prints the test error after every epoch and, at the end, the time the full 500 epochs
-would take at the measured rate.
+would take at the measured rate. The full run survives interruptions with a checkpoint
+(the same command again resumes at the next epoch)::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.fno_darcy85 --cache ~/.cache/numlab-darcy85 \
+        --checkpoint darcy85.npz --save darcy85-fno.npz
 
 Measured (2-core shared VM, one thread, float32; ``--epochs 3``): FNO with 2,564,609
 parameters, test relative L2 0.107 / 0.087 / 0.061 after epochs 1 / 2 / 3, 45-67 s per
@@ -55,6 +59,9 @@ def parse(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="directory keeping the generated data")
     p.add_argument("--save", default=None, help="save the trained model (.npz)")
+    p.add_argument("--checkpoint", default=None,
+                   help="training checkpoint (.npz) written every epoch; an interrupted run "
+                        "called again with the same arguments resumes from it")
     p.add_argument("--progress", action="store_true", help="tqdm bar over epochs")
     p.add_argument("--full-epochs", type=int, default=500,
                    help="epochs of the full recipe, for the time extrapolation")
@@ -100,7 +107,7 @@ def main(argv=None):
         lr=args.lr, weight_decay=args.weight_decay, optimizer="adam",
         scheduler=lambda e: gamma ** (e // step), loss="l2",
         validation=(xn.encode(xt), yt), output_normalizer=yn, callback=report,
-        progress=args.progress, rng=args.seed,
+        progress=args.progress, rng=args.seed, checkpoint=args.checkpoint,
     )
     per_epoch = float(np.median(result.epoch_time))
     full_hours = per_epoch * args.full_epochs / 3600

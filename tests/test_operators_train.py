@@ -299,6 +299,71 @@ def test_callback_stops():
     assert "after epoch 3" in result.message
 
 
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _numpy_params(model):
+    return {k: np.array(_backend.to_numpy(v)) for k, v in model.params.items()}
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(backend, tmp_path):
+    x, y = toy_data(backend)
+    xv, yv = toy_data(backend, n=10, seed=5)
+    kwargs = dict(epochs=6, batch_size=7, lr=0.05, weight_decay=1e-3, scheduler="step",
+                  validation=(xv, yv), progress=False)
+    whole_model = ToyModel(backend)
+    whole = nl.operators.train(whole_model, x, y, rng=3, **kwargs)
+
+    path = tmp_path / "run.npz"
+    stop_at = 4
+    first = nl.operators.train(ToyModel(backend), x, y, rng=3, checkpoint=path,
+                               callback=lambda e, r, m: e == stop_at, **kwargs)
+    assert first.stopped == "callback" and first.n_epochs == stop_at
+    resumed_model = ToyModel(backend, seed=9)  # other initial weights: the file's replace them
+    resumed = nl.operators.train(resumed_model, x, y, rng=3, checkpoint=path, **kwargs)
+    assert resumed.stopped == "completed" and resumed.n_epochs == 6
+    assert resumed.n_steps == whole.n_steps
+    assert resumed.train_loss == whole.train_loss
+    assert resumed.validation_loss == whole.validation_loss and resumed.lr == whole.lr
+    assert resumed.epoch_time[:stop_at] == first.epoch_time
+    for k, v in _numpy_params(whole_model).items():
+        np.testing.assert_array_equal(_numpy_params(resumed_model)[k], v)
+        assert resumed_model.params[k].dtype == whole_model.params[k].dtype
+    if backend.device is not None:
+        assert all(_backend.device(p) == backend.device for p in resumed_model.params.values())
+    # a finished run resumes to the end at once, with the final parameters
+    again_model = ToyModel(backend, seed=11)
+    again = nl.operators.train(again_model, x, y, rng=3, checkpoint=str(path), **kwargs)
+    assert again.n_epochs == 6 and again.n_steps == whole.n_steps
+    for k, v in _numpy_params(whole_model).items():
+        np.testing.assert_array_equal(_numpy_params(again_model)[k], v)
+    assert not (tmp_path / "run.npz.partial").exists()
+
+
+def test_checkpoint_refuses_another_run(tmp_path):
+    from conftest import BACKENDS
+
+    backend = BACKENDS[0]
+    x, y = toy_data(backend)
+    path = tmp_path / "run.npz"
+    nl.operators.train(ToyModel(backend), x, y, epochs=2, lr=0.05, progress=False, rng=0,
+                       checkpoint=path)
+    with pytest.raises(ValueError, match=r"`checkpoint` .* different run .* in batch_size, lr"):
+        nl.operators.train(ToyModel(backend), x, y, epochs=2, lr=0.01, batch_size=5,
+                           progress=False, rng=0, checkpoint=path)
+    with pytest.raises(ValueError, match=r"`checkpoint` .* differs in .*n_samples"):
+        nl.operators.train(ToyModel(backend), x[:20], y[:20], epochs=2, lr=0.05,
+                           progress=False, rng=0, checkpoint=path)
+    other = tmp_path / "model.npz"
+    np.savez(other, w=np.zeros(3))
+    with pytest.raises(ValueError, match="`checkpoint` .* not a numlab training checkpoint"):
+        nl.operators.train(ToyModel(backend), x, y, epochs=2, lr=0.05, progress=False, rng=0,
+                           checkpoint=other)
+    with pytest.raises(TypeError, match="`checkpoint` must be None or a file path"):
+        nl.operators.train(ToyModel(backend), x, y, epochs=2, lr=0.05, progress=False, rng=0,
+                           checkpoint=3)
+
+
 # --------------------------------------------------------------------------- bad input
 
 

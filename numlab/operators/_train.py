@@ -12,8 +12,8 @@ Everything a training loop needs lives here, once:
 - :class:`UnitGaussianNormalizer`: zero mean and unit standard deviation per grid point
   (Li et al.) or per channel (neuraloperator's ``channel-wise`` encoding);
 - :func:`train`: shuffled mini-batches, validation, a tqdm progress bar, a callback that
-  may stop the run, and a stop at the first non-finite loss or gradient that keeps the
-  last finite parameters.
+  may stop the run, a stop at the first non-finite loss or gradient that keeps the
+  last finite parameters, and a checkpoint file from which an interrupted run resumes.
 
 A model is anything with ``params`` (dict name -> array; complex arrays stay complex),
 ``loss_and_grad(x, y, loss) -> (float, grads)`` with complex gradients
@@ -32,10 +32,14 @@ ICLR 2021 (``UnitGaussianNormalizer`` and the training recipes).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import numbers
+import os
 import time
 import warnings
+
+import numpy as np
 
 from .. import _backend
 from .._progress import check_progress
@@ -479,6 +483,58 @@ def _evaluate(model, x, y, loss, batch_size, output_normalizer):
     return total / n
 
 
+_CHECKPOINT_KEY = "__numlab_train__"
+_CHECKPOINT_FORMAT = 1
+
+
+def _save_checkpoint(path, settings, model, opt, rng, history, epochs_done):
+    """Write the state to resume from after ``epochs_done`` epochs (atomically)."""
+    arrays = {f"param:{k}": _backend.to_numpy(v) for k, v in model.params.items()}
+    arrays.update({f"m:{k}": _backend.to_numpy(v) for k, v in opt._m.items()})
+    arrays.update({f"v:{k}": _backend.to_numpy(v) for k, v in opt._v.items()})
+    state = {"format": _CHECKPOINT_FORMAT, "settings": settings, "epochs_done": epochs_done,
+             "steps": opt.t, "rng": rng.bit_generator.state, "history": history}
+    arrays[_CHECKPOINT_KEY] = np.array(json.dumps(state))
+    path = os.fspath(path)
+    partial = path + ".partial"
+    with open(partial, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+        np.savez(f, **arrays)
+    os.replace(partial, path)
+
+
+def _resume(path, settings, model, opt, rng, history):
+    """Load a checkpoint into ``model``, ``opt``, ``rng`` and ``history``; epochs done."""
+    with np.load(path, allow_pickle=False) as f:
+        if _CHECKPOINT_KEY not in f.files:
+            raise ValueError(f"`checkpoint` {os.fspath(path)!r} is not a numlab training "
+                             "checkpoint; pass another path or delete the file")
+        state = json.loads(str(f[_CHECKPOINT_KEY]))
+        arrays = {k: f[k] for k in f.files if k != _CHECKPOINT_KEY}
+    saved = state["settings"]
+    if state.get("format") != _CHECKPOINT_FORMAT or saved != json.loads(json.dumps(settings)):
+        differ = sorted(k for k in settings | saved if saved.get(k) != settings.get(k))
+        raise ValueError(
+            f"`checkpoint` {os.fspath(path)!r} was written by a different run (it differs "
+            f"in {', '.join(differ) or 'its format'}); pass the same arguments to resume, or "
+            "another path to start afresh"
+        )
+    for name, current in model.params.items():
+        xp = _backend.namespace(current)
+        dev = _backend.device(current)
+        dtype = current.dtype
+        model.params[name] = _backend.asarray(arrays[f"param:{name}"], xp=xp, device=dev,
+                                              dtype=dtype)
+        if f"m:{name}" in arrays:
+            real = opt._real(model.params[name]).dtype
+            opt._m[name] = _backend.asarray(arrays[f"m:{name}"], xp=xp, device=dev, dtype=real)
+            opt._v[name] = _backend.asarray(arrays[f"v:{name}"], xp=xp, device=dev, dtype=real)
+    opt.t = state["steps"]
+    rng.bit_generator.state = state["rng"]
+    for key, values in state["history"].items():
+        history[key][:] = values
+    return state["epochs_done"]
+
+
 def _first_non_finite(grads, xp):
     """Name of a gradient with a NaN or infinite entry, or None (one device sync)."""
     flags = [xp.all(xp.isfinite(g)) for g in grads.values()]
@@ -495,7 +551,7 @@ def _first_non_finite(grads, xp):
 
 def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, optimizer="adam",
           scheduler="cosine", loss="l2", validation=None, output_normalizer=None, callback=None,
-          progress=True, rng=None):
+          progress=True, rng=None, checkpoint=None):
     """Train a neural operator by mini-batch Adam or AdamW.
 
     Each epoch shuffles the samples (from ``rng``), takes one optimiser step per
@@ -550,6 +606,16 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
         Show a tqdm progress bar over epochs with the training (and validation) loss.
     rng : None, int or numpy.random.Generator
         Source of the shuffling; a fixed seed gives the same run on a fixed backend.
+    checkpoint : str or path-like, optional
+        A ``.npz`` file written after every epoch (to a temporary file, then renamed, so
+        an interruption never leaves a torn file): the parameters, the optimiser's
+        moments and step count, the state of ``rng`` and the history so far. When the
+        file exists at the start, training resumes from it: the model's parameters are
+        replaced by the saved ones and the run continues with the next epoch, so a run
+        interrupted and called again with the same arguments ends with the parameters
+        of an uninterrupted one (bit for bit on a fixed backend). The file records the
+        run's settings and refuses to resume a different run. (neuraloperator's
+        ``Trainer`` has ``save_every`` / ``resume_from_dir`` for the same purpose.)
 
     Returns
     -------
@@ -602,6 +668,10 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
             f"an `output_normalizer`; got {type(model).__name__}"
         )
     rng = check_rng(rng)
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(
+            f"`checkpoint` must be None or a file path; got {type(checkpoint).__name__}"
+        )
     x, y = _check_data(model, x, y, "x", "y")
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
@@ -638,9 +708,21 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
             message=message,
         )
 
+    settings = {
+        "epochs": epochs, "batch_size": batch_size, "n_samples": n, "lr": rates,
+        "weight_decay": weight_decay, "optimizer": optimizer, "loss": loss,
+        "validation": validation is not None,
+        "params": {k: [list(v.shape), str(_backend.numpy_dtype(v.dtype, xp))]
+                   for k, v in model.params.items()},
+    }
+    first = 0
+    if checkpoint is not None and os.path.exists(checkpoint):
+        first = _resume(checkpoint, settings, model, opt, rng, history)
+        bar.update(first)
+
     stopped, message = "completed", f"trained for {epochs} epochs"
     try:
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             start = time.perf_counter()
             opt.lr = rates[epoch]
             order = _backend.asarray(rng.permutation(n), xp=xp, device=dev)
@@ -683,6 +765,8 @@ def train(model, x, y, *, epochs, batch_size=32, lr=1e-3, weight_decay=0.0, opti
                 shown["val"] = f"{history['validation'][-1]:.4g}"
             bar.set_postfix(shown, refresh=False)
             bar.update(1)
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, settings, model, opt, rng, history, epoch + 1)
             if callback is not None and callback(epoch + 1, result("running", "training"), model):
                 stopped = "callback"
                 message = f"the callback stopped training after epoch {epoch + 1}"
