@@ -96,6 +96,68 @@ def test_same_as_numpy_and_one_read_per_pass(sync, n_iter):
         assert passes == {n_iter + 1}
 
 
+def _recording_dtypes(monkeypatch):
+    """Record the dtypes of the ``A @ P`` and ``A.T @ Y`` block products of every sweep."""
+    from numlab.linalg import _rsvd_dask
+
+    seen = {"Y": [], "Z": []}
+    sweep = _rsvd_dask._block_sweep
+
+    def record_sweep(a, p, **kw):
+        seen["Y"].append(np.dtype(p.dtype))
+        seen["Z"].append(np.dtype(kw["z_dtype"]))
+        return sweep(a, p, **kw)
+
+    monkeypatch.setattr(_rsvd_dask, "_block_sweep", record_sweep)
+    return seen
+
+
+@pytest.mark.parametrize("n_iter", [0, 2, "auto"])
+def test_mixed_precision_sweeps_exact_projection(sync, monkeypatch, n_iter):
+    """A float64 matrix of >= 2**20 entries: Y = A P in float32, the last A.T Y in float64,
+    so the result is float64-exact for its subspace and as accurate as in memory."""
+    m, chunk, k = 4096, 512, 20
+    A, s = _spectrum_matrix(m=m)
+    seen = _recording_dtypes(monkeypatch)
+    U, S, Vt = nl.linalg.randomized_svd(da.from_array(A, chunks=(chunk, N)), k, n_iter=n_iter,
+                                        rng=2)
+    blocks = m // chunk
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    sweeps = len(seen["Z"]) // blocks
+    assert seen["Y"] == [f32] * (sweeps * blocks)
+    last = [f64] * blocks
+    assert seen["Z"][-blocks:] == last
+    if n_iter == "auto":
+        assert seen["Z"] == [f64] * (sweeps * blocks)
+    else:
+        assert sweeps == n_iter + 1 and seen["Z"][:-blocks] == [f32] * (n_iter * blocks)
+    assert U.dtype == S.dtype == Vt.dtype == f64
+    # float64-exact for the subspace: U.T A V = diag(S), U and V orthonormal
+    np.testing.assert_allclose(U.T @ A @ Vt.T, np.diag(S), atol=1e-13)
+    np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-13)
+    np.testing.assert_allclose(Vt @ Vt.T, np.eye(k), atol=1e-13)
+    err = _spectral_error(A, U, S, Vt) / s[k]
+    err_numpy = _spectral_error(A, *nl.linalg.randomized_svd(A, k, n_iter=n_iter, rng=2)) / s[k]
+    assert err <= 1.02 * err_numpy
+
+
+def test_mixed_precision_off_below_float32_reach(sync, monkeypatch):
+    """sigma_k / sigma_1 < 1e-3 after the first sweep: the other sweeps run in float64."""
+    m, chunk, k = 4096, 512, 20
+    rng = np.random.default_rng(4)
+    U0 = np.linalg.qr(rng.standard_normal((m, N)))[0]
+    V0 = np.linalg.qr(rng.standard_normal((N, N)))[0]
+    s = 10.0 ** (-np.arange(N) / 4)
+    A = (U0 * s) @ V0.T
+    seen = _recording_dtypes(monkeypatch)
+    U, S, Vt = nl.linalg.randomized_svd(da.from_array(A, chunks=(chunk, N)), k, n_iter=2,
+                                        rng=0)
+    blocks = m // chunk
+    assert seen["Y"][:blocks] == [np.dtype(np.float32)] * blocks
+    assert seen["Y"][blocks:] == [np.dtype(np.float64)] * (2 * blocks)
+    np.testing.assert_allclose(S, s[:k], rtol=1e-6)
+
+
 def test_chunking_does_not_change_the_result(sync):
     A, _ = _spectrum_matrix()
     results = [

@@ -17,10 +17,16 @@ k + oversampling) is persisted on the workers; the final ``U = Y @ M`` (M small)
 The Gaussian test matrix ``Omega`` is ``n x L`` (n = the skinny dimension): it is drawn
 once on the client from ``rng``, exactly as the in-memory path draws it, and shipped to
 the workers as one small array, so the result does not depend on the chunking and agrees
-with the NumPy run to rounding wherever the in-memory path runs the same algorithm (it
-runs its passes in float32 for float64 matrices of 2**20 entries or more; this path keeps
-float64, since a sweep is bound by reading the blocks and the extra float64 pass would
-cost a whole sweep).
+with the NumPy run to rounding wherever the in-memory path runs the same algorithm.
+
+Mixed precision, as in memory but without the extra pass: for a dense float64 ``A`` of
+2**20 entries or more, the products that only find the subspace (``Y = A @ P``, and ``A.T @ Y``
+in the sweeps a fixed ``n_iter`` knows are not the last) take the block in float32 (twice
+the GEMM rate, half the memory for the persisted ``Y``); the product that becomes the
+projected matrix, ``A.T @ Y`` of the last sweep, and every Gram are float64. The result
+is then exact in float64 for the subspace found, where the in-memory path spends one
+more float64 pass (a whole sweep here). Where sigma_k / sigma_1 falls below 1e-3 after the
+first sweep, the remaining sweeps run in float64, as in memory.
 
 The single-pass mode (Tropp, Yurtsever, Udell & Cevher 2017) sketches ``Y = A @ Omega``
 and ``W = Psi @ A`` in one sweep, with ``Psi`` (l x m, l = 2L + 1) regenerated block by
@@ -40,6 +46,8 @@ from .._validation import check_array, check_int, check_option, check_rng
 from ._rsvd import (
     AUTO_MAX_ITER,
     AUTO_RTOL,
+    MIXED_MIN_RATIO,
+    MIXED_MIN_SIZE,
     _cholesky_factor,
     _converged,
     _descending_sqrt,
@@ -70,19 +78,52 @@ def _dense(x):
     return x.toarray() if hasattr(x, "toarray") else np.asarray(x)
 
 
+def _cast(a, dtype):
+    """The block ``a`` (dense or scipy.sparse) in ``dtype`` (itself when it already is)."""
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
 def _block_matmul(a, p):
-    return _dense(a @ p)
+    return _dense(_cast(a, p.dtype) @ p)
 
 
-def _block_stats(a, y, *, frobenius, wide):
-    """Per block: rows [A_i.T @ Y_i (n x L); Y_i.T @ Y_i (L x L); ||A_i||_F^2 (1 x L)]."""
+def _whole(block):
+    """The block itself: blockwise with ``concatenate=False`` passes the blocks along a
+    contracted index as a list, here always of one block (one chunk across the columns).
+    Concatenating it instead would copy every block of A."""
+    return block[0] if isinstance(block, list) else block
+
+
+def _call_whole(*blocks, kernel, **kwargs):
+    return kernel(*(_whole(b) for b in blocks), **kwargs)
+
+
+def _block_sweep(a, p, *, frobenius, wide, z_dtype):
+    """Per block, one read: ``(Y_i, stats_i)``, ``Y_i = A_i @ P`` in P's dtype and the
+    stats rows [A_i.T @ Y_i (n x L); Y_i.T @ Y_i (L x L); ||A_i||_F^2 (1 x L)], flat.
+
+    ``A_i.T @ Y_i`` in ``z_dtype`` (the block is cast once when both products share it);
+    the Gram in ``wide`` (exact for a float32 ``Y_i``).
+    """
+    a_pass = _cast(a, p.dtype)
+    y = _dense(a_pass @ p)
+    a_z = a_pass if a_pass.dtype == z_dtype else _cast(a, z_dtype)
     n, L = a.shape[1], y.shape[1]
-    out = np.zeros((1, n + L + 1, L), dtype=wide)
-    out[0, :n] = _dense(a.T @ y)
-    out[0, n : n + L] = y.T @ y
+    out = np.zeros((n + L + 1, L), dtype=wide)
+    out[:n] = _dense(a_z.T @ _cast(y, z_dtype))
+    y_wide = _cast(y, wide)
+    out[n : n + L] = y_wide.T @ y_wide
     if frobenius:
-        out[0, n + L, 0] = _block_sq_norm(a)
-    return out
+        out[n + L, 0] = _block_sq_norm(a)
+    return y, out.reshape(1, -1)
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _second(pair):
+    return pair[1]
 
 
 def _block_gram(y, *, factor, block_dtype, wide):
@@ -136,14 +177,15 @@ def _tree_sum(func, arrays, shape, out_dtype, **kwargs):
     for j, x in enumerate(arrays):
         args += [x, "i" + "abcdefgh"[j] if x.ndim == 2 else "i"]
     parts = da.blockwise(
-        func,
+        _call_whole,
         "ijk",
         *args,
         new_axes={"j": shape[0], "k": shape[1]},
         adjust_chunks={"i": 1},
-        concatenate=True,
+        concatenate=False,
         dtype=out_dtype,
         meta=np.empty((0, 0, 0), dtype=out_dtype),
+        kernel=func,
         **kwargs,
     )
     return parts.sum(axis=0, split_every=SPLIT_EVERY)
@@ -155,15 +197,16 @@ def _matmul(A, P, dtype):
 
     Pd = da.from_array(np.asarray(P, dtype=dtype), chunks=P.shape)
     return da.blockwise(
-        _block_matmul,
+        _call_whole,
         "ib",
         A,
         "ia",
         Pd,
         "ab",
         dtype=dtype,
-        concatenate=True,
+        concatenate=False,
         meta=np.empty((0, 0), dtype=dtype),
+        kernel=_block_matmul,
     )
 
 
@@ -202,20 +245,28 @@ def _check_finite(frobenius2):
         raise ValueError("`A` must contain only finite values; got NaN or infinity")
 
 
-def _sweep(A, P, *, dtype, wide, frobenius=False):
-    """One read of A: ``Y = A @ P`` (persisted), ``Y.T Y``, ``A.T Y`` (and ``||A||_F^2``)."""
+def _sweep(A, P, *, dtype, z_dtype, wide, frobenius=False):
+    """One read of A: ``Y = A @ P`` in ``dtype`` (persisted), ``Y.T Y``, ``A.T Y`` in
+    ``z_dtype`` (and ``||A||_F^2``)."""
+    import dask.array as da
+
     n, L = A.shape[1], P.shape[1]
-    Y = _matmul(A, P, dtype)
-    stats = _tree_sum(
-        _block_stats,
-        [A, Y],
-        (n + L + 1, L),
-        wide,
-        frobenius=frobenius,
-        wide=wide,
+    Pd = da.from_array(np.asarray(P, dtype=dtype), chunks=P.shape)
+    # blocks that are (Y_i, stats_i) pairs, split by two cheap tasks: one task per block
+    # makes both products, so the block is read (and cast) once
+    pairs = da.blockwise(
+        _call_whole, "ib", A, "ia", Pd, "ab", dtype=dtype, concatenate=False,
+        meta=np.empty((0, 0), dtype=dtype), kernel=_block_sweep, frobenius=frobenius,
+        wide=wide, z_dtype=z_dtype,
     )
-    Y, stats = _persist(Y, stats)
+    Y = pairs.map_blocks(_first, dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
+    parts = pairs.map_blocks(
+        _second, chunks=((1,) * A.numblocks[0], ((n + L + 1) * L,)), dtype=wide,
+        meta=np.empty((0, 0), dtype=wide),
+    )
+    Y, stats = _persist(Y, parts.sum(axis=0, split_every=SPLIT_EVERY))
     (stats,) = _compute(stats)
+    stats = stats.reshape(n + L + 1, L)
     Zy, G, fro = stats[:n], stats[n : n + L], float(stats[n + L, 0])
     if frobenius:
         _check_finite(fro)
@@ -250,21 +301,18 @@ def _tsqr(Y, dtype):
     return Q
 
 
-def _orthonormal_sweep(A, P, *, dtype, wide, frobenius=False):
-    """Sweep with ``P``, then ``Q = orth(A @ P)`` and ``Z = A.T @ Q`` (as `_cholesky_qr`)."""
-    Y, G, Zy, fro = _sweep(A, P, dtype=dtype, wide=wide, frobenius=frobenius)
-    single = dtype == wide
-    R = _cholesky_factor(G, np, wide, 1e-5 if single else 1e-2)
-    if R is not None:
-        M = np.linalg.inv(R)
-        if not single:
-            # float32 blocks: CholQR2, the second Gram read off the persisted Y
-            R2 = _cholesky_factor(_gram_of(Y, M, dtype, wide), np, wide, 1e-2)
-            M = None if R2 is None else M @ np.linalg.inv(R2)
-    if R is None or M is None:
-        Q = _tsqr(Y, dtype)
-        return _State(Y, None, _rmatmat(A, Q, wide).astype(dtype), Q), fro
-    return _State(Y, M, (Zy @ M).astype(dtype)), fro
+def _orthonormal_sweep(A, P, *, dtype, z_dtype, out_dtype, wide, frobenius=False):
+    """Sweep with ``P``, then ``Q = orth(A @ P)`` and ``Z = A.T @ Q`` (as `_cholesky_qr`).
+
+    The Gram is float64 whatever the blocks' dtype, so one Cholesky-QR suffices here; the
+    final basis is re-orthonormalised in float64 by `_rayleigh_ritz`.
+    """
+    Y, G, Zy, fro = _sweep(A, P, dtype=dtype, z_dtype=z_dtype, wide=wide, frobenius=frobenius)
+    R = _cholesky_factor(G, np, wide, 1e-5)
+    if R is None:
+        Q = _tsqr(Y, out_dtype)
+        return _State(Y, None, _rmatmat(A, Q, wide).astype(out_dtype), Q), fro
+    return _State(Y, np.linalg.inv(R), (Zy @ np.linalg.inv(R)).astype(out_dtype)), fro
 
 
 # --------------------------------------------------------------------------- algorithms
@@ -289,26 +337,47 @@ def _check_tall(A, name):
     return A
 
 
-def _subspace(A, size, *, k, n_iter, rng, bar=None):
+def _pass_dtype(A, mixed):
+    """float32 for the subspace-finding products of a large dense float64 ``A`` (see the
+    module). Sparse blocks stay float64: their nonzeros are unknown until read, and the
+    in-memory rule counts nonzeros."""
+    dtype = np.dtype(A.dtype)
+    dense = isinstance(getattr(A, "_meta", None), np.ndarray)
+    if mixed and dense and dtype == np.float64 and math.prod(A.shape) >= MIXED_MIN_SIZE:
+        return np.dtype(np.float32)
+    return dtype
+
+
+def _subspace(A, size, *, k, n_iter, rng, mixed=True, bar=None):
     """Subspace iteration as in the in-memory path; returns the final `_State` and info."""
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
     n = A.shape[1]
-    Omega = rng.standard_normal((n, size)).astype(dtype, copy=False)
+    pass_dtype = _pass_dtype(A, mixed)
+    max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
+
+    def z_dtype(it):
+        # "auto" may stop after any sweep: its A.T @ Y is always the full-precision one
+        return pass_dtype if n_iter != "auto" and it < max_iter else dtype
+
+    Omega = rng.standard_normal((n, size)).astype(pass_dtype, copy=False)
     # ||A||_F^2 (for the "auto" rule) is summed in the first sweep, while the blocks are read
     auto = n_iter == "auto"
-    state, fro = _orthonormal_sweep(A, Omega, dtype=dtype, wide=wide, frobenius=auto)
+    state, fro = _orthonormal_sweep(A, Omega, dtype=pass_dtype, z_dtype=z_dtype(0),
+                                    out_dtype=dtype, wide=wide, frobenius=auto)
     ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np)]
     _report(bar, ritz, k)
+    if ritz[0][0] > 0 and ritz[0][k - 1] / ritz[0][0] < MIXED_MIN_RATIO:
+        pass_dtype = dtype  # sigma_k below float32's reach: the other sweeps in full precision
     frobenius2 = fro if auto else None
-    max_iter = AUTO_MAX_ITER["subspace"] if n_iter == "auto" else n_iter
     it = 0
     while it < max_iter:
         if n_iter == "auto" and it >= 1 and _converged(ritz, k, AUTO_RTOL, frobenius2):
             break
-        P = _orth(state.Z, _NP)  # orth(Z): Z is small (n x L), on the client
+        P = _orth(state.Z, _NP).astype(pass_dtype)  # orth(Z): Z is small (n x L), on the client
         state = None  # release the previous sketch on the workers before the next sweep
-        state, _ = _orthonormal_sweep(A, P, dtype=dtype, wide=wide)
+        state, _ = _orthonormal_sweep(A, P, dtype=pass_dtype, z_dtype=z_dtype(it + 1),
+                                      out_dtype=dtype, wide=wide)
         ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np))
         _report(bar, ritz, k)
         it += 1
