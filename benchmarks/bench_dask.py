@@ -15,51 +15,50 @@ eigenvalue of an n x n matrix; it is reported relative to sigma_{k+1} (1 = optim
 Rows (k = 50): numlab's default (``n_iter="auto"``), numlab ``n_iter=1`` (2 sweeps over A,
 as many as svd_compressed's default makes), ``dask.array.linalg.svd_compressed`` default
 (``n_power_iter=0``; ``compute=True``, its mode for data larger than memory) and with
-``n_power_iter=1``; numlab on 1 and 2 workers. Throughput per worker = bytes of A read
-(sweeps x 2.0 GB) / time / workers.
+``n_power_iter=1``, numlab ``method="krylov"`` with ``n_iter=1`` (2 sweeps); numlab on 1
+and 2 workers. Throughput per worker = bytes of A read (sweeps x 2.0 GB) / time /
+workers. ``--zarr DIR`` reads A from a Zarr store instead (written there first, 1.8 GB,
+Zarr's default compressor; each block read is counted as a generated one is).
 
-Measured 2026-12-03 (2-core machine shared with 4 other jobs, load average 3.3-4.6;
-OMP_NUM_THREADS=1; dask/distributed 2026.8.0; ``python -m benchmarks.bench_dask``),
-A = 500,000 x 500 = 1.86 GiB, 2 workers x 500 MB (no worker restarted), one run per row:
+Measured 2026-12-03 (2-core machine, no other job running; OMP_NUM_THREADS=1;
+dask/distributed 2026.8.0, zarr 3.1.6; ``python -m benchmarks.bench_dask --rounds 5
+--in-memory-rows 0 --rp-rows 0 [--zarr /path/A.zarr]``), A = 500,000 x 500 = 1.86 GiB,
+2 workers x 500 MB, one run per row:
 
-| workers | method | time s | spectral err / sigma_51 | sweeps | GB/s per worker |
-| --- | --- | --- | --- | --- | --- |
-| 2 | numlab auto (default) | 37.2 | 1.0005 | 5 | 0.134 |
-| 2 | numlab n_iter=1 | 11.5 | 1.1072 | 2 | 0.173 |
-| 2 | svd_compressed default (q=0) | 16.9 | 1.8397 | 2 | 0.118 |
-| 2 | svd_compressed q=1 | 27.2 | 1.1348 | 4 | 0.147 |
-| 1 | numlab auto (default) | 59.9 | 1.0005 | 5 | 0.167 |
-| 1 | numlab n_iter=1 | 30.9 | 1.1072 | 2 | 0.129 |
+| workers | method | time s, generated | time s, Zarr | err / sigma_51 | sweeps | GB/s/worker |
+| --- | --- | --- | --- | --- | --- | --- |
+| 2 | numlab auto (default) | 26.6 | 44.6 | 1.0005 | 5 | 0.188 / 0.112 |
+| 2 | numlab n_iter=1 | 11.2 | 19.0 | 1.1072 | 2 | 0.179 / 0.105 |
+| 2 | svd_compressed default (q=0) | 10.5 | 18.4 | 1.8397 | 2 | 0.190 / 0.109 |
+| 2 | svd_compressed q=1 | 17.1 | 31.2 | 1.1348 | 4 | 0.234 / 0.128 |
+| 2 | numlab krylov n_iter=1 | 13.1 | 19.2 | 1.0000 | 2 | 0.152 / 0.104 |
+| 1 | numlab auto (default) | 43.1 | 75.4 | 1.0005 | 5 | 0.232 / 0.133 |
+| 1 | numlab n_iter=1 | 21.4 | 30.1 | 1.1072 | 2 | 0.187 / 0.133 |
+| 1 | numlab krylov n_iter=1 | 26.7 | 35.4 | 1.0000 | 2 | 0.150 / 0.113 |
 
-Scaling 1 -> 2 workers: 1.61x (auto), 2.7x (n_iter=1; single runs on a loaded machine,
-the two cores are shared with other jobs, so read these as noisy).
-Interleaved rounds, 2 workers, medians (``--skip-table --rounds R --versus V``):
+Scaling 1 -> 2 workers: 1.62x / 1.91x / 2.04x (auto / n_iter=1 / krylov, generated
+blocks), 1.69x / 1.58x / 1.84x (Zarr). A is exactly of rank 100 (``RANK``), so a
+basis of 100 directions or more is exact: Krylov's 2 blocks of 60 reach 1.0000 for that
+reason, a matrix of full rank would not.
 
-| pair | rounds | numlab n_iter=1 | svd_compressed | time ratio |
-| --- | --- | --- | --- | --- |
-| vs default q=0 (2 sweeps each) | 3 (load ~4) | 28.8 s, err 1.1072 | 24.6 s, err 1.8397 | 1.17 |
-| vs default q=0 (2 sweeps each) | 5 (load 7-8) | 35.1 s, err 1.1072 | 27.2 s, err 1.8397 | 1.29 |
-| vs default q=0 (2 sweeps each) | 3 (load 0.4-3) | 12.6 s, err 1.1072 | 10.5 s, err 1.8397 | 1.20 |
-| vs q=1 (4 sweeps) | 3 (load 0.4-3) | 12.1 s, err 1.1072 | 15.3 s, err 1.1348 | 0.79 |
+Interleaved rounds, 2 workers, medians of 5 (``--skip-table --rounds 5 --versus 0``):
 
-So the issue's target "at equal time, better than svd_compressed's default" is NOT met
-here: at equal sweeps numlab takes 1.17-1.29x the time (for 1.107 instead of 1.840
-optimal spectral error); numlab n_iter=0 (1 sweep, the same algorithm as svd_compressed's
-default) took 11.0 / 13.3 s vs svd_compressed's 17.0 / 14.9 s (alternating single runs)
-at 2.05 vs 1.84 error (another draw of the test matrix): per call, ~3.5 s go outside the
-sweeps (a pass over the persisted sketch to re-orthonormalise it in float64, gathering U
-to the client: 200 MB). At equal accuracy numlab takes 0.79x the time of
-svd_compressed with one power iteration (1.107 vs 1.135). Each numlab sweep computes two
-products per block (``A_i P`` and ``A_i.T Y_i``), i.e. one power iteration more than
-svd_compressed for the same reads: when reading the blocks dominates (disk, network) the
-two should cost about the same (not measured), but this generator is compute-bound
-(making a block costs ~1e9 flops, a product 6e8), where numlab's 2 sweeps do ~1.4x
-svd_compressed's flops. Closing the gap needs cheaper products (float32 passes, as the
-in-memory path does), not yet done on Dask.
+| A read from | numlab n_iter=1 | svd_compressed default | time ratio |
+| --- | --- | --- | --- |
+| generated blocks | 11.2 s, err 1.1072 | 11.7 s, err 1.8397 | 0.96 |
+| Zarr store | 16.9 s, err 1.1072 | 17.5 s, err 1.8397 | 0.96 |
+
+So at equal time numlab's 2 sweeps reach 1.107x the optimal spectral error where
+svd_compressed's default reaches 1.840x (the issue's equal-time target). Before this
+round of work the same pair measured 1.17-1.29x: each block was copied by blockwise's
+concatenation, cast twice, and both products ran in float64. Now one task per block and
+sweep makes both products, the subspace-finding ones in float32 (the last ``A.T @ Y``
+in float64, so the result stays float64-exact for its subspace).
 
 In memory (A = 100,000 x 500 of the same kind, ``measure_in_memory``): numlab on Dask
 (synchronous scheduler) 1.0005, numlab on NumPy 1.0005, scikit-learn's randomized_svd
-default (n_iter=7) 1.0013 spectral error / sigma_51 (6.8 s, 2.6 s, 3.8 s).
+default (n_iter=7) 1.0013 spectral error / sigma_51 (5.6 s, 3.0 s, 3.9 s; the Dask time
+includes generating A's blocks in every sweep, the others read a NumPy array).
 
 Random projection (``measure_projection``): ``VerySparseRandomProjection(256,
 matrix_free=True).transform`` of X = 200,000 x 2,000 float64 standard normals (2.98 GiB,
@@ -67,28 +66,25 @@ chunks of 2,500 rows = 40 MB, block i from ``default_rng([seed, i])`` on the wor
 against 2 workers x 500 MB. The projected blocks (0.4 GB) are reduced on the workers to
 the norm ratios ``||R x||^2 / ||x||^2`` (X generated once for both uses), never
 gathered; "generate X only" computes X's row norms alone. Throughput per worker = bytes
-of X / time / workers. Measured 2026-12-03 (same 2-core machine, shared with two other
-benchmarks: load average 3.8-5.1; OMP_NUM_THREADS=1; medians of 3, ``python -m
-benchmarks.bench_dask --skip-table --rounds 0 --in-memory-rows 0 --repeat 3``):
+of X / time / workers. Measured 2026-12-03 (same machine, no other job; OMP_NUM_THREADS=1;
+medians of 3, ``python -m benchmarks.bench_dask --skip-table --rounds 0
+--in-memory-rows 0 --repeat 3``):
 
 | workers | run | time s | GB/s per worker | reads of each block |
 | --- | --- | --- | --- | --- |
-| 2 | generate X only | 10.0 | 0.160 | 1 |
-| 2 | transform | 18.8 | 0.085 | 1 |
-| 1 | generate X only | 9.6 | 0.332 | 1 |
-| 1 | transform | 20.3 | 0.158 | 1 |
+| 2 | generate X only | 5.5 | 0.291 | 1 |
+| 2 | transform | 13.5 | 0.119 | 1 |
+| 1 | generate X only | 10.3 | 0.310 | 1 |
+| 1 | transform | 19.7 | 0.163 | 1 |
 
-Scaling 1 -> 2 workers: 1.08x (transform), 0.97x (generation alone): with two other
-jobs on the two cores a second worker process finds no free core, so this measures the
-load, not Dask (an earlier run at load ~3.6: 0.85x and 1.13x; at 100,000 rows the task
-stream showed both workers busy computing 8.5 s each, no transfers: the work splits
-evenly). On one worker the projection adds ~0.13 s per 40 MB block to its generation
-(0.30 GB/s; the in-memory transform of such a block takes ~0.09 s on this machine).
-The first block equals the in-memory transform bit for bit; the norm ratios have mean
+Scaling 1 -> 2 workers: 1.46x (transform), 1.87x (generation alone). (An earlier run
+with two other benchmarks on the two cores measured 1.08x: that measured the load.) The
+first block equals the in-memory transform bit for bit; the norm ratios have mean
 0.9946, std 0.0891 (Li et al.: sqrt(2/k) = 0.0884). No worker paused or restarted.
 
-By hand: ``python -m benchmarks.bench_dask [--rows M] [--repeat R] [--rp-rows M]`` from
-the repository root (``--rp-rows 0`` skips the random projection). asv:
+By hand: ``python -m benchmarks.bench_dask [--rows M] [--repeat R] [--rp-rows M]
+[--zarr DIR] [--workers 2,1]`` from the repository root (``--rp-rows 0`` skips the random
+projection). asv:
 ``DaskRandomizedSVD`` (a smaller matrix, ``NUMLAB_BENCH_DASK_ROWS`` rows, default
 100,000, so that asv's repeats stay short) and ``DaskRandomProjection``
 (``NUMLAB_BENCH_DASK_RP_ROWS`` rows, default 50,000).
@@ -198,11 +194,15 @@ def _cluster(n_workers):
     return cluster, distributed.Client(cluster, timeout=120)
 
 
-def run_numlab(A, n_iter):
+def run_numlab(A, n_iter, method="subspace"):
     import numlab as nl
 
-    U, S, Vt = nl.linalg.randomized_svd(A, K, n_iter=n_iter, rng=1)
+    U, S, Vt = nl.linalg.randomized_svd(A, K, n_iter=n_iter, method=method, rng=1)
     return U, S, Vt
+
+
+def run_numlab_krylov(A, n_iter):
+    return run_numlab(A, n_iter, method="krylov")
 
 
 def run_svd_compressed(A, n_power_iter):
@@ -221,10 +221,40 @@ ROWS = [
     ("numlab n_iter=1", run_numlab, 1),
     ("svd_compressed default (q=0)", run_svd_compressed, 0),
     ("svd_compressed q=1", run_svd_compressed, 1),
+    ("numlab krylov n_iter=1", run_numlab_krylov, 1),
 ]
 
 
-def measure(m, repeat=1, workers=(2, 1), rows=ROWS, out=print):
+def write_zarr(m, path):
+    """Store A in a Zarr directory (chunks of CHUNK rows, Zarr's default compressor),
+    block by block; kept for later runs."""
+    import dask
+    import dask.array as da
+
+    if not os.path.exists(path):
+        with dask.config.set(scheduler="threads"):
+            da.to_zarr(lazy_matrix(m), path)
+    return path
+
+
+def _counted(block):
+    """A block read from the store, counted as one read (as the generator counts)."""
+    _count_read()
+    return block
+
+
+def source(m, zarr_path=None):
+    """The lazy A: generated on the workers, or read from the Zarr store at ``zarr_path``."""
+    if zarr_path is None:
+        return lazy_matrix(m)
+    import dask.array as da
+
+    A = da.from_zarr(zarr_path)
+    assert A.shape == (m, N_COLS), f"{zarr_path} holds {A.shape}, not {(m, N_COLS)}"
+    return A.map_blocks(_counted, dtype=A.dtype)
+
+
+def measure(m, repeat=1, workers=(2, 1), rows=ROWS, out=print, zarr_path=None):
     from dask.utils import format_bytes
 
     ref = Reference(m)
@@ -241,7 +271,7 @@ def measure(m, repeat=1, workers=(2, 1), rows=ROWS, out=print):
                     continue
                 times = []
                 for _ in range(repeat):
-                    A = lazy_matrix(m)
+                    A = source(m, zarr_path)
                     before = _reads(client)
                     t0 = time.perf_counter()
                     U, S, Vt = fn(A, arg)
@@ -263,7 +293,7 @@ def _reads(client):
     return sum(client.run(_calls).values())
 
 
-def measure_pair(m, rounds=3, versus=0, out=print):
+def measure_pair(m, rounds=3, versus=0, out=print, zarr_path=None):
     """Interleaved rounds on 2 workers: numlab n_iter=1 vs svd_compressed with
     ``n_power_iter=versus`` (0, its default: the same 2 sweeps over A; 1: about the same
     accuracy); the median time ratio is robust to the load of a shared machine."""
@@ -276,7 +306,7 @@ def measure_pair(m, rounds=3, versus=0, out=print):
         for _ in range(rounds):
             for name, fn, arg in pair:
                 t0 = time.perf_counter()
-                U, S, Vt = fn(lazy_matrix(m), arg)
+                U, S, Vt = fn(source(m, zarr_path), arg)
                 times[name].append(time.perf_counter() - t0)
                 errors[name] = ref.spectral_error(np.asarray(U), np.asarray(S), np.asarray(Vt))
     finally:
@@ -488,11 +518,19 @@ def main(argv=None):
     parser.add_argument(
         "--rp-rows", type=int, default=200_000, help="0 skips the random projection"
     )
+    parser.add_argument(
+        "--zarr", default=None,
+        help="read A from this Zarr directory (written first if missing) instead of "
+             "generating its blocks on the workers",
+    )
+    parser.add_argument("--workers", default="2,1", help="worker counts of the table")
     args = parser.parse_args(argv)
+    zarr_path = None if args.zarr is None else write_zarr(args.rows, args.zarr)
+    workers = tuple(int(w) for w in args.workers.split(","))
     if not args.skip_table:
-        measure(args.rows, repeat=args.repeat)
+        measure(args.rows, repeat=args.repeat, workers=workers, zarr_path=zarr_path)
     if args.rounds:
-        measure_pair(args.rows, rounds=args.rounds, versus=args.versus)
+        measure_pair(args.rows, rounds=args.rounds, versus=args.versus, zarr_path=zarr_path)
     if args.in_memory_rows:
         measure_in_memory(args.in_memory_rows)
     if args.rp_rows:

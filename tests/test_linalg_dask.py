@@ -7,6 +7,7 @@ and shut down by a module fixture, including a worker killed mid-computation.
 
 from __future__ import annotations
 
+import pickle
 import time
 
 import numpy as np
@@ -158,6 +159,82 @@ def test_mixed_precision_off_below_float32_reach(sync, monkeypatch):
     np.testing.assert_allclose(S, s[:k], rtol=1e-6)
 
 
+@pytest.mark.parametrize("n_iter", [0, 2, "auto"])
+def test_krylov_same_as_numpy_one_read_per_block(sync, n_iter):
+    """Block Krylov: the same Krylov space as in memory (to rounding), one sweep per block."""
+    A, _ = _spectrum_matrix()
+    Ad, reads = _counting_reads(A)
+    U, S, Vt = nl.linalg.randomized_svd(Ad, 15, n_iter=n_iter, method="krylov", rng=4)
+    Un, Sn, Vtn = nl.linalg.randomized_svd(A, 15, n_iter=n_iter, method="krylov", rng=4)
+    np.testing.assert_allclose(S, Sn, rtol=1e-10)
+    np.testing.assert_allclose(U, Un, atol=1e-9)
+    np.testing.assert_allclose(Vt, Vtn, atol=1e-9)
+    passes = set(reads.values())
+    assert len(passes) == 1
+    if n_iter != "auto":
+        assert passes == {n_iter + 1}
+    Q = nl.linalg.randomized_range_finder(Ad, 15, n_iter=n_iter, method="krylov", rng=4)
+    Qn = nl.linalg.randomized_range_finder(A, 15, n_iter=n_iter, method="krylov", rng=4)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(15), atol=1e-13)
+    np.testing.assert_allclose(Q @ (Q.T @ Qn), Qn, atol=1e-9)  # the same span
+
+
+def test_krylov_beats_subspace_at_equal_reads_and_mixed_precision_is_exact(sync):
+    """At 3 sweeps Krylov (3 blocks) is more accurate than subspace iteration (n_iter=2);
+    a float64 matrix of >= 2**20 entries keeps a float64-exact projection."""
+    m, chunk, k = 4096, 512, 20
+    A, s = _spectrum_matrix(m=m)
+    Ad = da.from_array(A, chunks=(chunk, N))
+    Uk, Sk, Vtk = nl.linalg.randomized_svd(Ad, k, n_iter=2, method="krylov", rng=5)
+    Us, Ss, Vts = nl.linalg.randomized_svd(Ad, k, n_iter=2, rng=5)
+    err_krylov = _spectral_error(A, Uk, Sk, Vtk) / s[k]
+    assert err_krylov < _spectral_error(A, Us, Ss, Vts) / s[k]
+    err_numpy = _spectral_error(
+        A, *nl.linalg.randomized_svd(A, k, n_iter=2, method="krylov", rng=5)) / s[k]
+    assert err_krylov <= 1.02 * err_numpy
+    np.testing.assert_allclose(Uk.T @ A @ Vtk.T, np.diag(Sk), atol=1e-13)
+    np.testing.assert_allclose(Uk.T @ Uk, np.eye(k), atol=1e-13)
+
+
+def test_krylov_stops_when_the_space_stops_growing(sync):
+    """A of rank 12 < the Krylov basis: the dropped directions end the iteration early
+    and the factors are exact."""
+    rng = np.random.default_rng(6)
+    A = rng.standard_normal((2000, 12)) @ rng.standard_normal((12, 100))
+    U, S, Vt = nl.linalg.randomized_svd(da.from_array(A, chunks=(400, 100)), 10, n_iter=4,
+                                        n_oversamples=5, method="krylov", rng=0)
+    np.testing.assert_allclose(S, np.linalg.svd(A, compute_uv=False)[:10], rtol=1e-12)
+    np.testing.assert_allclose(U.T @ U, np.eye(10), atol=1e-13)
+    # k above the rank: k factors all the same, the extra singular values ~0
+    U, S, Vt = nl.linalg.randomized_svd(da.from_array(A, chunks=(400, 100)), 14, n_iter=2,
+                                        n_oversamples=0, method="krylov", rng=0)
+    assert U.shape == (2000, 14) and S.shape == (14,)
+    np.testing.assert_allclose(S[12:], 0.0, atol=1e-10 * S[0])
+    np.testing.assert_allclose(U.T @ U, np.eye(14), atol=1e-12)
+    np.testing.assert_allclose((U * S) @ Vt, A, atol=1e-10 * S[0])
+
+
+@pytest.mark.parametrize("method", ["subspace", "krylov"])
+def test_tol_chooses_the_rank_as_in_memory(sync, method):
+    """Fixed precision: the smallest rank whose exact Frobenius error meets tol, the same
+    rank as in memory and as the exact SVD; k too small warns and keeps k."""
+    A, s = _spectrum_matrix()
+    Ad, reads = _counting_reads(A)
+    tol = 0.15
+    exact_rank = int(np.nonzero(np.sqrt(1 - np.cumsum(s**2) / np.sum(s**2)) <= tol)[0][0]) + 1
+    U, S, Vt = nl.linalg.randomized_svd(Ad, 60, tol=tol, n_iter=2, method=method, rng=0)
+    Un, Sn, Vtn = nl.linalg.randomized_svd(A, 60, tol=tol, n_iter=2, method=method, rng=0)
+    assert S.shape == Sn.shape == (exact_rank,)
+    assert U.shape == (M, exact_rank) and Vt.shape == (exact_rank, N)
+    assert set(reads.values()) == {3}  # as a fixed rank: n_iter + 1 sweeps
+    error = np.linalg.norm(A - (U * S) @ Vt) / np.linalg.norm(A)
+    assert error <= tol
+    np.testing.assert_allclose(S, s[:exact_rank], rtol=1e-4)  # the sketch sized for k=60
+    with pytest.warns(RuntimeWarning, match="does not reach tol"):
+        U, S, Vt = nl.linalg.randomized_svd(Ad, 5, tol=0.1, method=method, rng=0)
+    assert S.shape == (5,)
+
+
 def test_chunking_does_not_change_the_result(sync):
     A, _ = _spectrum_matrix()
     results = [
@@ -283,12 +360,16 @@ def test_bad_input(sync):
     Ad = da.from_array(A, chunks=(CHUNK, N))
     with pytest.raises(ValueError, match="tall-and-skinny"):
         nl.linalg.randomized_svd(Ad.T, 5)
-    with pytest.raises(NotImplementedError, match="`tol`"):
-        nl.linalg.randomized_svd(Ad, 5, tol=0.1)
-    with pytest.raises(NotImplementedError, match="krylov"):
-        nl.linalg.randomized_svd(Ad, 5, method="krylov")
+    with pytest.raises(ValueError, match="`tol`"):
+        nl.linalg.randomized_svd(Ad, 5, tol=1.5)
+    with pytest.raises(ValueError, match="`tol` needs `method`"):
+        nl.linalg.randomized_svd(Ad, 5, tol=0.1, method="single_pass")
+    with pytest.raises(ValueError, match="`method`"):
+        nl.linalg.randomized_svd(Ad, 5, method="lanczos")
     with pytest.raises(ValueError, match="`k`"):
         nl.linalg.randomized_svd(Ad, N + 1)
+    with pytest.raises(ValueError, match=r"`A` must be chunked by rows only .*rechunk"):
+        nl.linalg.randomized_svd(da.from_array(A, chunks=(CHUNK, 100)), 5)
     bad = A.copy()
     bad[1234, 5] = np.nan
     with pytest.raises(ValueError, match="finite"):
@@ -327,3 +408,23 @@ def test_cluster_worker_killed_mid_computation(client):
     np.testing.assert_allclose(S, Sn, rtol=1e-12)
     np.testing.assert_allclose(U, Un, atol=1e-12)
     np.testing.assert_allclose(Vt, Vtn, atol=1e-12)
+
+
+def test_cluster_reads_a_zarr_store_chunk_by_chunk(client, tmp_path):
+    """A stored on disk in Zarr, chunked by rows: the workers read the chunks themselves
+    (the graph holds the path, never the data); the same result as in memory, for both
+    methods."""
+    pytest.importorskip("zarr")
+    A, _ = _spectrum_matrix(m=4000, n=200, seed=3)
+    path = str(tmp_path / "A.zarr")
+    da.to_zarr(da.from_array(A, chunks=(500, 200)), path)
+    Ad = da.from_zarr(path)
+    assert Ad.chunks[0] == (500,) * 8
+    graph_bytes = len(pickle.dumps(dict(Ad.__dask_graph__())))
+    assert graph_bytes < A.nbytes / 100
+    for method in ("subspace", "krylov"):
+        U, S, Vt = nl.linalg.randomized_svd(Ad, 12, n_iter=2, method=method, rng=13)
+        Un, Sn, Vtn = nl.linalg.randomized_svd(A, 12, n_iter=2, method=method, rng=13)
+        np.testing.assert_allclose(S, Sn, rtol=1e-10)
+        np.testing.assert_allclose(U, Un, atol=1e-9)
+        np.testing.assert_allclose(Vt, Vtn, atol=1e-9)

@@ -542,12 +542,18 @@ def randomized_svd(
     (m x (k + n_oversamples)) stays on the workers and ``U`` is formed from it. The test
     matrix is drawn on the client as in the in-memory path (n x (k + n_oversamples)),
     so the result does not depend on the chunking and equals the NumPy result to
-    rounding where that runs the same passes (it sketches float64 matrices of 2**20
-    entries or more in float32; the Dask path stays in float64). ``tol`` and
-    ``method="krylov"`` are in-memory only. Dask recomputes the blocks of a lost
-    worker; keep the blocks deterministic (a seeded generator, a file) for that to give
-    the same answer. Scaling of extreme values (beyond ``max**0.25``) is not applied to
-    Dask input.
+    rounding where both run in the same precision. For a dense float64 ``A`` of 2**20
+    entries or more, ``Y_i = A_i P`` (and ``A_i.T Y_i`` in the sweeps a fixed ``n_iter``
+    knows are not the last) run in float32; the products forming the projected matrix
+    stay float64, so the result is float64-exact for its subspace with no extra sweep.
+    ``method="krylov"`` reads ``A`` once per Krylov block (each sweep also returns the
+    new block's products with the persisted earlier blocks, so the orthonormalisation
+    is done on the client). With ``tol``, the sketch is sized for ``k`` (reads of ``A``
+    dominate: a block-by-block rank search would read it once per block) and the rank
+    is the smallest whose exact error meets ``tol``. Dask recomputes the blocks of a
+    lost worker; keep the blocks deterministic (a seeded generator, a file) for that to
+    give the same answer. Scaling of extreme values (beyond ``max**0.25``) is not
+    applied to Dask input.
 
     References
     ----------
@@ -672,19 +678,24 @@ def _fixed_precision(op, k, n_oversamples, n_iter, method, tol, rng, bar=None):
     Qw = xp.astype(Q, wide)
     Zw = xp.astype(Z, wide)
     W, s, Xt = xp.linalg.svd(Zw, full_matrices=False)
-    s_host = np.asarray(_backend.to_numpy(s), dtype=np.float64)
-    # Error of the rank-r truncation: ||A||^2 - sum_{j<=r} s_j^2 (exact for B = Q^T A).
-    errors = total - np.cumsum(s_host**2)
-    fits = np.nonzero(errors <= target)[0]
-    if fits.size and fits[0] + 1 <= k:
-        rank = int(fits[0]) + 1
-    else:
-        rank = k
-        achieved = math.sqrt(max(errors[min(k, s_host.size) - 1], 0.0) / total)
-        warnings.warn(
-            f"randomized_svd: rank k={k} does not reach tol={tol:g}; the relative "
-            f"Frobenius error is about {achieved:.3g}. Increase `k` for a smaller error.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    rank = _rank_for_tol(np.asarray(_backend.to_numpy(s), dtype=np.float64), total, k, tol)
     return Qw, W, s, Xt.T, rank
+
+
+def _rank_for_tol(s, total, k, tol):
+    """The smallest rank ``r <= k`` with ``||A - U_r S_r Vt_r||_F <= tol ||A||_F``, or k
+    (with a warning) when k does not reach it. ``s`` are the singular values of
+    ``B = Q.T A`` and ``total = ||A||_F**2``: the rank-r error is then exactly
+    ``total - sum_{j<=r} s_j**2``."""
+    errors = total - np.cumsum(s**2)
+    fits = np.nonzero(errors <= tol * tol * total)[0]
+    if fits.size and fits[0] + 1 <= k:
+        return int(fits[0]) + 1
+    achieved = math.sqrt(max(errors[min(k, s.size) - 1], 0.0) / total) if total > 0 else 0.0
+    warnings.warn(
+        f"randomized_svd: rank k={k} does not reach tol={tol:g}; the relative "
+        f"Frobenius error is about {achieved:.3g}. Increase `k` for a smaller error.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return k

@@ -20,13 +20,21 @@ the workers as one small array, so the result does not depend on the chunking an
 with the NumPy run to rounding wherever the in-memory path runs the same algorithm.
 
 Mixed precision, as in memory but without the extra pass: for a dense float64 ``A`` of
-2**20 entries or more, the products that only find the subspace (``Y = A @ P``, and ``A.T @ Y``
-in the sweeps a fixed ``n_iter`` knows are not the last) take the block in float32 (twice
-the GEMM rate, half the memory for the persisted ``Y``); the product that becomes the
-projected matrix, ``A.T @ Y`` of the last sweep, and every Gram are float64. The result
-is then exact in float64 for the subspace found, where the in-memory path spends one
-more float64 pass (a whole sweep here). Where sigma_k / sigma_1 falls below 1e-3 after the
-first sweep, the remaining sweeps run in float64, as in memory.
+2**20 entries or more, the products that only find the subspace (``Y = A @ P``, and
+``A.T @ Y`` in the sweeps a fixed ``n_iter`` knows are not the last) take the block in
+float32 (twice the GEMM rate, half the memory for the persisted ``Y``); the product that
+becomes the projected matrix, ``A.T @ Y`` of the last sweep, and every Gram are float64.
+The result is then exact in float64 for the subspace found, where the in-memory path
+spends one more float64 pass (a whole sweep here). Where sigma_k / sigma_1 falls below
+1e-3 after the first sweep, the remaining sweeps run in float64, as in memory. One task
+per block and sweep makes both products (the block is read and cast once).
+
+Block Krylov (Musco & Musco 2015) is one sweep per Krylov block too: the sweep also
+returns the products of the new block with the persisted earlier ones, so the new
+block's orthogonalisation (Gram-Schmidt twice, then an eigen-decomposition of its Gram
+that drops numerically null directions) is small algebra on the client, and the
+projected matrix is assembled from the sweeps' own ``A.T @ Y_j``. With ``tol``, the
+sketch is sized for ``k`` and the rank read off its exact error ``||A||_F^2 - sum s_j^2``.
 
 The single-pass mode (Tropp, Yurtsever, Udell & Cevher 2017) sketches ``Y = A @ Omega``
 and ``W = Psi @ A`` in one sweep, with ``Psi`` (l x m, l = 2L + 1) regenerated block by
@@ -42,7 +50,14 @@ import numpy as np
 
 from .. import _backend
 from .._progress import Progress, check_progress
-from .._validation import check_array, check_int, check_option, check_rng
+from .._validation import (
+    check_array,
+    check_int,
+    check_option,
+    check_rng,
+    check_row_chunked,
+    check_scalar,
+)
 from ._rsvd import (
     AUTO_MAX_ITER,
     AUTO_RTOL,
@@ -55,7 +70,9 @@ from ._rsvd import (
     _gram,
     _orth,
     _pass_total,
+    _rank_for_tol,
     _report,
+    _scale_columns,
 )
 
 _NP = _backend.namespace(np.empty(0))
@@ -98,23 +115,27 @@ def _call_whole(*blocks, kernel, **kwargs):
     return kernel(*(_whole(b) for b in blocks), **kwargs)
 
 
-def _block_sweep(a, p, *, frobenius, wide, z_dtype):
+def _block_sweep(a, p, *previous, frobenius, wide, z_dtype):
     """Per block, one read: ``(Y_i, stats_i)``, ``Y_i = A_i @ P`` in P's dtype and the
-    stats rows [A_i.T @ Y_i (n x L); Y_i.T @ Y_i (L x L); ||A_i||_F^2 (1 x L)], flat.
+    stats rows [A_i.T @ Y_i (n x L); Y_i.T @ Y_i (L x L); ||A_i||_F^2 (1 x L);
+    K_i.T @ Y_i (c x L) for the ``previous`` basis block K_i (m_i x c), if any], flat.
 
     ``A_i.T @ Y_i`` in ``z_dtype`` (the block is cast once when both products share it);
-    the Gram in ``wide`` (exact for a float32 ``Y_i``).
+    the Grams in ``wide`` (exact for a float32 ``Y_i``).
     """
     a_pass = _cast(a, p.dtype)
     y = _dense(a_pass @ p)
     a_z = a_pass if a_pass.dtype == z_dtype else _cast(a, z_dtype)
     n, L = a.shape[1], y.shape[1]
-    out = np.zeros((n + L + 1, L), dtype=wide)
+    c = previous[0].shape[1] if previous else 0
+    out = np.zeros((n + L + 1 + c, L), dtype=wide)
     out[:n] = _dense(a_z.T @ _cast(y, z_dtype))
     y_wide = _cast(y, wide)
     out[n : n + L] = y_wide.T @ y_wide
     if frobenius:
         out[n + L, 0] = _block_sq_norm(a)
+    if previous:
+        out[n + L + 1 :] = _cast(previous[0], wide).T @ y_wide
     return y, out.reshape(1, -1)
 
 
@@ -245,34 +266,38 @@ def _check_finite(frobenius2):
         raise ValueError("`A` must contain only finite values; got NaN or infinity")
 
 
-def _sweep(A, P, *, dtype, z_dtype, wide, frobenius=False):
+def _sweep(A, P, *, dtype, z_dtype, wide, frobenius=False, previous=None):
     """One read of A: ``Y = A @ P`` in ``dtype`` (persisted), ``Y.T Y``, ``A.T Y`` in
-    ``z_dtype`` (and ``||A||_F^2``)."""
+    ``z_dtype`` (and ``||A||_F^2``; and ``K.T Y`` for a ``previous`` basis ``K``, a
+    persisted Dask array chunked like A's rows). Returns ``(Y, Y.T Y, A.T Y, ||A||_F^2,
+    K.T Y)``."""
     import dask.array as da
 
     n, L = A.shape[1], P.shape[1]
+    c = 0 if previous is None else previous.shape[1]
     Pd = da.from_array(np.asarray(P, dtype=dtype), chunks=P.shape)
+    extra = () if previous is None else (previous.rechunk({1: -1}), "ic")
     # blocks that are (Y_i, stats_i) pairs, split by two cheap tasks: one task per block
     # makes both products, so the block is read (and cast) once
     pairs = da.blockwise(
-        _call_whole, "ib", A, "ia", Pd, "ab", dtype=dtype, concatenate=False,
+        _call_whole, "ib", A, "ia", Pd, "ab", *extra, dtype=dtype, concatenate=False,
         meta=np.empty((0, 0), dtype=dtype), kernel=_block_sweep, frobenius=frobenius,
         wide=wide, z_dtype=z_dtype,
     )
     Y = pairs.map_blocks(_first, dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
     parts = pairs.map_blocks(
-        _second, chunks=((1,) * A.numblocks[0], ((n + L + 1) * L,)), dtype=wide,
+        _second, chunks=((1,) * A.numblocks[0], ((n + L + 1 + c) * L,)), dtype=wide,
         meta=np.empty((0, 0), dtype=wide),
     )
     Y, stats = _persist(Y, parts.sum(axis=0, split_every=SPLIT_EVERY))
     (stats,) = _compute(stats)
-    stats = stats.reshape(n + L + 1, L)
+    stats = stats.reshape(n + L + 1 + c, L)
     Zy, G, fro = stats[:n], stats[n : n + L], float(stats[n + L, 0])
     if frobenius:
         _check_finite(fro)
     elif not np.all(np.isfinite(G)):
         _check_finite(float("nan"))
-    return Y, G, Zy, fro
+    return Y, G, Zy, fro, stats[n + L + 1 :]
 
 
 def _gram_of(Y, M, dtype, wide):
@@ -307,7 +332,8 @@ def _orthonormal_sweep(A, P, *, dtype, z_dtype, out_dtype, wide, frobenius=False
     The Gram is float64 whatever the blocks' dtype, so one Cholesky-QR suffices here; the
     final basis is re-orthonormalised in float64 by `_rayleigh_ritz`.
     """
-    Y, G, Zy, fro = _sweep(A, P, dtype=dtype, z_dtype=z_dtype, wide=wide, frobenius=frobenius)
+    Y, G, Zy, fro, _ = _sweep(A, P, dtype=dtype, z_dtype=z_dtype, wide=wide,
+                              frobenius=frobenius)
     R = _cholesky_factor(G, np, wide, 1e-5)
     if R is None:
         Q = _tsqr(Y, out_dtype)
@@ -319,7 +345,8 @@ def _orthonormal_sweep(A, P, *, dtype, z_dtype, out_dtype, wide, frobenius=False
 
 
 def _check_tall(A, name):
-    """Validate the Dask array: 2-D, real, tall (m >= n), one chunk across the columns."""
+    """Validate the Dask array: 2-D, real, tall (m >= n), chunked by rows only (as every
+    Dask-aware function of numlab: `check_row_chunked`)."""
     A = check_array(A, name, ndim=2, allow_lazy=True)
     m, n = A.shape
     if any(s is None or (isinstance(s, float) and math.isnan(s)) for s in A.shape):
@@ -332,9 +359,7 @@ def _check_tall(A, name):
             f"`{name}` must be a tall-and-skinny Dask array (rows >= columns, chunked by "
             f"rows); got shape {A.shape}. Pass `A.T` (chunked by rows) and swap U and Vt"
         )
-    if A.numblocks[1] != 1:
-        A = A.rechunk({1: -1})
-    return A
+    return check_row_chunked(A, name)
 
 
 def _pass_dtype(A, mixed):
@@ -348,8 +373,10 @@ def _pass_dtype(A, mixed):
     return dtype
 
 
-def _subspace(A, size, *, k, n_iter, rng, mixed=True, bar=None):
-    """Subspace iteration as in the in-memory path; returns the final `_State` and info."""
+def _subspace(A, size, *, k, n_iter, rng, mixed=True, frobenius=False, bar=None):
+    """Subspace iteration as in the in-memory path; returns the final `_State`, the
+    iterations, the Ritz values of each sweep and ``||A||_F**2`` (0 unless ``frobenius``
+    or ``n_iter="auto"``)."""
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
     n = A.shape[1]
@@ -364,7 +391,7 @@ def _subspace(A, size, *, k, n_iter, rng, mixed=True, bar=None):
     # ||A||_F^2 (for the "auto" rule) is summed in the first sweep, while the blocks are read
     auto = n_iter == "auto"
     state, fro = _orthonormal_sweep(A, Omega, dtype=pass_dtype, z_dtype=z_dtype(0),
-                                    out_dtype=dtype, wide=wide, frobenius=auto)
+                                    out_dtype=dtype, wide=wide, frobenius=auto or frobenius)
     ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np)]
     _report(bar, ritz, k)
     if ritz[0][0] > 0 and ritz[0][k - 1] / ritz[0][0] < MIXED_MIN_RATIO:
@@ -381,7 +408,89 @@ def _subspace(A, size, *, k, n_iter, rng, mixed=True, bar=None):
         ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(state.Z, np, wide)), np))
         _report(bar, ritz, k)
         it += 1
-    return state, it, ritz
+    return state, it, ritz, fro
+
+
+#: Block Krylov on Dask keeps a direction of a new block when its norm, after projecting
+#: out the basis so far, is at least KRYLOV_DROP times the block's largest column norm:
+#: the projection is computed from Grams (no pass over the basis), exact to about
+#: eps / KRYLOV_DROP**2 = 1e-6 relative for the weakest kept direction.
+KRYLOV_DROP = 1e-5
+
+
+def _svqb(S, scale):
+    """Columns ``C`` with ``C.T S C = I`` over the directions of the Gram ``S`` whose
+    eigenvalue is at least ``KRYLOV_DROP**2 * scale`` (Stathopoulos & Wu's SVQB, with the
+    numerically null directions dropped)."""
+    lam, V = np.linalg.eigh(S)
+    keep = lam >= KRYLOV_DROP**2 * scale
+    return V[:, keep][:, ::-1] / np.sqrt(lam[keep][::-1])
+
+
+def _krylov(A, size, *, k, n_iter, rng, mixed=True, frobenius=False, bar=None):
+    """Randomized block Krylov iteration (Musco & Musco 2015), one sweep per block.
+
+    The basis is ``Q = K @ M``: ``K`` the persisted raw blocks ``Y_j = A @ P_j`` side by
+    side, ``M`` small. Each sweep returns, besides ``A.T @ Y_j`` and ``Y_j.T @ Y_j``, the
+    products ``K.T @ Y_j`` with the blocks so far; the Gram of ``K`` then gives the new
+    block's projection out of the basis twice (classical Gram-Schmidt twice, CGS2) and its
+    orthonormalisation, all on the client; ``A.T @ Q = (A.T @ K) @ M`` follows from the
+    sweeps' own products, so the projected matrix needs no further read of A. Every
+    ``A.T @ Y_j`` is part of it, so they are all in A's precision; with mixed precision,
+    only ``A @ P_j`` runs in float32. Returns as :func:`_subspace`.
+    """
+    import dask.array as da
+
+    dtype = np.dtype(A.dtype)
+    wide = np.dtype(np.float64)
+    m, n = A.shape
+    pass_dtype = _pass_dtype(A, mixed)
+    auto = n_iter == "auto"
+    Omega = rng.standard_normal((n, size)).astype(pass_dtype, copy=False)
+    Y, G, Zy, fro, _ = _sweep(A, Omega, dtype=pass_dtype, z_dtype=dtype, wide=wide,
+                              frobenius=auto or frobenius)
+    blocks, gram, Zraw = [Y], G, Zy  # K = [Y_0, ...], gram = K.T K, Zraw = A.T K
+    M = _svqb(G, float(np.max(np.diag(G))))
+    if M.shape[1] < size:
+        # A @ Omega is rank-deficient (rank A < size): a whole orthonormal first block by
+        # TSQR and one more sweep for A.T Q, as subspace iteration does, so that k
+        # directions exist whatever the rank
+        Q = _tsqr(Y, dtype)
+        blocks, gram, Zraw, M = [Q], np.eye(size), _rmatmat(A, Q, wide), np.eye(size)
+    newest = M
+    ritz = [_descending_sqrt(np.linalg.eigvalsh(_gram(Zraw @ M, np, wide)), np)]
+    _report(bar, ritz, k)
+    if ritz[0][0] > 0 and ritz[0][k - 1] / ritz[0][0] < MIXED_MIN_RATIO:
+        pass_dtype = dtype
+    frobenius2 = fro if auto else None
+    max_iter = AUTO_MAX_ITER["krylov"] if auto else n_iter
+    it = 0
+    while it < max_iter and M.shape[1] + size <= min(m, n):
+        if auto and it >= 1 and _converged(ritz, k, AUTO_RTOL, frobenius2):
+            break
+        P = _scale_columns(Zraw @ newest, _NP).astype(pass_dtype)
+        previous = blocks[0] if len(blocks) == 1 else da.concatenate(blocks, axis=1)
+        Y, G, Zy, _, C = _sweep(A, P, dtype=pass_dtype, z_dtype=dtype, wide=wide,
+                                previous=previous)
+        c, L = gram.shape[0], G.shape[0]
+        gram = np.block([[gram, C], [C.T, G]])
+        # coefficients over [K, Y]: the old basis padded, and Y minus its projection, twice
+        Mpad = np.vstack([M, np.zeros((L, M.shape[1]))])
+        N = np.vstack([np.zeros((c, L)), np.eye(L)])
+        for _ in range(2):
+            N = N - Mpad @ (Mpad.T @ gram @ N)
+        coef = _svqb(N.T @ gram @ N, float(np.max(np.diag(G))))
+        if coef.shape[1] == 0:
+            break  # the Krylov space stopped growing: A @ P lies in the basis
+        newest = N @ coef
+        blocks.append(Y)
+        Zraw = np.hstack([Zraw, Zy])
+        M = np.hstack([Mpad, newest])
+        ritz.append(_descending_sqrt(np.linalg.eigvalsh(_gram(Zraw @ M, np, wide)), np))
+        _report(bar, ritz, k)
+        it += 1
+    K = blocks[0] if len(blocks) == 1 else da.concatenate(blocks, axis=1).rechunk({1: -1})
+    return _State(K, M, (Zraw @ M).astype(dtype)), it, ritz, fro
 
 
 def _rayleigh_ritz(state, dtype, wide):
@@ -497,11 +606,6 @@ def _common(A, k, n_oversamples, n_iter, method, name_k):
     n_oversamples = check_int(n_oversamples, "n_oversamples", low=0)
     n_iter = _check_n_iter(n_iter)
     method = check_option(method, "method", ("subspace", "krylov", "single_pass"))
-    if method == "krylov":
-        raise NotImplementedError(
-            "`method` must be 'subspace' or 'single_pass' for a Dask array; got 'krylov' "
-            "(block Krylov on Dask is not implemented)"
-        )
     return A, k, n_oversamples, n_iter, method
 
 
@@ -509,10 +613,12 @@ def randomized_svd(A, k, *, n_oversamples, n_iter, method, tol, rng, compute, pr
     progress = check_progress(progress)
     A, k, n_oversamples, n_iter, method = _common(A, k, n_oversamples, n_iter, method, "k")
     if tol is not None:
-        raise NotImplementedError(
-            "`tol` must be None for a Dask array (the fixed-precision mode is in-memory "
-            "only); pass a fixed rank k"
-        )
+        tol = check_scalar(tol, "tol", low=0, high=1, high_inclusive=False)
+        if method == "single_pass":
+            raise ValueError(
+                "`tol` needs `method` 'subspace' or 'krylov' (the single-pass "
+                "reconstruction is not a projection, so its error is not known exactly)"
+            )
     rng = check_rng(rng)
     size = min(k + n_oversamples, min(A.shape))
     dtype = np.dtype(A.dtype)
@@ -520,12 +626,17 @@ def randomized_svd(A, k, *, n_oversamples, n_iter, method, tol, rng, compute, pr
     if method == "single_pass":
         with Progress(progress, "nl.linalg.randomized_svd", total=1, unit="pass") as bar:
             return _single_pass(A, size, k, rng, compute=compute, bar=bar)
-    with Progress(progress, "nl.linalg.randomized_svd", total=_pass_total(n_iter, "subspace"),
+    run = _krylov if method == "krylov" else _subspace
+    with Progress(progress, "nl.linalg.randomized_svd", total=_pass_total(n_iter, method),
                   unit="pass") as bar:
-        state, _, _ = _subspace(A, size, k=k, n_iter=n_iter, rng=rng, bar=bar)
+        state, _, _, fro = run(A, size, k=k, n_iter=n_iter, rng=rng,
+                               frobenius=tol is not None, bar=bar)
     basis, W, s, X = _rayleigh_ritz(state, dtype, wide)
-    U = _basis_times(basis, X[:, :k], wide)
-    return _finish(U, s[:k], W[:, :k].T, dtype, compute)
+    # tol: the sketch is sized for k (one sketch reads A as often as a block of the
+    # in-memory rank search does), the rank is read off its exact error
+    rank = k if tol is None else _rank_for_tol(s, fro, k, tol)
+    U = _basis_times(basis, X[:, :rank], wide)
+    return _finish(U, s[:rank], W[:, :rank].T, dtype, compute)
 
 
 def randomized_range_finder(A, size, *, n_iter, method, rng, compute, progress=False):
@@ -539,9 +650,10 @@ def randomized_range_finder(A, size, *, n_iter, method, rng, compute, progress=F
     rng = check_rng(rng)
     dtype = np.dtype(A.dtype)
     wide = np.dtype(np.float64)
+    run = _krylov if method == "krylov" else _subspace
     with Progress(progress, "nl.linalg.randomized_range_finder",
-                  total=_pass_total(n_iter, "subspace"), unit="pass") as bar:
-        state, _, _ = _subspace(A, size, k=size, n_iter=n_iter, rng=rng, bar=bar)
+                  total=_pass_total(n_iter, method), unit="pass") as bar:
+        state, _, _, _ = run(A, size, k=size, n_iter=n_iter, rng=rng, bar=bar)
     basis, _, _, X = _rayleigh_ritz(state, dtype, wide)
     Q = _basis_times(basis, X[:, :size] if X.shape[1] > size else np.eye(X.shape[0]), wide)
     Q = Q.astype(dtype)
