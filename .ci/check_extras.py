@@ -28,7 +28,7 @@ NAME = PROJECT["name"]
 #: extra -> files whose imports it must satisfy (globs under the repository root)
 SERVES = {
     "tour": ["numlab/*/_tour.py"],
-    "docs": ["docs/conf.py", "docs/examples/**/*.py"],
+    "docs": ["docs/conf.py", "docs/check_pages.py", "docs/examples/**/*.py"],
     "test": ["tests/**/*.py"],
     "bench": ["benchmarks/*.py"],
 }

@@ -338,7 +338,8 @@ def _orthonormal_sweep(A, P, *, dtype, z_dtype, out_dtype, wide, frobenius=False
     if R is None:
         Q = _tsqr(Y, out_dtype)
         return _State(Y, None, _rmatmat(A, Q, wide).astype(out_dtype), Q), fro
-    return _State(Y, np.linalg.inv(R), (Zy @ np.linalg.inv(R)).astype(out_dtype)), fro
+    M = np.linalg.inv(R)
+    return _State(Y, M, (Zy @ M).astype(out_dtype)), fro
 
 
 # --------------------------------------------------------------------------- algorithms

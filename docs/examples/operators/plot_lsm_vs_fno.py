@@ -90,7 +90,7 @@ for ax, error, title in zip(axes[2:], errors, ["LSM error", f"FNO error ({epochs
     ax.set_title(title)
 for ax in axes:
     ax.set_axis_off()
-fig.colorbar(image, ax=axes[2:], shrink=0.8)
+_ = fig.colorbar(image, ax=axes[2:], shrink=0.8)
 
 # %%
 # Where the latent tokens look
@@ -118,7 +118,7 @@ for ax in axes:
         ax.axhline(edge, color="w", lw=0.6)
         ax.axvline(edge, color="w", lw=0.6)
     ax.set_axis_off()
-fig.colorbar(image, ax=axes[1:], shrink=0.8, label=r"$16\alpha - 1$")
+_ = fig.colorbar(image, ax=axes[1:], shrink=0.8, label=r"$16\alpha - 1$")
 
 print(f"attention weights from {float(weights.min()):.4f} to {float(weights.max()):.4f} "
       f"(uniform: {1 / 16:.4f})")

@@ -1,13 +1,14 @@
-"""
+r"""
 Johnson-Lindenstrauss distortion of very sparse random projections
 ====================================================================
 
-A random projection ``x -> R x`` to ``k`` dimensions keeps pairwise distances within a
-factor ``1 +- eps`` with ``eps ~ sqrt(2 / k)``. Li, Hastie & Church (2006) showed that
-``R`` may be *very* sparse: a fraction ``1 / sqrt(d)`` of nonzero entries suffices for
-data that are not themselves extremely sparse. This example
+A random projection :math:`x \mapsto R x` to :math:`k` dimensions keeps pairwise distances
+within a factor :math:`1 \pm \varepsilon` with :math:`\varepsilon \approx \sqrt{2 / k}`.
+Li, Hastie & Church (2006) showed that :math:`R` may be *very* sparse: a fraction
+:math:`1 / \sqrt{d}` of nonzero entries suffices for data that are not themselves
+extremely sparse. This example
 
-1. measures the distortion ``||R x - R y|| / ||x - y||`` against the number of
+1. measures the distortion :math:`\|R x - R y\| / \|x - y\|` against the number of
    components, for :class:`numlab.random_projection.VerySparseRandomProjection` and
    scikit-learn's ``SparseRandomProjection`` (same law of ``R``, so same distortion);
 2. shows the price of very sparse ``R`` on very sparse data, as Li et al.'s variance
