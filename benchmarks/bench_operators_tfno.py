@@ -41,6 +41,8 @@ Measured (2-core shared VM, load 4-5, one thread, float32; interleaved medians, 
   (16 (32*18 + 18*18 + 18*32) against 16*32*32 per mode), and any other association
   (``(P H_m) Q``, or rebuilding ``W``) costs more. The rest of the step (transforms,
   MLPs, GELU) is shared: -15 + 9 ms of ~450 ms is ~0.99 at this shape, inside the noise.
+  Again 2026-12-03 with no other job running (``--step``): wall 0.986, 0.972, 1.018; CPU
+  0.991, 0.941, 0.989 (CPU s ~0.60-0.64 each): parity, the target (<= 1.0x) not reliably met.
 - Darcy (``--darcy``; nl.pde 16x16, 1000 train / 100 test, zero-shot 32x32, seed 0): dense
   FNO (16, 16) hidden 32, 1,192,801 parameters, 28 epochs in 101 s: test 0.0117, zero-shot
   0.0945; TFNO-Tucker rank 0.42, 520,761 parameters (2.29x fewer), 22 epochs in 85 s:
