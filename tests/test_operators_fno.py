@@ -375,7 +375,7 @@ def test_float64_forward_and_gradients_match_torch_autograd(torch64, case, rng):
         np.testing.assert_allclose(model(x), pred.detach().numpy(), rtol=0,
                                    atol=1e-12 * float(pred.detach().abs().max()))
         value, grads = model.loss_and_grad(x, y, loss=loss)
-        assert value == pytest.approx(float(ref), rel=1e-12)
+        assert value == pytest.approx(float(ref.detach()), rel=1e-12)
         for name, p in torch_model.named_parameters():
             ours = grads[name.removesuffix(".tensor")]
             theirs = p.grad.numpy().reshape(ours.shape)
