@@ -54,6 +54,11 @@ options named, by hand):
 - the patch's true position (the global grid coordinates cut into patches with the
   field, instead of the patch-local grid embedding: the forcing depends on ``x + y``):
   0.0955, no change;
+- zero domain padding in the inner model, so that its Fourier layers do not treat the
+  non-periodic patch as periodic (2026-12-03, seed 0, full 0.0680): pad 1/16 plus
+  ``domain_padding=0.1`` 0.0927 (1.36x, 0.55x memory); no margin (32 x 32 patches) plus
+  0.125 0.0973 (1.43x, 0.39x); pad 1/32 plus 0.0625 0.0951 (1.40x, 0.40x): the patch's
+  non-periodicity is not what costs the accuracy;
 - where the error is: at 20 epochs the MG error is spread evenly (mean squared error
   within 4 points of a seam / elsewhere: 0.98 at viscosity 1e-3 and 1e-4); after 60
   epochs 1.30 (the seams start to matter once the rest is learnt).
