@@ -452,9 +452,10 @@ def measure_projection(m, repeat=1, workers=(2, 1), out=print):
 
 
 class DaskRandomizedSVD:
-    """numlab vs svd_compressed (default) on 2 local worker processes; k = 50."""
+    """numlab (default, and ``n_iter=1``: 2 reads of A, as many as the anchor's) vs
+    svd_compressed (default) on 2 local worker processes; k = 50."""
 
-    params = ["numlab", "svd_compressed"]
+    params = ["numlab", "numlab-n_iter=1", "svd_compressed"]
     param_names = ["impl"]
     timeout = 600
     number = 1
@@ -466,11 +467,11 @@ class DaskRandomizedSVD:
     def setup(self, m, impl):
         self.cluster, self.client = _cluster(2)
         self.m = m
-        self.fn = (
-            (lambda A: run_numlab(A, "auto"))
-            if impl == "numlab"
-            else (lambda A: run_svd_compressed(A, 0))
-        )
+        self.fn = {
+            "numlab": lambda A: run_numlab(A, "auto"),
+            "numlab-n_iter=1": lambda A: run_numlab(A, 1),
+            "svd_compressed": lambda A: run_svd_compressed(A, 0),
+        }[impl]
 
     def teardown(self, m, impl):
         self.client.close(timeout=30)
