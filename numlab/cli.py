@@ -97,13 +97,15 @@ def _dask_status() -> str:
     if dask is None:
         return f"not installed ({install_hint('dask')})"
     distributed = _version("distributed")
+    zarr = _version("zarr")
     return f"dask {dask}, " + (
         f"distributed {distributed}" if distributed else "distributed not installed"
-    ) + (
+    ) + (f", zarr {zarr}" if zarr else "") + (
         "; taken by ot.dist, the lstsq bases, nl.pde (chunks=), linalg.randomized_svd / "
-        "randomized_range_finder, VerySparseRandomProjection (fit, transform, "
-        "inverse_transform), graph.fastrp and cca.StochasticCCA / StochasticPLS (fit, "
-        "partial_fit streaming row blocks; transform) so far"
+        "randomized_range_finder (subspace, krylov, single_pass; tol=), "
+        "VerySparseRandomProjection (fit, transform, inverse_transform), graph.fastrp and "
+        "cca.StochasticCCA / StochasticPLS (fit, partial_fit streaming row blocks; "
+        "transform) so far"
     )
 
 
