@@ -89,6 +89,35 @@ and the first compilation in a process, 0.75 s even for a trivial kernel); ``NUM
 changes nothing, so what remains is Numba's own typing and lowering, which grows with the
 number of statements of a kernel, not LLVM's optimisation.
 
+D. Every family on main at 2f238a5 (2026-12-03, one process each, ``OMP_NUM_THREADS=1``,
+another single-threaded job on the second core), seconds:
+
+================== ============ =====
+family             cold / warm  run
+================== ============ =====
+ot                 4.61 / 0.69  0.006
+linalg             0.16 / 0.14  0.007
+random_projection  5.70 / 1.70  0.007
+graph              6.60 / 1.00  0.008
+cca                0.14 / 0.15  0.001
+sampling           4.27 / 0.94  0.001
+lstsq              4.36 / 0.93  0.002
+rmt                0.33 / 0.31  0.017
+operators          1.54 / 1.14  0.016
+pde                0.30 / 0.39  0.033
+================== ============ =====
+
+operators now meets the target too (its two GELU kernels); ot, sampling, lstsq,
+random_projection and graph do not (4.3-6.6 s). Where graph's and random_projection's
+time goes (Numba's compile events, seconds, nested): ``_first_step`` 1.6,
+``_columns_in_blocks_range`` 1.1, ``_second_step`` 1.1, ``_propagate_step`` 1.0;
+``_project_csr_blocks_range`` 2.1, ``_project_dense`` 1.1; ``np.zeros`` / ``np.empty``
+inside kernels 0.9 in each. Compiling the hash helpers as separate functions instead of
+``inline="always"`` changed nothing beyond the noise (graph 5.9 s, random_projection
+5.2 s). What is left is Numba's typing and lowering per kernel: a cold first call of
+about 2 s for these families needs kernels compiled ahead of time (a build step with a
+compiler), not a smaller JIT.
+
 Reproduce::
 
     git worktree add /tmp/numlab-before ca22d72
@@ -96,6 +125,7 @@ Reproduce::
     python benchmarks/first_call.py graph random_projection       # A, one family at a time
     git worktree add /tmp/numlab-before-c 4990c81
     python benchmarks/first_call.py ot sampling lstsq --before /tmp/numlab-before-c --repeat 3  # C
+    python benchmarks/first_call.py                                 # D
 """
 
 from __future__ import annotations
