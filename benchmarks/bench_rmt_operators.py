@@ -29,6 +29,14 @@ of Adam (lr 3e-3, batch 16), the point where the rates are predicted and measure
   constant rates: test relative L2 errors. Plain SGD on both sides (``max_momentum=0``):
   with momentum, noisy small-batch SGD diverged well inside heavy ball's linear-stability
   bound (momentum 0.9: at 0.008 ~ 2 / lambda, where the bound is 3.8 / lambda).
+  Measured 2026-12-03 (one thread): constant 0.001 / 0.002 / 0.004 / 0.008 / 0.016 give
+  0.882 / 0.681 / 0.623 / 0.532 / diverged; the learner 0.606 (1.14x; target 1.1x). Its
+  rates at steps 0, 40, ..., 280: 0.0080, 0.0070, 0.0112, 0.0066, 0.0062, 0.0060, 0.0059,
+  0.0057: setting ``2 / lambda_max`` again and again follows the progressive sharpening
+  that training at that rate causes, so the rate keeps falling, while the constant 0.008
+  trains at the edge of stability, where the sharpness settles near ``2 / 0.008``
+  (Cohen et al. 2021). A learner that does not chase its own sharpening is the open
+  question, not the curvature estimate.
 
 Run: ``python -m benchmarks.bench_rmt_operators [top] [scaling] [sgd] [cheap] [memory] [adam]
 [slq]``; results are kept by ``benchmarks.common.cached`` (set ``NUMLAB_BENCH_CACHE`` to an
