@@ -660,6 +660,42 @@ def test_slq_learner_sets_a_stable_fast_heavy_ball():
     assert model.loss(w) < 0.5 * model.loss(w0)
 
 
+def test_slq_learner_given_the_loss_lowers_the_rate_only_after_a_rise():
+    # A diagonal Hessian scaled by the test: each estimate's lambda_max follows the scale.
+    n = 30
+    d = np.linspace(1.0, 10.0, n)
+    scale = {"c": 1.0}
+
+    def hvp(v, idx=None):
+        return scale["c"] * d * v
+
+    def run(losses, scales):
+        learner = rmt.SLQLearner(n, every=1, k=n, n_probes=1, max_momentum=0.0, rng=0)
+        rates = []
+        for t, (loss, c) in enumerate(zip(losses, scales, strict=True)):
+            scale["c"] = c
+            rates.append(learner.update(t, hvp, loss=loss).lr)
+        estimates = [s.lr for _, s in learner.history]
+        assert [s.lambda_max for _, s in learner.history] == pytest.approx(
+            [10.0 * c for c in scales], rel=1e-10)
+        return rates, estimates
+
+    # Sharper at every estimate, but the loss falls: the first rate is kept.
+    rates, est = run([5.0, 4.0, 3.0], [1.0, 1.2, 1.5])
+    assert rates == [est[0]] * 3 and est[2] < est[1] < est[0]
+    # The loss rose at the third estimate: its lower rate is taken.
+    rates, est = run([5.0, 4.0, 4.5], [1.0, 1.2, 1.5])
+    assert rates == [est[0], est[0], est[2]] and est[2] < est[0]
+    # Flatter after a rise: a higher rate is not taken.
+    rates, est = run([5.0, 6.0], [1.0, 0.5])
+    assert rates == [est[0], est[0]] and est[1] > est[0]
+    # Without the loss every estimate is taken, as before.
+    rates, est = run([None, None, None], [1.0, 1.2, 1.5])
+    assert rates == est
+    with pytest.raises(ValueError, match="`loss` must be finite"):
+        run([float("nan")], [1.0])
+
+
 # --------------------------------------------------------------------------- bad input
 
 
