@@ -44,8 +44,19 @@ def transform(request, monkeypatch):
     """Each axis by the measured rule, or all by FFT, or all by truncated DFT (GEMM)."""
     if request.param != "rule":
         use_gemm = request.param == "dft-gemm"
-        monkeypatch.setattr(_layers, "_use_dft_gemm", lambda n, k: use_gemm)
+        monkeypatch.setattr(_layers, "_use_dft_gemm", lambda n, k, last: use_gemm)
     return request.param
+
+
+def test_dft_gemm_rule_raised_for_sizes_with_large_prime_factors():
+    # sizes of small primes keep the measured bound k <= 3 log2 n
+    assert _layers._use_dft_gemm(64, 18, False) and not _layers._use_dft_gemm(64, 19, False)
+    assert _layers._use_dft_gemm(96, 19, True) and not _layers._use_dft_gemm(96, 20, True)
+    # a prime size (85 + 2 x 9 of padding) transforms 24 modes by GEMM (4-6x faster there),
+    # raised at most 4x
+    assert _layers._use_dft_gemm(103, 24, False) and _layers._use_dft_gemm(103, 24, True)
+    assert _layers._use_dft_gemm(103, 80, False) and not _layers._use_dft_gemm(103, 81, False)
+    assert [_layers._factor_sum(n) for n in (1, 2, 12, 85, 103)] == [0, 2, 7, 22, 103]
 
 
 @pytest.mark.parametrize(("case", "loss"), [("1d", "l2"), ("2d", "h1"), ("2d-padded", "l2"),

@@ -47,6 +47,7 @@ import functools
 import math
 
 import numpy as np
+import scipy.fft
 
 from .. import _backend
 from .._dispatch import kernel
@@ -265,11 +266,34 @@ def _check_modes(spatial, kept):
 # "truncated DFT by GEMM": n k multiply-adds per line against the FFT's ~ 5 n log2 n, but at
 # BLAS speed and with no slicing). Leading axes are transformed after the last one, on the
 # k_last kept columns only, so they are cheap either way. The choice is a measured rule:
-# on one core (float32, pocketfft vs OpenBLAS) the GEMM wins up to about k = 3 log2(n).
+# on one core (float32, pocketfft vs OpenBLAS) the GEMM wins up to about k = 3 log2(n)
+# for sizes made of small primes. An FFT's work per point grows with the sum of n's
+# prime factors, the GEMM's does not depend on them: for other sizes the bound is
+# raised by that sum over the nearest smooth size's, at most 4x (pocketfft turns to
+# Bluestein's algorithm for large prime factors). Measured (FFT time / GEMM time):
+# n = 103 (85 + 2 x 9 of padding, prime), k = 24: 4.1 (leading axis), 5.9 (last axis);
+# n = 94 = 2 x 47, k = 24: 2.5, 2.3; n = 85 = 5 x 17, k = 24: 1.7, 1.0.
 
 
-def _use_dft_gemm(n, k):
-    return k <= 3 * math.log2(max(n, 2))
+def _factor_sum(n):
+    """Sum of the prime factors of ``n`` with multiplicity."""
+    total, p = 0, 2
+    while p * p <= n:
+        while n % p == 0:
+            total += p
+            n //= p
+        p += 1
+    return total + (n if n > 1 else 0)
+
+
+def _use_dft_gemm(n, k, last):
+    """Whether an axis of ``n`` points keeping ``k`` frequencies is transformed by GEMM
+    (``last``: the real last axis) rather than by FFT."""
+    penalty = 1.0
+    if n > 2:
+        smooth = scipy.fft.next_fast_len(n, real=last)
+        penalty = min(max(_factor_sum(n) / _factor_sum(smooth), 1.0), 4.0)
+    return k <= 3 * math.log2(max(n, 2)) * penalty
 
 
 @functools.lru_cache(maxsize=128)
@@ -347,7 +371,7 @@ def _to_modes(xp, fft, x, kept):
     spatial = x.shape[2:]
     d = len(spatial)
     n, k = spatial[-1], kept[-1]
-    if _use_dft_gemm(n, k):
+    if _use_dft_gemm(n, k, True):
         forward, _ = _matrices(xp, n, k, True, x)
         parts = xp.matmul(xp.reshape(x, (-1, n)), forward)  # (lines, 2k): [real | imag]
         cplx = xp.result_type(x.dtype, xp.complex64)
@@ -358,7 +382,7 @@ def _to_modes(xp, fft, x, kept):
         modes = fft.rfft(x, axis=-1)[..., :k]
     for axis in range(d + 0, 1, -1):  # leading spatial axes 2 .. d, innermost first
         n, k = spatial[axis - 2], kept[axis - 2]
-        if _use_dft_gemm(n, k):
+        if _use_dft_gemm(n, k, False):
             forward, _ = _matrices(xp, n, k, False, modes)
             modes = _along(xp, modes, axis, lambda a3, m=forward: xp.matmul(m, a3))
         else:
@@ -379,7 +403,7 @@ def _from_modes(xp, fft, modes, spatial):
     kept = modes.shape[2:]
     for axis in range(2, d + 1):  # leading spatial axes, outermost first
         n, k = spatial[axis - 2], kept[axis - 2]
-        if _use_dft_gemm(n, k):
+        if _use_dft_gemm(n, k, False):
             _, inverse = _matrices(xp, n, k, False, modes)
             modes = _along(xp, modes, axis, lambda a3, m=inverse: xp.matmul(m, a3))
         else:
@@ -394,7 +418,7 @@ def _from_modes(xp, fft, modes, spatial):
 
             modes = _along(xp, modes, axis, place)
     n, k = spatial[-1], kept[-1]
-    if _use_dft_gemm(n, k):
+    if _use_dft_gemm(n, k, True):
         _, inverse = _matrices(xp, n, k, True, modes)
         lines = xp.reshape(modes, (-1, k))
         y = xp.matmul(xp.concat((xp.real(lines), xp.imag(lines)), axis=1), inverse)
