@@ -29,10 +29,15 @@ would take at the measured rate. The full run survives interruptions with a chec
     OMP_NUM_THREADS=1 python -m benchmarks.fno_darcy85 --cache ~/.cache/numlab-darcy85 \
         --checkpoint darcy85.npz --save darcy85-fno.npz
 
-Measured (2-core shared VM, one thread, float32; ``--epochs 3``): FNO with 2,564,609
-parameters, test relative L2 0.107 / 0.087 / 0.061 after epochs 1 / 2 / 3, 45-67 s per
-epoch (median 48 s; 76-104 s under heavier load): the full 500 epochs would take about
-7 (to 12) hours. Generating the 1100 samples takes about 40 s (``--cache`` keeps them).
+Measured (2-core shared VM, float32; the full command above, resumed from its checkpoint
+three times, 2026-12-03): FNO with 2,564,609 parameters; test relative L2 after epochs
+1 / 3 / 10 / 50 / 100: 0.107 / 0.061 / 0.027 / 0.018 / 0.016; the rate halved at epoch
+100: 0.013 at 101, 0.012 at 150, 0.0109 at 193 (the mean over epochs 184-193 0.0116, the
+lowest 0.0107 at 184), where the session's time ran out: 193 of the 500 epochs, not the
+recipe's figure. Per epoch 49 s on one thread (median; 35-60 s with other jobs),
+34 s on two: the 500 epochs take 5-7 hours here, longer than a working session, whose
+files outside the repository are not kept (hence ``--checkpoint``, and the GPU command
+above). Generating the 1100 samples takes 17-40 s (``--cache`` keeps them).
 """
 
 from __future__ import annotations
