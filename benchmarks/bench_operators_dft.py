@@ -98,9 +98,10 @@ def table():
 
 def recipe_step(resolution=85, padding=9, rounds=7):
     """CPU seconds of a Darcy-recipe training step: plain bound, then the rule."""
-    import numlab as nl
     from numlab.operators import _layers
     from numlab.operators._train import Adam
+
+    from .fno_darcy85 import recipe_fno
 
     rule = _layers._use_dft_gemm
 
@@ -110,10 +111,7 @@ def recipe_step(resolution=85, padding=9, rounds=7):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((20, 1, resolution, resolution)).astype(np.float32)
     y = rng.standard_normal((20, 1, resolution, resolution)).astype(np.float32)
-    model = nl.operators.FNO(
-        (24, 24), 32, 1, 1, lifting_channel_ratio=0, projection_channel_ratio=4,
-        use_channel_mlp=False, channel_mlp_skip=None,
-        domain_padding=padding / resolution if padding else None, rng=0)
+    model = recipe_fno(padding=padding, resolution=resolution, rng=0)
     opt = Adam(model.params, lr=1e-3)
 
     def step(choice):

@@ -286,6 +286,7 @@ def _factor_sum(n):
     return total + (n if n > 1 else 0)
 
 
+@functools.lru_cache(maxsize=256)
 def _use_dft_gemm(n, k, last):
     """Whether an axis of ``n`` points keeping ``k`` frequencies is transformed by GEMM
     (``last``: the real last axis) rather than by FFT."""
